@@ -1,0 +1,19 @@
+//! The Cuve catalog: what exists (databases, tables, columns, partitions) and who may use it
+//! (users, tickets, grants, quotas, usage, audit). Plain types and one SQLite store; nothing here
+//! knows about query execution.
+//!
+//! - [`names`]: canonical names (the only form ever compared).
+//! - [`model`]: records (`TableDef`, `BucketSpec`, `PartitionDef`, ...).
+//! - [`store`]: the SQLite [`Catalog`] with migrations and one transaction per change.
+
+pub mod error;
+pub mod model;
+pub mod names;
+pub mod store;
+
+pub use error::{CatalogError, Result};
+pub use model::*;
+pub use store::Catalog;
+
+/// Migrations added by later modules, run after [`store`]'s own.
+pub(crate) const MIGRATIONS_EXTRA: &[&str] = &[];

@@ -1,0 +1,106 @@
+//! Canonical names: every database, table and column name is canonicalised once, here, and
+//! compared only in canonical form (lower-case, Unicode NFC, no control or invisible characters).
+
+use unicode_normalization::UnicodeNormalization;
+
+use crate::error::{CatalogError, Result};
+
+/// Characters that render as nothing and would let two different names look the same.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}')
+}
+
+fn check_common(kind: &'static str, raw: &str) -> Result<String> {
+    let err = |reason: String| CatalogError::InvalidName {
+        kind,
+        name: raw.escape_debug().to_string(),
+        reason,
+    };
+    if raw.is_empty() {
+        return Err(err("the name is empty".into()));
+    }
+    if let Some(c) = raw.chars().find(|c| c.is_control()) {
+        return Err(err(format!(
+            "it contains the control character U+{:04X}",
+            c as u32
+        )));
+    }
+    if let Some(c) = raw.chars().find(|c| is_invisible(*c)) {
+        return Err(err(format!(
+            "it contains the invisible character U+{:04X}; retype the name",
+            c as u32
+        )));
+    }
+    let canonical: String = raw.nfc().collect::<String>().to_lowercase();
+    if canonical.chars().count() > 128 {
+        return Err(err("it is longer than 128 characters".into()));
+    }
+    Ok(canonical)
+}
+
+/// Canonical form of a database or table name. These become directory names, so only letters,
+/// digits and `_` are allowed (as in Hive).
+pub fn object_name(kind: &'static str, raw: &str) -> Result<String> {
+    let canonical = check_common(kind, raw)?;
+    if let Some(c) = canonical
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || *c == '_'))
+    {
+        return Err(CatalogError::InvalidName {
+            kind,
+            name: raw.to_string(),
+            reason: format!("'{c}' is not allowed: use letters, digits and '_' only"),
+        });
+    }
+    Ok(canonical)
+}
+
+/// Canonical form of a database name.
+pub fn database_name(raw: &str) -> Result<String> {
+    object_name("database", raw)
+}
+
+/// Canonical form of a table name.
+pub fn table_name(raw: &str) -> Result<String> {
+    object_name("table", raw)
+}
+
+/// Canonical form of a column name (anything printable; no control or invisible characters).
+pub fn column_name(raw: &str) -> Result<String> {
+    let canonical = check_common("column", raw)?;
+    if canonical.contains('/') || canonical.contains('=') {
+        return Err(CatalogError::InvalidName {
+            kind: "column",
+            name: raw.to_string(),
+            reason: "'/' and '=' are not allowed in column names".into(),
+        });
+    }
+    Ok(canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lower_cases_and_normalises() {
+        assert_eq!(database_name("Korea_Naver_LOG").unwrap(), "korea_naver_log");
+        // "é" written as e + combining accent becomes the single NFC character.
+        assert_eq!(column_name("Cafe\u{301}").unwrap(), "caf\u{e9}");
+    }
+
+    #[test]
+    fn rejects_invisible_and_control_characters() {
+        let e = table_name("stream\u{200B}log").unwrap_err().to_string();
+        assert!(e.contains("U+200B"), "{e}");
+        let e = table_name("a\nb").unwrap_err().to_string();
+        assert!(e.contains("control character"), "{e}");
+        assert!(database_name("").is_err());
+        assert!(table_name("../etc").is_err());
+        assert!(table_name("a.b").is_err());
+    }
+}

@@ -1,0 +1,787 @@
+//! The SQLite catalog store: one file (`catalog.db`), WAL mode, schema versioned by migrations,
+//! every change in one `BEGIN IMMEDIATE` transaction so concurrent CLI processes never corrupt it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::error::{CatalogError, Result};
+use crate::model::{BucketSpec, ColumnDef, DatabaseDef, PartitionDef, StorageFormat, TableDef};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: databases, tables, columns, partitions.
+    r#"
+    CREATE TABLE databases (
+        name        TEXT PRIMARY KEY,
+        comment     TEXT,
+        owner       TEXT,
+        created_at  TEXT NOT NULL
+    );
+    CREATE TABLE tables (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        database    TEXT NOT NULL REFERENCES databases(name),
+        name        TEXT NOT NULL,
+        format      TEXT NOT NULL,
+        location    TEXT NOT NULL,
+        external    INTEGER NOT NULL,
+        comment     TEXT,
+        bucket_spec TEXT,
+        properties  TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        version     INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (database, name)
+    );
+    CREATE TABLE columns (
+        table_id     INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE,
+        position     INTEGER NOT NULL,
+        name         TEXT NOT NULL,
+        data_type    TEXT NOT NULL,
+        comment      TEXT,
+        sensitive    INTEGER NOT NULL DEFAULT 0,
+        is_partition INTEGER NOT NULL,
+        PRIMARY KEY (table_id, is_partition, position)
+    );
+    CREATE TABLE partitions (
+        table_id    INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE,
+        spec        TEXT NOT NULL,
+        vals        TEXT NOT NULL,
+        location    TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (table_id, spec)
+    );
+    "#,
+];
+
+/// Current time as an RFC 3339 string (UTC, seconds).
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The catalog: a handle on the SQLite file. Cheap to share behind an `Arc`.
+pub struct Catalog {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog").field("path", &self.path).finish()
+    }
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog at `path` and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Catalog> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| CatalogError::Io {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let catalog = Catalog {
+            conn: Mutex::new(conn),
+            path,
+        };
+        catalog.migrate()?;
+        Ok(catalog)
+    }
+
+    /// Opens an in-memory catalog (tests).
+    pub fn open_in_memory() -> Result<Catalog> {
+        let conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let catalog = Catalog {
+            conn: Mutex::new(conn),
+            path: PathBuf::from(":memory:"),
+        };
+        catalog.migrate()?;
+        Ok(catalog)
+    }
+
+    /// Path of the catalog file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions roll
+        // back on drop), so a poisoned lock is safe to reuse.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` in one immediate (write-locking) transaction, committed if `f` succeeds.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` on a read snapshot.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.lock();
+        f(&conn)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        self.write(|tx| {
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let known = MIGRATIONS.len() as i64 + crate::MIGRATIONS_EXTRA.len() as i64;
+            if version > known {
+                return Err(CatalogError::Corrupt(format!(
+                    "catalog schema version {version} is newer than this cuve understands ({known}); upgrade cuve"
+                )));
+            }
+            let all: Vec<&str> = MIGRATIONS
+                .iter()
+                .chain(crate::MIGRATIONS_EXTRA.iter())
+                .copied()
+                .collect();
+            for (i, sql) in all.iter().enumerate().skip(version as usize) {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            }
+            Ok(())
+        })?;
+        self.ensure_database("default", Some("Default database"))?;
+        Ok(())
+    }
+
+    fn ensure_database(&self, name: &str, comment: Option<&str>) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO databases(name, comment, owner, created_at) VALUES (?1, ?2, NULL, ?3)",
+                params![name, comment, now()],
+            )?;
+            Ok(())
+        })
+    }
+
+    // ---------------------------------------------------------------- databases
+
+    /// Creates a database; returns `false` if it existed and `if_not_exists` was set.
+    pub fn create_database(&self, def: &DatabaseDef, if_not_exists: bool) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO databases(name, comment, owner, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![def.name, def.comment, def.owner, def.created_at],
+            )?;
+            if n == 0 && !if_not_exists {
+                return Err(CatalogError::DatabaseExists(def.name.clone()));
+            }
+            Ok(n > 0)
+        })
+    }
+
+    /// Looks a database up.
+    pub fn database(&self, name: &str) -> Result<Option<DatabaseDef>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT name, comment, owner, created_at FROM databases WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(DatabaseDef {
+                        name: r.get(0)?,
+                        comment: r.get(1)?,
+                        owner: r.get(2)?,
+                        created_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+    }
+
+    /// All databases, by name.
+    pub fn databases(&self) -> Result<Vec<DatabaseDef>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT name, comment, owner, created_at FROM databases ORDER BY name")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(DatabaseDef {
+                    name: r.get(0)?,
+                    comment: r.get(1)?,
+                    owner: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Drops a database. Without `cascade` it must be empty; with it, its tables go too and are
+    /// returned so the caller can delete managed tables' files. `Ok(None)` when it did not exist.
+    pub fn drop_database(&self, name: &str, cascade: bool) -> Result<Option<Vec<TableDef>>> {
+        if name == "default" {
+            return Err(CatalogError::invalid(
+                "the 'default' database cannot be dropped",
+            ));
+        }
+        self.write(|tx| {
+            let exists: Option<String> = tx
+                .query_row("SELECT name FROM databases WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let tables = table_names_tx(tx, name)?;
+            if !tables.is_empty() && !cascade {
+                return Err(CatalogError::DatabaseNotEmpty(name.to_string()));
+            }
+            let mut dropped = Vec::new();
+            for t in tables {
+                if let Some(def) = load_table_tx(tx, name, &t)? {
+                    dropped.push(def);
+                }
+            }
+            tx.execute("DELETE FROM tables WHERE database = ?1", [name])?;
+            tx.execute("DELETE FROM databases WHERE name = ?1", [name])?;
+            Ok(Some(dropped))
+        })
+    }
+
+    // ---------------------------------------------------------------- tables
+
+    /// Registers a table; returns `false` if it existed and `if_not_exists` was set.
+    pub fn create_table(&self, def: &TableDef, if_not_exists: bool) -> Result<bool> {
+        self.write(|tx| {
+            let db: Option<String> = tx
+                .query_row(
+                    "SELECT name FROM databases WHERE name = ?1",
+                    [&def.database],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if db.is_none() {
+                return Err(CatalogError::DatabaseNotFound(def.database.clone()));
+            }
+            if load_table_tx(tx, &def.database, &def.name)?.is_some() {
+                return if if_not_exists {
+                    Ok(false)
+                } else {
+                    Err(CatalogError::TableExists(
+                        def.database.clone(),
+                        def.name.clone(),
+                    ))
+                };
+            }
+            tx.execute(
+                "INSERT INTO tables(database, name, format, location, external, comment, bucket_spec, properties, created_at, updated_at, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1)",
+                params![
+                    def.database,
+                    def.name,
+                    def.format.as_str(),
+                    def.location,
+                    def.external,
+                    def.comment,
+                    bucket_json(&def.bucket)?,
+                    props_json(&def.properties)?,
+                    now(),
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            insert_columns(tx, id, def)?;
+            Ok(true)
+        })
+    }
+
+    /// Looks a table up.
+    pub fn table(&self, database: &str, name: &str) -> Result<Option<TableDef>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        load_table_tx(&tx, database, name)
+    }
+
+    /// Names of the tables of a database.
+    pub fn table_names(&self, database: &str) -> Result<Vec<String>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        table_names_tx(&tx, database)
+    }
+
+    /// Current version of a table (bumped on every change), `None` if it does not exist.
+    pub fn table_version(&self, database: &str, name: &str) -> Result<Option<i64>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT version FROM tables WHERE database = ?1 AND name = ?2",
+                params![database, name],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    /// Removes a table (and its partitions) from the catalog, returning its definition.
+    pub fn drop_table(&self, database: &str, name: &str) -> Result<Option<TableDef>> {
+        self.write(|tx| {
+            let def = load_table_tx(tx, database, name)?;
+            if def.is_some() {
+                tx.execute(
+                    "DELETE FROM tables WHERE database = ?1 AND name = ?2",
+                    params![database, name],
+                )?;
+            }
+            Ok(def)
+        })
+    }
+
+    /// Replaces a table's definition (location, properties, columns, comment) in one transaction.
+    /// The closure receives the current definition and edits it in place.
+    pub fn alter_table(
+        &self,
+        database: &str,
+        name: &str,
+        edit: impl FnOnce(&mut TableDef) -> Result<()>,
+    ) -> Result<TableDef> {
+        self.write(|tx| {
+            let mut def = load_table_tx(tx, database, name)?
+                .ok_or_else(|| CatalogError::TableNotFound(database.into(), name.into()))?;
+            edit(&mut def)?;
+            let id: i64 = tx.query_row(
+                "SELECT id FROM tables WHERE database = ?1 AND name = ?2",
+                params![database, name],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "UPDATE tables SET format = ?2, location = ?3, external = ?4, comment = ?5, bucket_spec = ?6,
+                        properties = ?7, updated_at = ?8, version = version + 1 WHERE id = ?1",
+                params![
+                    id,
+                    def.format.as_str(),
+                    def.location,
+                    def.external,
+                    def.comment,
+                    bucket_json(&def.bucket)?,
+                    props_json(&def.properties)?,
+                    now(),
+                ],
+            )?;
+            tx.execute("DELETE FROM columns WHERE table_id = ?1", [id])?;
+            insert_columns(tx, id, &def)?;
+            load_table_tx(tx, database, name)?.ok_or_else(|| {
+                CatalogError::Corrupt(format!("table {database}.{name} vanished during ALTER"))
+            })
+        })
+    }
+
+    /// Points a table at another root and replaces its registered partitions, in one
+    /// transaction: the next query sees the new data, a running one finishes on the old files.
+    pub fn relocate_table(
+        &self,
+        database: &str,
+        name: &str,
+        location: &str,
+        partitions: &[PartitionDef],
+    ) -> Result<()> {
+        self.write(|tx| {
+            let id = table_id(tx, database, name)?;
+            tx.execute(
+                "UPDATE tables SET location = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1",
+                params![id, location, now()],
+            )?;
+            tx.execute("DELETE FROM partitions WHERE table_id = ?1", [id])?;
+            for p in partitions {
+                tx.execute(
+                    "INSERT INTO partitions(table_id, spec, vals, location, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        id,
+                        p.spec(),
+                        serde_json::to_string(&p.values)
+                            .map_err(|e| CatalogError::Corrupt(e.to_string()))?,
+                        p.location,
+                        now()
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    // ---------------------------------------------------------------- partitions
+
+    /// Registers partitions; existing ones are skipped when `if_not_exists`, an error otherwise.
+    /// Returns how many were added. Bumps the table version when any was.
+    pub fn add_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        parts: &[PartitionDef],
+        if_not_exists: bool,
+    ) -> Result<usize> {
+        self.write(|tx| {
+            let id = table_id(tx, database, table)?;
+            let mut added = 0;
+            for p in parts {
+                let n = tx.execute(
+                    "INSERT OR IGNORE INTO partitions(table_id, spec, vals, location, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        id,
+                        p.spec(),
+                        serde_json::to_string(&p.values)
+                            .map_err(|e| CatalogError::Corrupt(e.to_string()))?,
+                        p.location,
+                        now()
+                    ],
+                )?;
+                if n == 0 && !if_not_exists {
+                    return Err(CatalogError::PartitionExists {
+                        table: format!("{database}.{table}"),
+                        spec: p.spec(),
+                    });
+                }
+                added += n;
+            }
+            if added > 0 {
+                bump_version(tx, id)?;
+            }
+            Ok(added)
+        })
+    }
+
+    /// Unregisters a partition, returning it; `Ok(None)` if it was not registered.
+    pub fn drop_partition(
+        &self,
+        database: &str,
+        table: &str,
+        spec: &str,
+    ) -> Result<Option<PartitionDef>> {
+        self.write(|tx| {
+            let id = table_id(tx, database, table)?;
+            let part = load_partition(tx, id, spec)?;
+            if part.is_some() {
+                tx.execute(
+                    "DELETE FROM partitions WHERE table_id = ?1 AND spec = ?2",
+                    params![id, spec],
+                )?;
+                bump_version(tx, id)?;
+            }
+            Ok(part)
+        })
+    }
+
+    /// Points a registered partition at another directory.
+    pub fn set_partition_location(
+        &self,
+        database: &str,
+        table: &str,
+        spec: &str,
+        location: &str,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let id = table_id(tx, database, table)?;
+            let n = tx.execute(
+                "UPDATE partitions SET location = ?3 WHERE table_id = ?1 AND spec = ?2",
+                params![id, spec, location],
+            )?;
+            if n == 0 {
+                return Err(CatalogError::PartitionNotFound {
+                    table: format!("{database}.{table}"),
+                    spec: spec.to_string(),
+                });
+            }
+            bump_version(tx, id)?;
+            Ok(())
+        })
+    }
+
+    /// Registered partitions of a table, ordered by spec.
+    pub fn partitions(&self, database: &str, table: &str) -> Result<Vec<PartitionDef>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let id = table_id(&tx, database, table)?;
+        let mut stmt =
+            tx.prepare("SELECT vals, location FROM partitions WHERE table_id = ?1 ORDER BY spec")?;
+        let rows = stmt.query_map([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (vals, location) = row?;
+            out.push(PartitionDef {
+                values: serde_json::from_str(&vals).map_err(|e| {
+                    CatalogError::Corrupt(format!("partition values '{vals}': {e}"))
+                })?,
+                location,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn bump_version(tx: &Transaction<'_>, id: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE tables SET version = version + 1, updated_at = ?2 WHERE id = ?1",
+        params![id, now()],
+    )?;
+    Ok(())
+}
+
+fn table_id(tx: &Transaction<'_>, database: &str, table: &str) -> Result<i64> {
+    tx.query_row(
+        "SELECT id FROM tables WHERE database = ?1 AND name = ?2",
+        params![database, table],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| CatalogError::TableNotFound(database.into(), table.into()))
+}
+
+fn load_partition(tx: &Transaction<'_>, id: i64, spec: &str) -> Result<Option<PartitionDef>> {
+    let row: Option<(String, String)> = tx
+        .query_row(
+            "SELECT vals, location FROM partitions WHERE table_id = ?1 AND spec = ?2",
+            params![id, spec],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    row.map(|(vals, location)| {
+        Ok(PartitionDef {
+            values: serde_json::from_str(&vals)
+                .map_err(|e| CatalogError::Corrupt(format!("partition values '{vals}': {e}")))?,
+            location,
+        })
+    })
+    .transpose()
+}
+
+fn bucket_json(b: &Option<BucketSpec>) -> Result<Option<String>> {
+    b.as_ref()
+        .map(|b| serde_json::to_string(b).map_err(|e| CatalogError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+fn props_json(p: &BTreeMap<String, String>) -> Result<String> {
+    serde_json::to_string(p).map_err(|e| CatalogError::Corrupt(e.to_string()))
+}
+
+fn insert_columns(tx: &Transaction<'_>, id: i64, def: &TableDef) -> Result<()> {
+    let mut stmt = tx.prepare(
+        "INSERT INTO columns(table_id, position, name, data_type, comment, sensitive, is_partition)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (is_partition, cols) in [(false, &def.columns), (true, &def.partition_columns)] {
+        for (i, c) in cols.iter().enumerate() {
+            stmt.execute(params![
+                id,
+                i as i64,
+                c.name,
+                c.data_type,
+                c.comment,
+                c.sensitive,
+                is_partition
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+fn table_names_tx(tx: &Transaction<'_>, database: &str) -> Result<Vec<String>> {
+    let mut stmt = tx.prepare("SELECT name FROM tables WHERE database = ?1 ORDER BY name")?;
+    let rows = stmt.query_map([database], |r| r.get(0))?;
+    Ok(rows.collect::<Result<Vec<String>, _>>()?)
+}
+
+fn load_table_tx(tx: &Transaction<'_>, database: &str, name: &str) -> Result<Option<TableDef>> {
+    type Row = (
+        i64,
+        String,
+        String,
+        bool,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        String,
+        i64,
+    );
+    let row: Option<Row> = tx
+        .query_row(
+            "SELECT id, format, location, external, comment, bucket_spec, properties, created_at, updated_at, version
+             FROM tables WHERE database = ?1 AND name = ?2",
+            params![database, name],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((id, format, location, external, comment, bucket, props, created, updated, version)) =
+        row
+    else {
+        return Ok(None);
+    };
+    let mut stmt = tx.prepare(
+        "SELECT name, data_type, comment, sensitive, is_partition FROM columns WHERE table_id = ?1
+         ORDER BY is_partition, position",
+    )?;
+    let mut columns = Vec::new();
+    let mut partition_columns = Vec::new();
+    let rows = stmt.query_map([id], |r| {
+        Ok((
+            ColumnDef {
+                name: r.get(0)?,
+                data_type: r.get(1)?,
+                comment: r.get(2)?,
+                sensitive: r.get(3)?,
+            },
+            r.get::<_, bool>(4)?,
+        ))
+    })?;
+    for row in rows {
+        let (c, is_partition) = row?;
+        if is_partition {
+            partition_columns.push(c)
+        } else {
+            columns.push(c)
+        }
+    }
+    let corrupt = |what: &str, e: serde_json::Error| {
+        CatalogError::Corrupt(format!("{what} of table {database}.{name}: {e}"))
+    };
+    Ok(Some(TableDef {
+        database: database.to_string(),
+        name: name.to_string(),
+        columns,
+        partition_columns,
+        bucket: bucket
+            .map(|b| serde_json::from_str(&b).map_err(|e| corrupt("bucket spec", e)))
+            .transpose()?,
+        format: StorageFormat::parse(&format)?,
+        location,
+        external,
+        comment,
+        properties: serde_json::from_str(&props).map_err(|e| corrupt("properties", e))?,
+        created_at: created,
+        updated_at: updated,
+        version,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(db: &str, name: &str) -> TableDef {
+        TableDef {
+            database: db.into(),
+            name: name.into(),
+            columns: vec![
+                ColumnDef::new("user_id", "STRING"),
+                ColumnDef::new("n", "BIGINT"),
+            ],
+            partition_columns: vec![ColumnDef::new("dt", "STRING")],
+            bucket: Some(BucketSpec {
+                columns: vec!["user_id".into()],
+                sorted_by: vec!["user_id".into()],
+                num_buckets: 4,
+            }),
+            format: StorageFormat::Parquet,
+            location: format!("/w/{db}/{name}"),
+            external: false,
+            comment: Some("c".into()),
+            properties: BTreeMap::from([("k".to_string(), "v".to_string())]),
+            created_at: now(),
+            updated_at: now(),
+            version: 1,
+        }
+    }
+
+    fn db(name: &str) -> DatabaseDef {
+        DatabaseDef {
+            name: name.into(),
+            comment: None,
+            owner: None,
+            created_at: now(),
+        }
+    }
+
+    #[test]
+    fn round_trips_tables_and_partitions() {
+        let c = Catalog::open_in_memory().unwrap();
+        assert!(c.create_database(&db("korea"), false).unwrap());
+        assert!(!c.create_database(&db("korea"), true).unwrap());
+        assert!(matches!(
+            c.create_database(&db("korea"), false),
+            Err(CatalogError::DatabaseExists(_))
+        ));
+        let t = table("korea", "stream_log");
+        assert!(c.create_table(&t, false).unwrap());
+        let back = c.table("korea", "stream_log").unwrap().unwrap();
+        assert_eq!(back.columns, t.columns);
+        assert_eq!(back.bucket, t.bucket);
+        assert_eq!(back.properties, t.properties);
+        let p = PartitionDef {
+            values: vec![("dt".into(), "2019-10-01".into())],
+            location: "/w/korea/stream_log/dt=2019-10-01".into(),
+        };
+        assert_eq!(
+            c.add_partitions("korea", "stream_log", &[p.clone()], false)
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            c.add_partitions("korea", "stream_log", &[p.clone()], true)
+                .unwrap(),
+            0
+        );
+        assert!(
+            c.add_partitions("korea", "stream_log", &[p.clone()], false)
+                .is_err()
+        );
+        assert_eq!(c.partitions("korea", "stream_log").unwrap(), vec![p]);
+        assert!(matches!(
+            c.drop_database("korea", false),
+            Err(CatalogError::DatabaseNotEmpty(_))
+        ));
+        let dropped = c.drop_database("korea", true).unwrap().unwrap();
+        assert_eq!(dropped.len(), 1);
+        assert!(c.table("korea", "stream_log").unwrap().is_none());
+    }
+
+    #[test]
+    fn alter_bumps_version_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        {
+            let c = Catalog::open(&path).unwrap();
+            c.create_database(&db("d"), false).unwrap();
+            c.create_table(&table("d", "t"), false).unwrap();
+            let t = c
+                .alter_table("d", "t", |t| {
+                    t.location = "/elsewhere".into();
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(t.version, 2);
+        }
+        let c = Catalog::open(&path).unwrap();
+        let t = c.table("d", "t").unwrap().unwrap();
+        assert_eq!(t.location, "/elsewhere");
+        assert_eq!(c.table_version("d", "t").unwrap(), Some(2));
+    }
+}

@@ -1,0 +1,108 @@
+//! `cuve`: the command-line front end. `main` only parses flags and dispatches; each command
+//! lives in its own module and is thin over `cuve-engine`.
+
+mod context;
+mod demo;
+mod exit;
+mod output;
+mod sql;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::output::Format;
+
+/// Cuve: SQL over date-partitioned, bucketed log tables.
+#[derive(Debug, Parser)]
+#[command(name = "cuve", version, about, long_about = None)]
+pub struct Cli {
+    /// Warehouse directory (catalog.db, warehouse/, credentials). Default: $CUVE_HOME, else ~/.cuve
+    #[arg(long, global = true, env = "CUVE_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+
+    /// Ticket secret to run as (default: the local admin ticket of the embedded warehouse)
+    #[arg(
+        long,
+        global = true,
+        env = "CUVE_TICKET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    ticket: Option<String>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run SQL statements (from -e, -f or standard input) and print their results.
+    Sql {
+        /// SQL text; several statements separated by ';'
+        #[arg(
+            short = 'e',
+            long = "execute",
+            value_name = "SQL",
+            conflicts_with = "file"
+        )]
+        execute: Option<String>,
+        /// File of SQL statements separated by ';'
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Build a sample warehouse (a few days of search logs), load it and print the five analyses.
+    Demo {
+        /// Days of sample logs to generate
+        #[arg(long, default_value_t = 3)]
+        days: u32,
+        /// Log lines per day
+        #[arg(long, default_value_t = 20_000)]
+        rows_per_day: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(exit::IO);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    ExitCode::from(code)
+}
+
+async fn run(cli: Cli) -> u8 {
+    let ctx = match context::CliContext::new(cli.home.clone(), cli.ticket.clone()) {
+        Ok(c) => c,
+        Err(e) => return e.report(),
+    };
+    let result = match cli.command {
+        Some(Command::Sql {
+            execute,
+            file,
+            format,
+        }) => sql::run(&ctx, execute, file, format).await,
+        Some(Command::Demo { days, rows_per_day }) => demo::run(&ctx, days, rows_per_day).await,
+        None => {
+            eprintln!(
+                "error: the interactive shell is not available in this build yet; use `cuve sql -e ...` (see `cuve --help`)"
+            );
+            Err(exit::CliError::usage("no command given"))
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => e.report(),
+    }
+}

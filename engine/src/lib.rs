@@ -1,0 +1,28 @@
+//! The Cuve engine, organised by the path a statement takes:
+//!
+//! - [`session`]: [`Engine`] (warehouse, catalog, runtime) and [`Session`] (one user's
+//!   connection); every front end runs statements through `Session::execute_stream`.
+//! - [`parse`]: splits scripts and recognises Hive-flavoured statements; the rest goes to
+//!   DataFusion's SQL planner.
+//! - [`ddl`]: databases, table DDL, partitions, SHOW and DESCRIBE, Hive INSERT rewriting.
+//! - [`access`] and [`catalog_view`]: what a session may see; unseen objects do not exist for it.
+//! - [`table`]: the table provider, layout, partition/bucket pruning, bucket hash and writer.
+//! - [`stats`]: table statistics and schema inference from storage.
+//! - [`types`]: Hive column types and Arrow types.
+
+pub mod access;
+pub mod catalog_view;
+pub mod ddl;
+pub mod error;
+pub mod parse;
+pub mod session;
+pub mod stats;
+pub mod table;
+pub mod types;
+
+pub use access::{AccessView, Privilege};
+pub use error::{EngineError, ErrorKind, Result};
+pub use session::{Engine, QueryOutput, Session, StatementOutput};
+
+/// Name of the one DataFusion catalog; databases are its schemas.
+pub const CATALOG_NAME: &str = "cuve";

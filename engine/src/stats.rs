@@ -1,0 +1,150 @@
+//! Table statistics from storage: rows and bytes per partition and bucket (`SHOW TABLE STATS`,
+//! so bucket skew is visible), and schema inference for external Parquet tables declared
+//! without columns.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cuve_catalog::{Catalog, ColumnDef, TableDef};
+use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::file::metadata::ParquetMetaDataReader;
+use std::sync::Arc;
+
+use crate::error::{EngineError, Result};
+use crate::table::layout::{is_data_file_name, list_data_files, table_partitions};
+use crate::types::hive_type_name;
+
+/// Rows in a Parquet file, from its footer.
+pub fn parquet_rows(path: &Path) -> Result<u64> {
+    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let meta = ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| EngineError::File {
+            path: path.display().to_string(),
+            message: format!("not a readable Parquet file: {e}"),
+        })?;
+    Ok(meta.file_metadata().num_rows().max(0) as u64)
+}
+
+/// `SHOW TABLE STATS`: one row per (partition, bucket) with files, rows and bytes, then a total.
+pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
+    let registered = if def.partition_columns.is_empty() {
+        vec![]
+    } else {
+        catalog.partitions(&def.database, &def.name)?
+    };
+    let mut groups: BTreeMap<(String, String), (u64, u64, u64)> = BTreeMap::new();
+    for p in table_partitions(def, registered) {
+        let spec = if p.values.is_empty() {
+            String::new()
+        } else {
+            p.spec()
+        };
+        let dir = PathBuf::from(&p.location);
+        if !dir.exists() {
+            continue;
+        }
+        for f in list_data_files(&dir)? {
+            let rows = if def.format == cuve_catalog::StorageFormat::Parquet {
+                parquet_rows(&f.path)?
+            } else {
+                0
+            };
+            let bucket = f.bucket.map(|b| format!("{b:06}")).unwrap_or_default();
+            let e = groups.entry((spec.clone(), bucket)).or_default();
+            e.0 += 1;
+            e.1 += rows;
+            e.2 += f.size;
+        }
+    }
+    let (mut files, mut rows, mut bytes) = (0, 0, 0);
+    let mut part_col = Vec::new();
+    let mut bucket_col = Vec::new();
+    let (mut fc, mut rc, mut bc) = (Vec::new(), Vec::new(), Vec::new());
+    for ((p, b), (f, r, s)) in &groups {
+        part_col.push(p.clone());
+        bucket_col.push(b.clone());
+        fc.push(*f);
+        rc.push(*r);
+        bc.push(*s);
+        files += f;
+        rows += r;
+        bytes += s;
+    }
+    part_col.push("(total)".into());
+    bucket_col.push(String::new());
+    fc.push(files);
+    rc.push(rows);
+    bc.push(bytes);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("partition", DataType::Utf8, false),
+        Field::new("bucket", DataType::Utf8, false),
+        Field::new("files", DataType::UInt64, false),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("bytes", DataType::UInt64, false),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(part_col)),
+            Arc::new(StringArray::from(bucket_col)),
+            Arc::new(UInt64Array::from(fc)),
+            Arc::new(UInt64Array::from(rc)),
+            Arc::new(UInt64Array::from(bc)),
+        ],
+    )
+    .map_err(|e| EngineError::DataFusion(e.into()))
+}
+
+fn first_parquet(dir: &Path, depth: usize) -> Option<PathBuf> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in &entries {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !is_data_file_name(&name) {
+            continue;
+        }
+        if e.file_type().ok()?.is_file() {
+            return Some(e.path());
+        }
+    }
+    if depth > 4 {
+        return None;
+    }
+    entries
+        .iter()
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .find_map(|e| first_parquet(&e.path(), depth + 1))
+}
+
+/// Columns of an external Parquet table declared without a column list, from its first file.
+pub fn infer_parquet_columns(location: &Path, partition: &[ColumnDef]) -> Result<Vec<ColumnDef>> {
+    let file = first_parquet(location, 0).ok_or_else(|| {
+        EngineError::invalid(format!(
+            "no column list given and no Parquet file under {} to infer it from",
+            location.display()
+        ))
+    })?;
+    let f = std::fs::File::open(&file).map_err(|e| EngineError::io(&file, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| EngineError::File {
+        path: file.display().to_string(),
+        message: format!("not a readable Parquet file: {e}"),
+    })?;
+    builder
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| !partition.iter().any(|p| p.name == f.name().to_lowercase()))
+        .map(|f| {
+            Ok(ColumnDef::new(
+                f.name().to_lowercase(),
+                hive_type_name(f.data_type())?,
+            ))
+        })
+        .collect()
+}

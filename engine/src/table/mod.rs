@@ -1,0 +1,12 @@
+//! Tables on storage: the provider DataFusion scans, the layout and pruning rules, the Hive
+//! bucket hash, and the writer INSERT and ingest share.
+
+pub mod bucket;
+pub mod layout;
+pub mod provider;
+pub mod prune;
+pub mod scan_report;
+pub mod writer;
+
+pub use provider::CuveTable;
+pub use scan_report::{QueryScans, ScanReport};

@@ -1,0 +1,367 @@
+//! `CuveTable`: the DataFusion table provider of a catalog table. Reads the registered partitions
+//! (no directory walk), prunes partitions and buckets before any file is opened, and writes
+//! through [`super::writer`] on INSERT.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use cuve_catalog::{Catalog, PartitionDef, StorageFormat, TableDef};
+use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
+use datafusion::catalog::Session;
+use datafusion::common::{ScalarValue, project_schema};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::sink::DataSinkExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+
+use super::bucket::BucketHash;
+use super::layout::{DataFile, list_data_files, table_partitions};
+use super::prune::{is_partition_filter, partition_scalar, prune_partitions, select_buckets};
+use super::scan_report::{QueryScans, ScanReport};
+use super::writer::CuveSink;
+use crate::error::{EngineError, Result};
+use crate::types::arrow_type;
+
+/// A catalog table as DataFusion sees it.
+#[derive(Debug)]
+pub struct CuveTable {
+    def: Arc<TableDef>,
+    catalog: Arc<Catalog>,
+    /// Data columns, then partition columns.
+    schema: SchemaRef,
+    file_schema: SchemaRef,
+    partition_fields: Vec<FieldRef>,
+}
+
+/// The files a scan will read, after pruning.
+#[derive(Debug, Clone)]
+pub struct FileSelection {
+    /// Selected files with their partition values.
+    pub files: Vec<(DataFile, Vec<ScalarValue>)>,
+    pub report: ScanReport,
+}
+
+impl CuveTable {
+    /// Builds the provider of a catalog table.
+    pub fn try_new(def: TableDef, catalog: Arc<Catalog>) -> Result<Self> {
+        let mut fields = Vec::new();
+        for c in &def.columns {
+            fields.push(Field::new(&c.name, arrow_type(&c.data_type)?, true));
+        }
+        let file_schema = Arc::new(Schema::new(fields.clone()));
+        let mut partition_fields: Vec<FieldRef> = Vec::new();
+        for c in &def.partition_columns {
+            let f = Arc::new(Field::new(&c.name, arrow_type(&c.data_type)?, true));
+            fields.push(f.as_ref().clone());
+            partition_fields.push(f);
+        }
+        Ok(CuveTable {
+            def: Arc::new(def),
+            catalog,
+            schema: Arc::new(Schema::new(fields)),
+            file_schema,
+            partition_fields,
+        })
+    }
+
+    pub fn def(&self) -> &Arc<TableDef> {
+        &self.def
+    }
+
+    pub fn file_schema(&self) -> &SchemaRef {
+        &self.file_schema
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    fn partition_names(&self) -> Vec<&str> {
+        self.partition_fields
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect()
+    }
+
+    /// Typed partition values of registered partitions.
+    fn partition_values(&self, parts: &[PartitionDef]) -> Result<Vec<Vec<ScalarValue>>> {
+        parts
+            .iter()
+            .map(|p| {
+                self.partition_fields
+                    .iter()
+                    .map(|f| {
+                        let v = p
+                            .values
+                            .iter()
+                            .find(|(k, _)| k == f.name())
+                            .map(|(_, v)| v.as_str())
+                            .unwrap_or("");
+                        partition_scalar(v, f)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Selects the files to read for `filters`: partition pruning, then bucket pruning.
+    pub fn select_files(&self, filters: &[Expr]) -> Result<FileSelection> {
+        let registered = if self.partition_fields.is_empty() {
+            vec![]
+        } else {
+            self.catalog
+                .partitions(&self.def.database, &self.def.name)?
+        };
+        let parts = table_partitions(&self.def, registered);
+        let values = self.partition_values(&parts)?;
+        let keep = prune_partitions(&self.partition_fields, &values, filters)?;
+        let mut report = ScanReport {
+            table: self.def.qualified_name(),
+            partitions_total: parts.len(),
+            partitions_read: keep.len(),
+            ..Default::default()
+        };
+        let mut candidates: Vec<(DataFile, Vec<ScalarValue>)> = Vec::new();
+        for i in keep {
+            for f in cached_listing(&PathBuf::from(&parts[i].location))? {
+                candidates.push((f, values[i].clone()));
+            }
+        }
+        report.files_total = candidates.len();
+        let selected = match self.bucket_filter(filters, &candidates) {
+            Some((wanted, total)) => {
+                report.buckets = Some((wanted.len(), total as usize));
+                candidates
+                    .into_iter()
+                    .filter(|(f, _)| f.bucket.map(|b| wanted.contains(&b)).unwrap_or(true))
+                    .collect()
+            }
+            None => {
+                if let Some(b) = &self.def.bucket {
+                    if candidates.iter().all(|(f, _)| f.bucket.is_some()) {
+                        report.buckets = Some((b.num_buckets as usize, b.num_buckets as usize));
+                    }
+                }
+                candidates
+            }
+        };
+        report.files_read = selected.len();
+        report.bytes_read = selected.iter().map(|(f, _)| f.size).sum();
+        Ok(FileSelection {
+            files: selected,
+            report,
+        })
+    }
+
+    /// Buckets to keep (and the bucket count) when bucket pruning applies.
+    fn bucket_filter(
+        &self,
+        filters: &[Expr],
+        candidates: &[(DataFile, Vec<ScalarValue>)],
+    ) -> Option<(std::collections::BTreeSet<u32>, u32)> {
+        let spec = self.def.bucket.as_ref()?;
+        if candidates.iter().any(|(f, _)| f.bucket.is_none()) {
+            if let Some((f, _)) = candidates.iter().find(|(f, _)| f.bucket.is_none()) {
+                log::warn!(
+                    "table {}: file {} has no bucket id in its name; bucket optimisations are off for this scan",
+                    self.def.qualified_name(),
+                    f.path.display()
+                );
+            }
+            return None;
+        }
+        let fields: Vec<FieldRef> = spec
+            .columns
+            .iter()
+            .map(|c| {
+                self.schema
+                    .field_with_name(c)
+                    .ok()
+                    .map(|f| Arc::new(f.clone()))
+            })
+            .collect::<Option<_>>()?;
+        let hash = BucketHash::from_version(self.def.bucketing_version());
+        let wanted = select_buckets(filters, &fields, hash, spec.num_buckets)?;
+        Some((wanted, spec.num_buckets))
+    }
+
+    fn file_format(&self, state: &dyn Session) -> Arc<dyn FileFormat> {
+        match self.def.format {
+            StorageFormat::Parquet => Arc::new(
+                ParquetFormat::default().with_options(state.table_options().parquet.clone()),
+            ),
+            StorageFormat::Csv => {
+                let header = self
+                    .def
+                    .properties
+                    .get("skip.header.line.count")
+                    .map(|v| v.trim() != "0")
+                    .unwrap_or(false);
+                let mut f = CsvFormat::default().with_has_header(header);
+                if let Some(d) = self.def.properties.get("field.delim") {
+                    if let Some(b) = d.bytes().next() {
+                        f = f.with_delimiter(b);
+                    }
+                }
+                Arc::new(f)
+            }
+            StorageFormat::Json => Arc::new(JsonFormat::default()),
+        }
+    }
+}
+
+/// Directory listings, reused while the directory's modification time is unchanged (adding or
+/// renaming a file in a directory changes it).
+fn cached_listing(dir: &PathBuf) -> Result<Vec<DataFile>> {
+    type Cache = Mutex<HashMap<PathBuf, (SystemTime, Arc<Vec<DataFile>>)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mtime = std::fs::metadata(dir).and_then(|m| m.modified()).ok();
+    if let Some(mtime) = mtime {
+        let guard = cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((t, files)) = guard.get(dir) {
+            if *t == mtime && mtime.elapsed().map(|e| e.as_secs() >= 2).unwrap_or(false) {
+                return Ok(files.as_ref().clone());
+            }
+        }
+    }
+    let files = list_data_files(dir)?;
+    if let Some(mtime) = mtime {
+        let mut guard = cache.lock().unwrap_or_else(|e| e.into_inner());
+        guard.insert(dir.clone(), (mtime, Arc::new(files.clone())));
+    }
+    Ok(files)
+}
+
+/// Splits files into at most `n` groups of similar byte size.
+fn balance(files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
+    let n = n.max(1).min(files.len().max(1));
+    let mut files = files;
+    files.sort_by(|a, b| b.object_meta.size.cmp(&a.object_meta.size));
+    let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, vec![])).collect();
+    for f in files {
+        let (size, g) = groups
+            .iter_mut()
+            .min_by_key(|(s, _)| *s)
+            .expect("at least one group");
+        *size += f.object_meta.size;
+        g.push(f);
+    }
+    groups
+        .into_iter()
+        .filter(|(_, g)| !g.is_empty())
+        .map(|(_, g)| FileGroup::new(g))
+        .collect()
+}
+
+#[async_trait]
+impl TableProvider for CuveTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        let names = self.partition_names();
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if is_partition_filter(&names, f) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let selection = self.select_files(filters)?;
+        if let Some(scans) = state.config().get_extension::<QueryScans>() {
+            scans.record(selection.report.clone());
+        }
+        if selection.files.is_empty() {
+            let projected = project_schema(&self.schema, projection)?;
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        let files: Vec<PartitionedFile> = selection
+            .files
+            .into_iter()
+            .map(|(f, values)| {
+                let path = f.path.display().to_string();
+                PartitionedFile::new(path.trim_start_matches('/').to_string(), f.size)
+                    .with_partition_values(values)
+            })
+            .collect();
+        let groups = balance(files, state.config().target_partitions());
+        let format = self.file_format(state);
+        let table_schema = TableSchema::builder(self.file_schema.clone())
+            .with_table_partition_cols(self.partition_fields.clone())
+            .build();
+        let source = format.file_source(table_schema);
+        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+            .with_file_groups(groups)
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        format.create_physical_plan(state, config).await
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if self.def.format != StorageFormat::Parquet {
+            return Err(EngineError::Unsupported(format!(
+                "INSERT into {} tables is not supported: table {} must be STORED AS PARQUET",
+                self.def.format.as_str(),
+                self.def.qualified_name()
+            ))
+            .into());
+        }
+        let overwrite = match insert_op {
+            InsertOp::Append => false,
+            InsertOp::Overwrite => true,
+            InsertOp::Replace => {
+                return Err(
+                    EngineError::Unsupported("REPLACE INTO is not supported".into()).into(),
+                );
+            }
+        };
+        let sink = CuveSink::new(
+            self.def.clone(),
+            self.catalog.clone(),
+            self.schema.clone(),
+            overwrite,
+        );
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}

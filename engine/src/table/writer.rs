@@ -1,0 +1,473 @@
+//! Writing a table's layout: rows are split by partition values and bucket id (Hive v2 hash),
+//! sorted by the bucket (or `SORTED BY`) columns, and written as Parquet with statistics, page
+//! index and a bloom filter on the bucket columns. Files are staged under hidden names and
+//! published by a no-clobber link, so readers never see a partial file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cuve_catalog::{Catalog, PartitionDef, TableDef, partition_spec};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{
+    SortColumn, cast, concat_batches, lexsort_to_indices, take_record_batch,
+};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::datasource::sink::DataSink;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::metadata::SortingColumn;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
+use futures::StreamExt;
+
+use super::bucket::{BucketHash, bucket_file_name, bucket_ids};
+use super::layout::{list_data_files, validate_partition_value};
+use crate::error::{EngineError, Result};
+
+/// Rows buffered per (partition, bucket) before a file is written.
+pub const ROWS_PER_FILE: usize = 4_000_000;
+
+/// One (partition, bucket) slice of rows.
+#[derive(Debug)]
+pub struct Slice {
+    /// Partition values as strings, in partition-column order (`""` = null).
+    pub partition: Vec<(String, String)>,
+    pub bucket: u32,
+    /// Rows in file schema (no partition columns).
+    pub batch: RecordBatch,
+}
+
+/// Knows how a table's rows are laid out: which partition and bucket each row goes to and how a
+/// file is sorted and encoded. Shared by INSERT and ingest.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub def: Arc<TableDef>,
+    /// Schema of incoming rows: data columns then partition columns.
+    pub table_schema: SchemaRef,
+    pub file_schema: SchemaRef,
+    data_idx: Vec<usize>,
+    partition_idx: Vec<usize>,
+    bucket_idx: Vec<usize>,
+    /// Sort key, indices in the file schema.
+    sort_idx: Vec<usize>,
+}
+
+impl Layout {
+    pub fn new(def: Arc<TableDef>, table_schema: SchemaRef) -> Result<Self> {
+        let n_data = def.columns.len();
+        let idx = |name: &str| -> Result<usize> {
+            table_schema.index_of(name).map_err(|_| {
+                EngineError::invalid(format!(
+                    "table {} has no column '{name}'",
+                    def.qualified_name()
+                ))
+            })
+        };
+        let bucket_idx = match &def.bucket {
+            Some(b) => b
+                .columns
+                .iter()
+                .map(|c| idx(c))
+                .collect::<Result<Vec<_>>>()?,
+            None => vec![],
+        };
+        let sort_names: Vec<String> = match &def.bucket {
+            Some(b) if !b.sorted_by.is_empty() => b.sorted_by.clone(),
+            Some(b) => b.columns.clone(),
+            None => vec![],
+        };
+        let sort_idx = sort_names
+            .iter()
+            .map(|c| idx(c))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .filter(|i| *i < n_data)
+            .collect();
+        let file_schema = Arc::new(table_schema.project(&(0..n_data).collect::<Vec<_>>())?);
+        Ok(Layout {
+            data_idx: (0..n_data).collect(),
+            partition_idx: (n_data..table_schema.fields().len()).collect(),
+            bucket_idx,
+            sort_idx,
+            file_schema,
+            table_schema,
+            def,
+        })
+    }
+
+    /// Splits a batch (table schema) into per-(partition, bucket) slices.
+    pub fn split(&self, batch: &RecordBatch) -> Result<Vec<Slice>> {
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(vec![]);
+        }
+        // Partition key per row.
+        let part_strings: Vec<ArrayRef> = self
+            .partition_idx
+            .iter()
+            .map(|i| cast(batch.column(*i), &DataType::Utf8))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| EngineError::DataFusion(e.into()))?;
+        let buckets: Vec<u32> = match &self.def.bucket {
+            Some(spec) => {
+                let cols: Vec<ArrayRef> = self
+                    .bucket_idx
+                    .iter()
+                    .map(|i| batch.column(*i).clone())
+                    .collect();
+                bucket_ids(
+                    BucketHash::from_version(self.def.bucketing_version()),
+                    &cols,
+                    spec.num_buckets,
+                )?
+            }
+            None => vec![0; rows],
+        };
+        let mut keys: HashMap<(Vec<String>, u32), Vec<u32>> = HashMap::new();
+        for (row, bucket) in buckets.iter().enumerate() {
+            let part: Vec<String> = part_strings
+                .iter()
+                .map(|a| {
+                    let s = a.as_string::<i32>();
+                    if s.is_null(row) {
+                        String::new()
+                    } else {
+                        s.value(row).to_string()
+                    }
+                })
+                .collect();
+            keys.entry((part, *bucket)).or_default().push(row as u32);
+        }
+        let data = batch.project(&self.data_idx)?;
+        let mut out = Vec::with_capacity(keys.len());
+        for ((part, bucket), rows) in keys {
+            let partition: Vec<(String, String)> = self
+                .def
+                .partition_columns
+                .iter()
+                .map(|c| c.name.clone())
+                .zip(part)
+                .collect();
+            for (k, v) in &partition {
+                validate_partition_value(k, v).map_err(EngineError::Invalid)?;
+            }
+            let indices = UInt32Array::from(rows);
+            out.push(Slice {
+                partition,
+                bucket,
+                batch: take_record_batch(&data, &indices)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Directory of a partition.
+    pub fn partition_dir(&self, partition: &[(String, String)]) -> PathBuf {
+        let root = PathBuf::from(&self.def.location);
+        if partition.is_empty() {
+            root
+        } else {
+            root.join(partition_spec(partition))
+        }
+    }
+
+    /// Sorts rows by the table's sort key.
+    pub fn sort(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        if self.sort_idx.is_empty() || batch.num_rows() < 2 {
+            return Ok(batch);
+        }
+        let cols: Vec<SortColumn> = self
+            .sort_idx
+            .iter()
+            .map(|i| SortColumn {
+                values: batch.column(*i).clone(),
+                options: None,
+            })
+            .collect();
+        let idx = lexsort_to_indices(&cols, None)?;
+        Ok(take_record_batch(&batch, &idx)?)
+    }
+
+    /// Parquet writer settings for this table.
+    pub fn writer_properties(&self) -> WriterProperties {
+        let mut b = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(1 << 20))
+            .set_created_by(format!("cuve {}", env!("CARGO_PKG_VERSION")));
+        for i in &self.bucket_idx {
+            if *i < self.data_idx.len() {
+                let name = self.table_schema.field(*i).name().clone();
+                b = b.set_column_bloom_filter_enabled(ColumnPath::from(name), true);
+            }
+        }
+        if !self.sort_idx.is_empty() {
+            b = b.set_sorting_columns(Some(
+                self.sort_idx
+                    .iter()
+                    .map(|i| SortingColumn {
+                        column_idx: *i as i32,
+                        descending: false,
+                        nulls_first: true,
+                    })
+                    .collect(),
+            ));
+        }
+        b.build()
+    }
+
+    /// Writes sorted rows to `path` (created new), fsynced.
+    pub fn write_file(&self, path: &Path, batches: &[RecordBatch]) -> Result<u64> {
+        let batch = concat_batches(&self.file_schema, batches)?;
+        let batch = self.sort(batch)?;
+        let file = std::fs::File::create(path).map_err(|e| EngineError::io(path, e))?;
+        let mut w = ArrowWriter::try_new(
+            file,
+            self.file_schema.clone(),
+            Some(self.writer_properties()),
+        )
+        .map_err(|e| EngineError::DataFusion(e.into()))?;
+        w.write(&batch)
+            .map_err(|e| EngineError::DataFusion(e.into()))?;
+        let file = w
+            .into_inner()
+            .map_err(|e| EngineError::DataFusion(e.into()))?;
+        file.sync_all().map_err(|e| EngineError::io(path, e))?;
+        Ok(batch.num_rows() as u64)
+    }
+}
+
+/// Publishes `tmp` as the next free `<bucket:06>_<n>.parquet` in its directory without ever
+/// replacing an existing file. Returns the final path.
+pub fn publish_next_free(tmp: &Path, dir: &Path, bucket: u32) -> Result<PathBuf> {
+    let prefix = format!("{bucket:06}_");
+    let mut n: u64 = std::fs::read_dir(dir)
+        .map_err(|e| EngineError::io(dir, e))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_prefix(&prefix)
+                .and_then(|r| r.split(['.', '_']).next().map(|s| s.to_string()))
+                .and_then(|s| s.parse::<u64>().ok())
+        })
+        .max()
+        .map(|m| m + 1)
+        .unwrap_or(0);
+    loop {
+        let target = dir.join(bucket_file_name(bucket, n, "parquet"));
+        match std::fs::hard_link(tmp, &target) {
+            Ok(()) => {
+                std::fs::remove_file(tmp).map_err(|e| EngineError::io(tmp, e))?;
+                return Ok(target);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => return Err(EngineError::io(&target, e)),
+        }
+    }
+}
+
+/// Name of a staging file: hidden, so no reader lists it.
+pub fn staging_name(tag: &str) -> String {
+    format!(".cuve-tmp-{}-{tag}.parquet", std::process::id())
+}
+
+/// What a write produced.
+#[derive(Debug, Default, Clone)]
+pub struct WriteSummary {
+    pub rows: u64,
+    pub files: Vec<PathBuf>,
+    pub partitions: Vec<PartitionDef>,
+}
+
+/// INSERT's writer: buffers slices, writes staged files, and on success publishes them,
+/// registers new partitions and (for OVERWRITE) removes the files they replace.
+#[derive(Debug)]
+pub struct TableWriter {
+    layout: Layout,
+    catalog: Arc<Catalog>,
+    overwrite: bool,
+    buffers: HashMap<(Vec<(String, String)>, u32), (Vec<RecordBatch>, usize)>,
+    staged: Vec<(PathBuf, PathBuf, u32, Vec<(String, String)>)>,
+    rows: u64,
+    token: String,
+}
+
+impl TableWriter {
+    pub fn new(layout: Layout, catalog: Arc<Catalog>, overwrite: bool) -> Self {
+        let token: u64 = rand::random();
+        TableWriter {
+            layout,
+            catalog,
+            overwrite,
+            buffers: HashMap::new(),
+            staged: vec![],
+            rows: 0,
+            token: format!("{token:016x}"),
+        }
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        for s in self.layout.split(batch)? {
+            let key = (s.partition, s.bucket);
+            let entry = self.buffers.entry(key.clone()).or_default();
+            entry.1 += s.batch.num_rows();
+            entry.0.push(s.batch);
+            if entry.1 >= ROWS_PER_FILE {
+                let (batches, _) = self.buffers.remove(&key).unwrap_or_default();
+                self.stage(key.0, key.1, batches)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn stage(
+        &mut self,
+        partition: Vec<(String, String)>,
+        bucket: u32,
+        batches: Vec<RecordBatch>,
+    ) -> Result<()> {
+        let dir = self.layout.partition_dir(&partition);
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+        let tmp = dir.join(staging_name(&format!(
+            "{}-{}-{bucket}",
+            self.token,
+            self.staged.len()
+        )));
+        self.rows += self.layout.write_file(&tmp, &batches)?;
+        self.staged.push((tmp, dir, bucket, partition));
+        Ok(())
+    }
+
+    /// Writes what is buffered and publishes everything.
+    pub fn finish(mut self) -> Result<WriteSummary> {
+        let keys: Vec<_> = self.buffers.keys().cloned().collect();
+        for key in keys {
+            let (batches, _) = self.buffers.remove(&key).unwrap_or_default();
+            if let Err(e) = self.stage(key.0, key.1, batches) {
+                self.abort();
+                return Err(e);
+            }
+        }
+        let def = self.layout.def.clone();
+        // OVERWRITE replaces the partitions written (the whole table when unpartitioned).
+        let mut replaced: Vec<PathBuf> = Vec::new();
+        if self.overwrite {
+            let mut dirs: Vec<PathBuf> = self.staged.iter().map(|s| s.1.clone()).collect();
+            if def.partition_columns.is_empty() {
+                dirs = vec![PathBuf::from(&def.location)];
+            }
+            dirs.sort();
+            dirs.dedup();
+            for d in dirs {
+                if d.exists() {
+                    replaced.extend(list_data_files(&d)?.into_iter().map(|f| f.path));
+                }
+            }
+        }
+        let mut summary = WriteSummary {
+            rows: self.rows,
+            ..Default::default()
+        };
+        let mut parts: Vec<PartitionDef> = Vec::new();
+        for (tmp, dir, bucket, partition) in std::mem::take(&mut self.staged) {
+            summary.files.push(publish_next_free(&tmp, &dir, bucket)?);
+            if !partition.is_empty() && !parts.iter().any(|p| p.values == partition) {
+                parts.push(PartitionDef {
+                    values: partition,
+                    location: dir.display().to_string(),
+                });
+            }
+        }
+        for f in replaced {
+            std::fs::remove_file(&f).map_err(|e| EngineError::io(&f, e))?;
+        }
+        if !parts.is_empty() {
+            self.catalog
+                .add_partitions(&def.database, &def.name, &parts, true)?;
+        }
+        summary.partitions = parts;
+        Ok(summary)
+    }
+
+    /// Removes staged files after a failure.
+    pub fn abort(&mut self) {
+        for (tmp, ..) in self.staged.drain(..) {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+impl Drop for TableWriter {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+/// The DataFusion sink behind `INSERT INTO` a Cuve table.
+#[derive(Debug)]
+pub struct CuveSink {
+    def: Arc<TableDef>,
+    catalog: Arc<Catalog>,
+    schema: SchemaRef,
+    overwrite: bool,
+}
+
+impl CuveSink {
+    pub fn new(
+        def: Arc<TableDef>,
+        catalog: Arc<Catalog>,
+        schema: SchemaRef,
+        overwrite: bool,
+    ) -> Self {
+        CuveSink {
+            def,
+            catalog,
+            schema,
+            overwrite,
+        }
+    }
+}
+
+impl DisplayAs for CuveSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CuveSink: table={}, mode={}",
+            self.def.qualified_name(),
+            if self.overwrite {
+                "overwrite"
+            } else {
+                "append"
+            }
+        )
+    }
+}
+
+#[async_trait]
+impl DataSink for CuveSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        mut data: SendableRecordBatchStream,
+        _ctx: &Arc<TaskContext>,
+    ) -> DfResult<u64> {
+        let layout = Layout::new(self.def.clone(), self.schema.clone())?;
+        let mut writer = TableWriter::new(layout, self.catalog.clone(), self.overwrite);
+        while let Some(batch) = data.next().await {
+            let batch = batch?;
+            // Incoming batches may carry other field names/nullability; adopt the table's.
+            let batch = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())?;
+            writer.write(&batch)?;
+        }
+        let summary = writer.finish()?;
+        Ok(summary.rows)
+    }
+}
