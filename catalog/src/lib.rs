@@ -5,15 +5,18 @@
 //! - [`names`]: canonical names (the only form ever compared).
 //! - [`model`]: records (`TableDef`, `BucketSpec`, `PartitionDef`, ...).
 //! - [`store`]: the SQLite [`Catalog`] with migrations and one transaction per change.
+//! - [`ledger`]: committed progress of each ingest source.
 
 pub mod error;
+pub mod ledger;
 pub mod model;
 pub mod names;
 pub mod store;
 
 pub use error::{CatalogError, Result};
+pub use ledger::{SourceAdvance, SourceProgress};
 pub use model::*;
 pub use store::Catalog;
 
 /// Migrations added by later modules, run after [`store`]'s own.
-pub(crate) const MIGRATIONS_EXTRA: &[&str] = &[];
+pub(crate) const MIGRATIONS_EXTRA: &[&str] = &[ledger::MIGRATION];

@@ -249,6 +249,7 @@ impl Catalog {
                 }
             }
             tx.execute("DELETE FROM tables WHERE database = ?1", [name])?;
+            tx.execute("DELETE FROM ingest_sources WHERE database = ?1", [name])?;
             tx.execute("DELETE FROM databases WHERE name = ?1", [name])?;
             Ok(Some(dropped))
         })
@@ -333,6 +334,10 @@ impl Catalog {
             if def.is_some() {
                 tx.execute(
                     "DELETE FROM tables WHERE database = ?1 AND name = ?2",
+                    params![database, name],
+                )?;
+                tx.execute(
+                    "DELETE FROM ingest_sources WHERE database = ?1 AND table_name = ?2",
                     params![database, name],
                 )?;
             }

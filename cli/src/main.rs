@@ -4,8 +4,10 @@
 mod context;
 mod demo;
 mod exit;
+mod ingest;
 mod output;
 mod sql;
+mod templates;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +66,8 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         rows_per_day: u64,
     },
+    /// Load raw log lines (JSON lines, CSV, TSV) into a table, exactly once.
+    Ingest(ingest::IngestArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +98,7 @@ async fn run(cli: Cli) -> u8 {
             format,
         }) => sql::run(&ctx, execute, file, format).await,
         Some(Command::Demo { days, rows_per_day }) => demo::run(&ctx, days, rows_per_day).await,
+        Some(Command::Ingest(args)) => ingest::run(&ctx, args).await,
         None => {
             eprintln!(
                 "error: the interactive shell is not available in this build yet; use `cuve sql -e ...` (see `cuve --help`)"

@@ -7,6 +7,7 @@
 //! - [`ddl`]: databases, table DDL, partitions, SHOW and DESCRIBE, Hive INSERT rewriting.
 //! - [`access`] and [`catalog_view`]: what a session may see; unseen objects do not exist for it.
 //! - [`table`]: the table provider, layout, partition/bucket pruning, bucket hash and writer.
+//! - [`ingest`]: raw lines into the table layout, exactly once (ledger + staged publish).
 //! - [`stats`]: table statistics and schema inference from storage.
 //! - [`types`]: Hive column types and Arrow types.
 
@@ -14,6 +15,7 @@ pub mod access;
 pub mod catalog_view;
 pub mod ddl;
 pub mod error;
+pub mod ingest;
 pub mod parse;
 pub mod session;
 pub mod stats;

@@ -41,6 +41,8 @@ impl Engine {
         std::fs::create_dir_all(&warehouse).map_err(|e| EngineError::io(&warehouse, e))?;
         let home = home.canonicalize().map_err(|e| EngineError::io(&home, e))?;
         let catalog = Arc::new(Catalog::open(home.join("catalog.db"))?);
+        // Finish publishing ingest batches a crashed process committed.
+        crate::ingest::run::publish_pending(&catalog)?;
         let runtime = RuntimeEnvBuilder::new().build_arc()?;
         Ok(Arc::new(Engine {
             home,

@@ -255,6 +255,8 @@ pub fn publish_next_free(tmp: &Path, dir: &Path, bucket: u32) -> Result<PathBuf>
                 .and_then(|r| r.split(['.', '_']).next().map(|s| s.to_string()))
                 .and_then(|s| s.parse::<u64>().ok())
         })
+        // Numbers from 2^40 up belong to ingest batches.
+        .filter(|n| *n < (1u64 << 40))
         .max()
         .map(|m| m + 1)
         .unwrap_or(0);

@@ -1,0 +1,10 @@
+-- name: qc-uqc
+-- description: query count (QC) and unique query count per user (UQC) per day
+-- param table: table = korea_naver_log.stream_log
+-- param from: date
+-- param to: date
+SELECT dt, COUNT(*) AS qc, COUNT(DISTINCT user_id || '|' || query) AS uqc
+FROM ${table}
+WHERE event = 'impression' AND rank = 1 AND dt BETWEEN ${from} AND ${to}
+GROUP BY dt
+ORDER BY dt

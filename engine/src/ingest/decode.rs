@@ -1,0 +1,614 @@
+//! One raw line → one typed row of the table. Columns are matched by name (case-insensitive)
+//! and converted to the column's type; `log_time`, `sender_ip`, `line_no`, `log_key`, `raw` and
+//! the `dt` partition are filled from the source and the log time when the line lacks them.
+//! A line that cannot be converted is rejected with a reason naming the column.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int8Builder,
+    Int16Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampNanosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit as ArrowTimeUnit};
+use serde_json::Value;
+
+use crate::error::{EngineError, Result};
+
+/// Format of the input lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Jsonl,
+    Csv,
+    Tsv,
+}
+
+impl InputFormat {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "jsonl" | "json" | "ndjson" => Ok(InputFormat::Jsonl),
+            "csv" => Ok(InputFormat::Csv),
+            "tsv" => Ok(InputFormat::Tsv),
+            other => Err(EngineError::invalid(format!(
+                "unknown input format '{other}': use jsonl, csv or tsv"
+            ))),
+        }
+    }
+}
+
+/// Unit of integer log times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeUnit {
+    S,
+    Ms,
+    Us,
+    #[default]
+    Ns,
+}
+
+impl TimeUnit {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "s" => Ok(TimeUnit::S),
+            "ms" => Ok(TimeUnit::Ms),
+            "us" => Ok(TimeUnit::Us),
+            "ns" => Ok(TimeUnit::Ns),
+            other => Err(EngineError::invalid(format!(
+                "unknown time unit '{other}': use s, ms, us or ns"
+            ))),
+        }
+    }
+    fn to_ns(self, v: i64) -> Option<i64> {
+        match self {
+            TimeUnit::S => v.checked_mul(1_000_000_000),
+            TimeUnit::Ms => v.checked_mul(1_000_000),
+            TimeUnit::Us => v.checked_mul(1_000),
+            TimeUnit::Ns => Some(v),
+        }
+    }
+}
+
+/// What fills a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Field,
+    LogTime,
+    SenderIp,
+    LineNo,
+    LogKey,
+    Raw,
+    /// `dt` partition computed from the log time.
+    DtFromTime,
+}
+
+/// One converted cell.
+#[derive(Debug, Clone)]
+enum Cell {
+    Null,
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+enum Builder {
+    Str(StringBuilder),
+    I8(Int8Builder),
+    I16(Int16Builder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F32(Float32Builder),
+    F64(Float64Builder),
+    Bool(BooleanBuilder),
+    Ts(TimestampNanosecondBuilder, Option<Arc<str>>),
+    Date(Date32Builder),
+}
+
+impl Builder {
+    fn new(t: &DataType) -> Option<Builder> {
+        Some(match t {
+            DataType::Utf8 => Builder::Str(StringBuilder::new()),
+            DataType::Int8 => Builder::I8(Int8Builder::new()),
+            DataType::Int16 => Builder::I16(Int16Builder::new()),
+            DataType::Int32 => Builder::I32(Int32Builder::new()),
+            DataType::Int64 => Builder::I64(Int64Builder::new()),
+            DataType::Float32 => Builder::F32(Float32Builder::new()),
+            DataType::Float64 => Builder::F64(Float64Builder::new()),
+            DataType::Boolean => Builder::Bool(BooleanBuilder::new()),
+            DataType::Timestamp(ArrowTimeUnit::Nanosecond, tz) => {
+                Builder::Ts(TimestampNanosecondBuilder::new(), tz.clone())
+            }
+            DataType::Date32 => Builder::Date(Date32Builder::new()),
+            _ => return None,
+        })
+    }
+
+    fn append(&mut self, c: Cell) {
+        macro_rules! opt {
+            ($b:expr, $v:expr) => {
+                match $v {
+                    Some(v) => $b.append_value(v),
+                    None => $b.append_null(),
+                }
+            };
+        }
+        match self {
+            Builder::Str(b) => match c {
+                Cell::Str(s) => b.append_value(s),
+                Cell::Null => b.append_null(),
+                Cell::Int(i) => b.append_value(i.to_string()),
+                Cell::Float(f) => b.append_value(f.to_string()),
+                Cell::Bool(v) => b.append_value(v.to_string()),
+            },
+            Builder::I8(b) => opt!(b, int(&c).map(|v| v as i8)),
+            Builder::I16(b) => opt!(b, int(&c).map(|v| v as i16)),
+            Builder::I32(b) => opt!(b, int(&c).map(|v| v as i32)),
+            Builder::I64(b) => opt!(b, int(&c)),
+            Builder::F32(b) => opt!(b, float(&c).map(|v| v as f32)),
+            Builder::F64(b) => opt!(b, float(&c)),
+            Builder::Bool(b) => opt!(b, if let Cell::Bool(v) = c { Some(v) } else { None }),
+            Builder::Ts(b, _) => opt!(b, int(&c)),
+            Builder::Date(b) => opt!(b, int(&c).map(|v| v as i32)),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Str(b) => Arc::new(b.finish()),
+            Builder::I8(b) => Arc::new(b.finish()),
+            Builder::I16(b) => Arc::new(b.finish()),
+            Builder::I32(b) => Arc::new(b.finish()),
+            Builder::I64(b) => Arc::new(b.finish()),
+            Builder::F32(b) => Arc::new(b.finish()),
+            Builder::F64(b) => Arc::new(b.finish()),
+            Builder::Bool(b) => Arc::new(b.finish()),
+            Builder::Ts(b, tz) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
+            Builder::Date(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+fn int(c: &Cell) -> Option<i64> {
+    match c {
+        Cell::Int(i) => Some(*i),
+        _ => None,
+    }
+}
+
+fn float(c: &Cell) -> Option<f64> {
+    match c {
+        Cell::Float(f) => Some(*f),
+        Cell::Int(i) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+/// Where a line came from.
+#[derive(Debug, Clone, Copy)]
+pub struct LineOrigin<'a> {
+    pub sender_ip: &'a str,
+    pub line_no: u64,
+}
+
+/// Decodes lines into batches of the table schema.
+pub struct RowDecoder {
+    schema: SchemaRef,
+    roles: Vec<Role>,
+    names: Vec<String>,
+    types: Vec<DataType>,
+    builders: Vec<Builder>,
+    rows: usize,
+    format: InputFormat,
+    time_unit: TimeUnit,
+    tz: Tz,
+    has_log_time: bool,
+    /// CSV/TSV header names, lower-case.
+    header: Vec<String>,
+}
+
+impl RowDecoder {
+    /// A decoder for `schema` (data columns then partition columns).
+    pub fn new(
+        schema: SchemaRef,
+        partition_columns: &[String],
+        format: InputFormat,
+        time_unit: TimeUnit,
+        tz: Tz,
+    ) -> Result<Self> {
+        let has_log_time = schema.index_of("log_time").is_ok();
+        let mut roles = Vec::new();
+        let mut builders = Vec::new();
+        for f in schema.fields() {
+            let name = f.name().as_str();
+            let role = match name {
+                "log_time" => Role::LogTime,
+                "sender_ip" => Role::SenderIp,
+                "line_no" => Role::LineNo,
+                "log_key" => Role::LogKey,
+                "raw" => Role::Raw,
+                "dt" if has_log_time && partition_columns.iter().any(|p| p == "dt") => {
+                    Role::DtFromTime
+                }
+                _ => Role::Field,
+            };
+            if role == Role::LogTime
+                && !matches!(
+                    f.data_type(),
+                    DataType::Timestamp(ArrowTimeUnit::Nanosecond, _) | DataType::Int64
+                )
+            {
+                return Err(EngineError::invalid(format!(
+                    "column log_time must be TIMESTAMP or BIGINT (nanoseconds) to ingest, not {}",
+                    f.data_type()
+                )));
+            }
+            roles.push(role);
+            builders.push(Builder::new(f.data_type()).ok_or_else(|| {
+                EngineError::Unsupported(format!(
+                    "column '{name}' of type {} cannot be ingested from text lines",
+                    f.data_type()
+                ))
+            })?);
+        }
+        Ok(RowDecoder {
+            names: schema.fields().iter().map(|f| f.name().clone()).collect(),
+            types: schema
+                .fields()
+                .iter()
+                .map(|f| f.data_type().clone())
+                .collect(),
+            schema,
+            roles,
+            builders,
+            rows: 0,
+            format,
+            time_unit,
+            tz,
+            has_log_time,
+            header: vec![],
+        })
+    }
+
+    /// Sets the CSV/TSV header (the source's first line).
+    pub fn set_header(&mut self, line: &str) {
+        self.header = split_delimited(line, self.delimiter())
+            .into_iter()
+            .map(|s| s.trim().to_lowercase())
+            .collect();
+    }
+
+    fn delimiter(&self) -> char {
+        if self.format == InputFormat::Tsv {
+            '\t'
+        } else {
+            ','
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Decodes one line; `Err(reason)` rejects it (nothing is appended).
+    pub fn push(&mut self, line: &str, origin: LineOrigin<'_>) -> std::result::Result<(), String> {
+        let fields: Fields = match self.format {
+            InputFormat::Jsonl => {
+                let v: Value = serde_json::from_str(line).map_err(|e| format!("bad JSON: {e}"))?;
+                match v {
+                    Value::Object(m) => Fields::Json(m),
+                    _ => return Err("bad JSON: a line must be an object".into()),
+                }
+            }
+            InputFormat::Csv | InputFormat::Tsv => {
+                let vals = split_delimited(line, self.delimiter());
+                if vals.len() != self.header.len() {
+                    return Err(format!(
+                        "expected {} fields as in the header, found {}",
+                        self.header.len(),
+                        vals.len()
+                    ));
+                }
+                Fields::Text(vals)
+            }
+        };
+        let lookup = |name: &str| -> Option<Value> {
+            match &fields {
+                Fields::Json(m) => m.get(name).cloned().or_else(|| {
+                    m.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.clone())
+                }),
+                Fields::Text(vals) => self
+                    .header
+                    .iter()
+                    .position(|h| h == name)
+                    .map(|i| Value::String(vals[i].clone())),
+            }
+        };
+        // The log time first: the key and dt depend on it.
+        let mut time_ns: Option<i64> = None;
+        if self.has_log_time {
+            let v = lookup("log_time").filter(|v| !v.is_null() && v.as_str() != Some(""));
+            let v = v.ok_or("missing required field log_time")?;
+            time_ns = Some(parse_time(&v, self.time_unit).map_err(|e| format!("log_time: {e}"))?);
+        }
+        let mut cells: Vec<Cell> = Vec::with_capacity(self.roles.len());
+        for i in 0..self.roles.len() {
+            let name = &self.names[i];
+            let cell = match self.roles[i] {
+                Role::LogTime => Cell::Int(time_ns.unwrap_or_default()),
+                Role::SenderIp => match lookup(name) {
+                    Some(Value::String(s)) if !s.is_empty() => Cell::Str(s),
+                    _ => Cell::Str(origin.sender_ip.to_string()),
+                },
+                Role::LineNo => Cell::Int(origin.line_no as i64),
+                Role::LogKey => Cell::Str(format!(
+                    "{}-{}-{}",
+                    time_ns.unwrap_or_default(),
+                    origin.sender_ip,
+                    origin.line_no
+                )),
+                Role::Raw => Cell::Str(line.to_string()),
+                Role::DtFromTime => {
+                    let ns = time_ns.unwrap_or_default();
+                    let dt = DateTime::from_timestamp(
+                        ns.div_euclid(1_000_000_000),
+                        ns.rem_euclid(1_000_000_000) as u32,
+                    )
+                    .ok_or("log_time out of range")?;
+                    Cell::Str(dt.with_timezone(&self.tz).format("%Y-%m-%d").to_string())
+                }
+                Role::Field => match lookup(name) {
+                    None | Some(Value::Null) => Cell::Null,
+                    Some(v) => convert(&v, &self.types[i], self.time_unit, &fields)
+                        .map_err(|e| format!("column {name}: {e}"))?,
+                },
+            };
+            cells.push(cell);
+        }
+        for (b, c) in self.builders.iter_mut().zip(cells) {
+            b.append(c);
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Takes the rows decoded so far as a batch.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let cols: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
+        self.rows = 0;
+        Ok(RecordBatch::try_new(self.schema.clone(), cols)?)
+    }
+}
+
+enum Fields {
+    Json(serde_json::Map<String, Value>),
+    Text(Vec<String>),
+}
+
+fn convert(
+    v: &Value,
+    t: &DataType,
+    unit: TimeUnit,
+    fields: &Fields,
+) -> std::result::Result<Cell, String> {
+    let text = matches!(fields, Fields::Text(_));
+    if text {
+        if let Value::String(s) = v {
+            if s.is_empty() && *t != DataType::Utf8 {
+                return Ok(Cell::Null);
+            }
+        }
+    }
+    Ok(match t {
+        DataType::Utf8 => match v {
+            Value::String(s) => Cell::Str(s.clone()),
+            other => Cell::Str(other.to_string()),
+        },
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+            let i = match v {
+                Value::Number(n) => n
+                    .as_i64()
+                    .ok_or_else(|| format!("expected an integer, found {n}"))?,
+                Value::String(s) => s
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("expected an integer, found \"{s}\""))?,
+                Value::Bool(b) => *b as i64,
+                other => return Err(format!("expected an integer, found {other}")),
+            };
+            let (lo, hi) = match t {
+                DataType::Int8 => (i8::MIN as i64, i8::MAX as i64),
+                DataType::Int16 => (i16::MIN as i64, i16::MAX as i64),
+                DataType::Int32 => (i32::MIN as i64, i32::MAX as i64),
+                _ => (i64::MIN, i64::MAX),
+            };
+            if i < lo || i > hi {
+                return Err(format!("{i} is out of range for {t}"));
+            }
+            Cell::Int(i)
+        }
+        DataType::Float32 | DataType::Float64 => match v {
+            Value::Number(n) => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
+            Value::String(s) => Cell::Float(
+                s.trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("expected a number, found \"{s}\""))?,
+            ),
+            other => return Err(format!("expected a number, found {other}")),
+        },
+        DataType::Boolean => match v {
+            Value::Bool(b) => Cell::Bool(*b),
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "t" | "yes" => Cell::Bool(true),
+                "false" | "0" | "f" | "no" => Cell::Bool(false),
+                _ => return Err(format!("expected true or false, found \"{s}\"")),
+            },
+            Value::Number(n) => Cell::Bool(n.as_i64() != Some(0)),
+            other => return Err(format!("expected true or false, found {other}")),
+        },
+        DataType::Timestamp(_, _) => Cell::Int(parse_time(v, unit)?),
+        DataType::Date32 => {
+            let s = v
+                .as_str()
+                .ok_or_else(|| format!("expected a date, found {v}"))?;
+            let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                .map_err(|_| format!("expected YYYY-MM-DD, found \"{s}\""))?;
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+            Cell::Int((d - epoch).num_days())
+        }
+        other => return Err(format!("type {other} is not supported")),
+    })
+}
+
+/// A log time: RFC 3339, `YYYY-MM-DD HH:MM:SS[.f]` (UTC) or an integer epoch in `unit`.
+pub fn parse_time(v: &Value, unit: TimeUnit) -> std::result::Result<i64, String> {
+    match v {
+        Value::Number(n) => {
+            let i = n
+                .as_i64()
+                .ok_or_else(|| format!("expected an integer epoch, found {n}"))?;
+            unit.to_ns(i).ok_or_else(|| format!("{i} is out of range"))
+        }
+        Value::String(s) => {
+            let s = s.trim();
+            if !s.is_empty()
+                && s.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+                && !s.contains("--")
+                && s.len() > 4
+                && !s[1..].contains('-')
+            {
+                let i: i64 = s
+                    .parse()
+                    .map_err(|_| format!("cannot parse time \"{s}\""))?;
+                return unit.to_ns(i).ok_or_else(|| format!("{i} is out of range"));
+            }
+            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+                return t
+                    .timestamp_nanos_opt()
+                    .ok_or_else(|| format!("time \"{s}\" is out of range"));
+            }
+            for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+                if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+                    return chrono::Utc
+                        .from_utc_datetime(&t)
+                        .timestamp_nanos_opt()
+                        .ok_or_else(|| format!("time \"{s}\" is out of range"));
+                }
+            }
+            Err(format!(
+                "cannot parse time \"{s}\" (use RFC 3339 or an integer epoch)"
+            ))
+        }
+        other => Err(format!("expected a time, found {other}")),
+    }
+}
+
+/// Splits a CSV/TSV line; double quotes group (with `""` for a quote) in CSV.
+pub fn split_delimited(line: &str, delim: char) -> Vec<String> {
+    if delim == '\t' {
+        return line.split('\t').map(|s| s.to_string()).collect();
+    }
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            c if c == delim && !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new(
+                "log_time",
+                DataType::Timestamp(ArrowTimeUnit::Nanosecond, None),
+                true,
+            ),
+            Field::new("sender_ip", DataType::Utf8, true),
+            Field::new("line_no", DataType::Int64, true),
+            Field::new("log_key", DataType::Utf8, true),
+            Field::new("user_id", DataType::Utf8, true),
+            Field::new("rank", DataType::Int32, true),
+            Field::new("dt", DataType::Utf8, true),
+        ]))
+    }
+
+    #[test]
+    fn decodes_json_lines_with_key_and_dt() {
+        let mut d = RowDecoder::new(
+            schema(),
+            &["dt".into()],
+            InputFormat::Jsonl,
+            TimeUnit::Ns,
+            "Asia/Seoul".parse().unwrap(),
+        )
+        .unwrap();
+        let o = LineOrigin {
+            sender_ip: "10.0.0.1",
+            line_no: 7,
+        };
+        d.push(
+            r#"{"log_time":"2019-10-01T16:00:00Z","user_id":"u1","rank":"3"}"#,
+            o,
+        )
+        .unwrap();
+        let e = d
+            .push(r#"{"log_time":"2019-10-01T16:00:00Z","rank":"x"}"#, o)
+            .unwrap_err();
+        assert!(e.contains("column rank"), "{e}");
+        assert!(
+            d.push(r#"{"user_id":"u1"}"#, o)
+                .unwrap_err()
+                .contains("log_time")
+        );
+        assert!(d.push("not json", o).unwrap_err().contains("bad JSON"));
+        let b = d.finish().unwrap();
+        assert_eq!(b.num_rows(), 1);
+        // 16:00 UTC is the next day in Seoul.
+        assert_eq!(b.column(6).as_string::<i32>().value(0), "2019-10-02");
+        assert_eq!(b.column(1).as_string::<i32>().value(0), "10.0.0.1");
+        assert!(
+            b.column(3)
+                .as_string::<i32>()
+                .value(0)
+                .ends_with("-10.0.0.1-7")
+        );
+    }
+
+    #[test]
+    fn parses_times_and_csv() {
+        assert_eq!(
+            parse_time(&Value::from(1), TimeUnit::S).unwrap(),
+            1_000_000_000
+        );
+        assert_eq!(
+            parse_time(&Value::from("1970-01-01 00:00:01"), TimeUnit::Ns).unwrap(),
+            1_000_000_000
+        );
+        assert!(parse_time(&Value::from("yesterday"), TimeUnit::Ns).is_err());
+        assert_eq!(
+            split_delimited(r#"a,"b,c","d""e""#, ','),
+            vec!["a", "b,c", "d\"e"]
+        );
+    }
+}

@@ -1,0 +1,662 @@
+//! The ingest run and its commit protocol (see the module doc of [`crate::ingest`]).
+//!
+//! Per worker: read lines of its sources from their committed prefix, decode, split by
+//! (partition, bucket); every `batch_lines` lines, write each (partition, bucket) as one staged
+//! Parquet file, then commit in one catalog transaction the sources' ledger advances, the new
+//! partitions and the list of staged → final names; then publish by rename. Whoever finds a
+//! committed batch unpublished (after a crash) publishes it. Uncommitted staged files of dead
+//! processes are removed.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use cuve_catalog::{Catalog, PartitionDef, SourceAdvance, StorageFormat, TableDef};
+use datafusion::arrow::array::RecordBatch;
+use serde::Serialize;
+
+use super::decode::{InputFormat, LineOrigin, RowDecoder, TimeUnit};
+use super::source::{Source, expand_inputs};
+use crate::access::Privilege;
+use crate::error::{EngineError, Result};
+use crate::parse::TableName;
+use crate::session::Session;
+use crate::table::CuveTable;
+use crate::table::writer::{Layout, staging_name};
+
+/// Options of an ingest run.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub format: InputFormat,
+    pub sender_ip: Option<String>,
+    /// Source name for standard input.
+    pub source_name: Option<String>,
+    pub time_unit: TimeUnit,
+    /// Fail (committing nothing more) once more than this many lines are rejected.
+    pub max_errors: Option<u64>,
+    /// Lines per committed batch (larger batches write fewer, larger files).
+    pub batch_lines: u64,
+    /// Worker threads (sources are spread over them).
+    pub threads: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            format: InputFormat::Jsonl,
+            sender_ip: None,
+            source_name: None,
+            time_unit: TimeUnit::Ns,
+            max_errors: None,
+            batch_lines: 2_000_000,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct IngestSummary {
+    pub table: String,
+    pub sources: usize,
+    /// Lines read in this run (new lines).
+    pub lines_read: u64,
+    /// Rows committed.
+    pub written: u64,
+    /// Lines skipped because an earlier run already committed them.
+    pub duplicates_skipped: u64,
+    /// Malformed lines sent to the dead-letter file.
+    pub rejected: u64,
+    /// Unterminated last lines that did not parse, left for the next run.
+    pub incomplete: u64,
+    pub bytes_read: u64,
+    pub partitions: Vec<String>,
+    pub files: usize,
+    pub dead_letter: Option<String>,
+    pub seconds: f64,
+}
+
+/// Publishes committed batches left unpublished (after a crash).
+pub fn publish_pending(catalog: &Catalog) -> Result<usize> {
+    let pending = catalog.pending_publishes()?;
+    let mut batches = BTreeSet::new();
+    for (batch, staged, fin) in &pending {
+        publish_one(Path::new(staged), Path::new(fin))?;
+        batches.insert(*batch);
+    }
+    for b in &batches {
+        catalog.finish_publish(*b)?;
+    }
+    Ok(pending.len())
+}
+
+fn publish_one(staged: &Path, fin: &Path) -> Result<()> {
+    match std::fs::rename(staged, fin) {
+        Ok(()) => Ok(()),
+        // Already published by someone else.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && fin.exists() => Ok(()),
+        Err(e) => Err(EngineError::io(staged, e)),
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes staged files of dead processes under a table's directory (partition dirs included).
+pub fn remove_orphans(def: &TableDef, pending: &[(i64, String, String)]) -> usize {
+    fn walk(dir: &Path, depth: usize, pending: &[(i64, String, String)], removed: &mut usize) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().to_string();
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                if depth > 0 && !name.starts_with('.') {
+                    walk(&path, depth - 1, pending, removed);
+                }
+                continue;
+            }
+            let Some(rest) = name.strip_prefix(".cuve-tmp-") else {
+                continue;
+            };
+            let pid: Option<u32> = rest.split('-').next().and_then(|p| p.parse().ok());
+            let is_pending = pending.iter().any(|(_, s, _)| Path::new(s) == path);
+            if let Some(pid) = pid {
+                if !pid_alive(pid) && !is_pending && std::fs::remove_file(&path).is_ok() {
+                    *removed += 1;
+                }
+            }
+        }
+    }
+    let mut removed = 0;
+    walk(
+        Path::new(&def.location),
+        def.partition_columns.len(),
+        pending,
+        &mut removed,
+    );
+    removed
+}
+
+/// A rejected line.
+#[derive(Debug, Serialize)]
+struct DeadLetter {
+    sender_ip: String,
+    source: String,
+    line: u64,
+    reason: String,
+    raw: String,
+}
+
+/// Shared state of one run.
+struct Run<'a> {
+    catalog: &'a Arc<Catalog>,
+    def: Arc<TableDef>,
+    layout: Layout,
+    opts: &'a IngestOptions,
+    tz: chrono_tz::Tz,
+    locks_dir: PathBuf,
+    dead_letter_path: PathBuf,
+    dead_letter: Mutex<Option<std::fs::File>>,
+    summary: Mutex<IngestSummary>,
+    rejected_total: AtomicU64,
+    progress: &'a (dyn Fn(&IngestSummary) + Sync),
+}
+
+/// One worker's uncommitted batch.
+#[derive(Default)]
+struct Batch {
+    slices: HashMap<(Vec<(String, String)>, u32), Vec<RecordBatch>>,
+    advances: Vec<SourceAdvance>,
+    locks: Vec<std::fs::File>,
+    lines: u64,
+    rejects: Vec<DeadLetter>,
+}
+
+/// Ingests `inputs` into `table`. Needs WRITE on the table.
+pub fn ingest(
+    session: &Session,
+    table: &TableName,
+    inputs: &[String],
+    opts: &IngestOptions,
+    progress: &(dyn Fn(&IngestSummary) + Sync),
+) -> Result<IngestSummary> {
+    let started = Instant::now();
+    let visible = session.visible_table(table)?;
+    if !session
+        .access()
+        .allows(Privilege::Write, &visible.database, &visible.name)
+    {
+        return Err(EngineError::Denied(format!(
+            "ingest into {} needs a ticket with WRITE on it",
+            visible.qualified_name()
+        )));
+    }
+    let engine = session.engine();
+    let catalog = engine.catalog();
+    let def = catalog
+        .table(&visible.database, &visible.name)?
+        .ok_or_else(|| {
+            EngineError::invalid(format!(
+                "table '{}' does not exist",
+                visible.qualified_name()
+            ))
+        })?;
+    if def.format != StorageFormat::Parquet {
+        return Err(EngineError::Unsupported(format!(
+            "ingest writes Parquet: table {} is STORED AS {}",
+            def.qualified_name(),
+            def.format.as_str()
+        )));
+    }
+    let tz: chrono_tz::Tz = def
+        .properties
+        .get(cuve_catalog::PARTITION_TIME_ZONE_PROPERTY)
+        .map(|s| s.as_str())
+        .unwrap_or("UTC")
+        .parse()
+        .map_err(|_| EngineError::invalid("bad partition.time_zone property"))?;
+    let provider = CuveTable::try_new(def.clone(), catalog.clone())?;
+    use datafusion::catalog::TableProvider;
+    let def = Arc::new(def);
+    let layout = Layout::new(def.clone(), provider.schema())?;
+    let sources = expand_inputs(
+        inputs,
+        opts.sender_ip.as_deref(),
+        opts.source_name.as_deref(),
+    )?;
+
+    publish_pending(catalog)?;
+    remove_orphans(&def, &catalog.pending_publishes()?);
+
+    let locks_dir = engine.home().join("locks");
+    std::fs::create_dir_all(&locks_dir).map_err(|e| EngineError::io(&locks_dir, e))?;
+    let dl_dir = engine.home().join("deadletter").join(def.qualified_name());
+    let run = Run {
+        catalog,
+        layout,
+        opts,
+        tz,
+        locks_dir,
+        dead_letter_path: dl_dir.join(format!(
+            "{}-{}.jsonl",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+            std::process::id()
+        )),
+        dead_letter: Mutex::new(None),
+        summary: Mutex::new(IngestSummary {
+            table: def.qualified_name(),
+            sources: sources.len(),
+            ..Default::default()
+        }),
+        rejected_total: AtomicU64::new(0),
+        progress,
+        def,
+    };
+    let queue = Mutex::new(sources.into_iter().collect::<VecDeque<Source>>());
+    let workers = opts
+        .threads
+        .max(1)
+        .min(queue.lock().map(|q| q.len()).unwrap_or(1).max(1));
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| s.spawn(|| run.worker(&queue)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(EngineError::invalid("an ingest worker panicked")))
+            })
+            .collect()
+    });
+    let mut summary = run.summary.lock().map(|s| s.clone()).unwrap_or_default();
+    summary.seconds = started.elapsed().as_secs_f64();
+    for r in results {
+        r?;
+    }
+    Ok(summary)
+}
+
+impl Run<'_> {
+    fn worker(&self, queue: &Mutex<VecDeque<Source>>) -> Result<()> {
+        let mut decoder = RowDecoder::new(
+            self.layout.table_schema.clone(),
+            &self
+                .def
+                .partition_columns
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>(),
+            self.opts.format,
+            self.opts.time_unit,
+            self.tz,
+        )?;
+        let mut batch = Batch::default();
+        loop {
+            let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+            let Some(src) = next else { break };
+            self.read_source(&src, &mut decoder, &mut batch)?;
+        }
+        self.commit(&mut decoder, &mut batch)
+    }
+
+    fn lock_source(&self, src: &Source) -> Result<std::fs::File> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.def.qualified_name(), &src.sender_ip, &src.name).hash(&mut h);
+        let path = self
+            .locks_dir
+            .join(format!("ingest-{:016x}.lock", h.finish()));
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| EngineError::io(&path, e))?;
+        f.lock().map_err(|e| EngineError::io(&path, e))?;
+        Ok(f)
+    }
+
+    fn read_source(&self, src: &Source, decoder: &mut RowDecoder, batch: &mut Batch) -> Result<()> {
+        let lock = self.lock_source(src)?;
+        let db = &self.def.database;
+        let table = &self.def.name;
+        let progress = self
+            .catalog
+            .ingest_source(db, table, &src.sender_ip, &src.name)?;
+        let label = match &src.path {
+            Some(p) => p.display().to_string(),
+            None => format!("stdin ({})", src.name),
+        };
+        let mut reader: Box<dyn BufRead> = match &src.path {
+            Some(path) => {
+                let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+                let len = f.metadata().map_err(|e| EngineError::io(path, e))?.len();
+                if len < progress.bytes {
+                    return Err(EngineError::File {
+                        path: label,
+                        message: format!(
+                            "the file is shorter ({len} bytes) than what was already ingested from it ({} bytes): it was replaced or truncated; give it a new name to ingest it as a new source",
+                            progress.bytes
+                        ),
+                    });
+                }
+                if self.opts.format != InputFormat::Jsonl {
+                    // CSV/TSV: the header is the first line.
+                    let mut first = String::new();
+                    BufReader::new(&mut f)
+                        .read_line(&mut first)
+                        .map_err(|e| EngineError::io(path, e))?;
+                    decoder.set_header(first.trim_end_matches(['\n', '\r']));
+                }
+                f.seek(SeekFrom::Start(progress.bytes))
+                    .map_err(|e| EngineError::io(path, e))?;
+                Box::new(BufReader::with_capacity(1 << 20, f))
+            }
+            None => {
+                let mut r: Box<dyn BufRead> =
+                    Box::new(BufReader::with_capacity(1 << 20, std::io::stdin()));
+                let mut buf = Vec::new();
+                for i in 0..progress.lines {
+                    buf.clear();
+                    let n = r
+                        .read_until(b'\n', &mut buf)
+                        .map_err(|e| EngineError::io("stdin", e))?;
+                    if n == 0 {
+                        return Err(EngineError::invalid(format!(
+                            "standard input has {i} lines, but {} were already ingested from source '{}'",
+                            progress.lines, src.name
+                        )));
+                    }
+                    if i == 0 && self.opts.format != InputFormat::Jsonl {
+                        decoder.set_header(
+                            String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']),
+                        );
+                    }
+                }
+                r
+            }
+        };
+        self.add_summary(|s| s.duplicates_skipped += progress.lines);
+        let mut from_lines = progress.lines;
+        let mut lines = progress.lines;
+        let mut bytes = progress.bytes;
+        let mut buf: Vec<u8> = Vec::with_capacity(4096);
+        let mut since_progress = 0u64;
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| EngineError::io(&label, e))?;
+            if n == 0 {
+                break;
+            }
+            let terminated = buf.last() == Some(&b'\n');
+            let text = match std::str::from_utf8(&buf) {
+                Ok(t) => t.trim_end_matches(['\n', '\r']).to_string(),
+                Err(_) => String::from_utf8_lossy(&buf)
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+            };
+            let line_no = lines + 1;
+            let is_header = line_no == 1 && self.opts.format != InputFormat::Jsonl;
+            if is_header {
+                decoder.set_header(&text);
+            } else if !text.trim().is_empty() {
+                let utf8_ok = std::str::from_utf8(&buf).is_ok();
+                let result = if utf8_ok {
+                    decoder.push(
+                        &text,
+                        LineOrigin {
+                            sender_ip: &src.sender_ip,
+                            line_no,
+                        },
+                    )
+                } else {
+                    Err("line is not valid UTF-8".to_string())
+                };
+                if let Err(reason) = result {
+                    if !terminated && self.opts.format == InputFormat::Jsonl {
+                        // Probably a line still being written: leave it for the next run.
+                        self.add_summary(|s| s.incomplete += 1);
+                        break;
+                    }
+                    batch.rejects.push(DeadLetter {
+                        sender_ip: src.sender_ip.clone(),
+                        source: src.name.clone(),
+                        line: line_no,
+                        reason,
+                        raw: text.clone(),
+                    });
+                }
+            }
+            lines += 1;
+            bytes += n as u64;
+            batch.lines += 1;
+            since_progress += 1;
+            self.add_summary(|s| {
+                s.lines_read += 1;
+                s.bytes_read += n as u64;
+            });
+            if decoder.rows() >= 65_536 {
+                self.flush_decoder(decoder, batch)?;
+            }
+            if since_progress >= 50_000 {
+                since_progress = 0;
+                if let Ok(s) = self.summary.lock() {
+                    (self.progress)(&s);
+                }
+            }
+            if batch.lines >= self.opts.batch_lines {
+                batch.advances.push(SourceAdvance {
+                    source_id: progress.id,
+                    from_lines,
+                    to_lines: lines,
+                    to_bytes: bytes,
+                });
+                self.commit(decoder, batch)?;
+                from_lines = lines;
+            }
+        }
+        if lines > from_lines {
+            batch.advances.push(SourceAdvance {
+                source_id: progress.id,
+                from_lines,
+                to_lines: lines,
+                to_bytes: bytes,
+            });
+        }
+        batch.locks.push(lock);
+        Ok(())
+    }
+
+    fn add_summary(&self, f: impl FnOnce(&mut IngestSummary)) {
+        if let Ok(mut s) = self.summary.lock() {
+            f(&mut s);
+        }
+    }
+
+    fn flush_decoder(&self, decoder: &mut RowDecoder, batch: &mut Batch) -> Result<()> {
+        if decoder.rows() == 0 {
+            return Ok(());
+        }
+        let rows = decoder.finish()?;
+        for s in self.layout.split(&rows)? {
+            batch
+                .slices
+                .entry((s.partition, s.bucket))
+                .or_default()
+                .push(s.batch);
+        }
+        Ok(())
+    }
+
+    fn write_dead_letters(&self, rejects: &[DeadLetter]) -> Result<()> {
+        if rejects.is_empty() {
+            return Ok(());
+        }
+        let mut guard = self
+            .dead_letter
+            .lock()
+            .map_err(|_| EngineError::invalid("dead-letter lock poisoned"))?;
+        if guard.is_none() {
+            if let Some(dir) = self.dead_letter_path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.dead_letter_path)
+                .map_err(|e| EngineError::io(&self.dead_letter_path, e))?;
+            *guard = Some(f);
+        }
+        let f = guard.as_mut().expect("opened above");
+        let mut text = String::new();
+        for r in rejects {
+            text.push_str(&serde_json::to_string(r).unwrap_or_default());
+            text.push('\n');
+        }
+        f.write_all(text.as_bytes())
+            .map_err(|e| EngineError::io(&self.dead_letter_path, e))?;
+        f.sync_data()
+            .map_err(|e| EngineError::io(&self.dead_letter_path, e))?;
+        Ok(())
+    }
+
+    /// Writes, commits and publishes the batch (see the module doc).
+    fn commit(&self, decoder: &mut RowDecoder, batch: &mut Batch) -> Result<()> {
+        self.flush_decoder(decoder, batch)?;
+        let rejected = batch.rejects.len() as u64;
+        let total_rejected = self.rejected_total.load(Ordering::SeqCst) + rejected;
+        if let Some(max) = self.opts.max_errors {
+            if total_rejected > max {
+                let first = batch
+                    .rejects
+                    .first()
+                    .map(|r| format!(" (first: {} line {}: {})", r.source, r.line, r.reason))
+                    .unwrap_or_default();
+                *batch = Batch::default();
+                return Err(EngineError::invalid(format!(
+                    "more than --max-errors {max} lines rejected ({total_rejected}){first}; this batch was not committed"
+                )));
+            }
+        }
+        if batch.advances.is_empty() && batch.slices.is_empty() {
+            *batch = Batch::default();
+            return Ok(());
+        }
+        // Stage one file per (partition, bucket).
+        let mut staged: Vec<(PathBuf, PathBuf, u32)> = Vec::new();
+        let mut partitions: Vec<PartitionDef> = Vec::new();
+        let mut rows = 0u64;
+        let result = (|| -> Result<()> {
+            let mut keys: Vec<_> = batch.slices.keys().cloned().collect();
+            keys.sort();
+            for key in keys {
+                let slices = batch.slices.remove(&key).unwrap_or_default();
+                let dir = self.layout.partition_dir(&key.0);
+                std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+                let token: u64 = rand::random();
+                let tmp = dir.join(staging_name(&format!("{token:016x}")));
+                rows += self.layout.write_file(&tmp, &slices)?;
+                staged.push((tmp, dir.clone(), key.1));
+                if !key.0.is_empty() && !partitions.iter().any(|p| p.values == key.0) {
+                    partitions.push(PartitionDef {
+                        values: key.0.clone(),
+                        location: dir.display().to_string(),
+                    });
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for (t, ..) in &staged {
+                let _ = std::fs::remove_file(t);
+            }
+            return Err(e);
+        }
+        self.write_dead_letters(&batch.rejects)?;
+        let names = |batch_id: i64| -> Vec<(String, String)> {
+            staged
+                .iter()
+                .enumerate()
+                .map(|(k, (tmp, dir, bucket))| {
+                    let n: u64 = (1u64 << 40) + ((batch_id as u64) << 20) + k as u64;
+                    (
+                        tmp.display().to_string(),
+                        dir.join(crate::table::bucket::bucket_file_name(
+                            *bucket, n, "parquet",
+                        ))
+                        .display()
+                        .to_string(),
+                    )
+                })
+                .collect()
+        };
+        let committed = self.catalog.commit_ingest_batch(
+            &self.def.database,
+            &self.def.name,
+            &batch.advances,
+            &partitions,
+            &names,
+        );
+        let (batch_id, files) = match committed {
+            Ok(x) => x,
+            Err(e) => {
+                for (t, ..) in &staged {
+                    let _ = std::fs::remove_file(t);
+                }
+                return Err(e.into());
+            }
+        };
+        crash_point("after-commit");
+        for (tmp, fin) in &files {
+            publish_one(Path::new(tmp), Path::new(fin))?;
+        }
+        let mut dirs: Vec<&PathBuf> = staged.iter().map(|s| &s.1).collect();
+        dirs.sort();
+        dirs.dedup();
+        for d in dirs {
+            if let Ok(f) = std::fs::File::open(d) {
+                let _ = f.sync_all();
+            }
+        }
+        self.catalog.finish_publish(batch_id)?;
+        self.rejected_total.fetch_add(rejected, Ordering::SeqCst);
+        self.add_summary(|s| {
+            s.written += rows;
+            s.rejected += rejected;
+            s.files += files.len();
+            for p in &partitions {
+                let spec = p.spec();
+                if !s.partitions.contains(&spec) {
+                    s.partitions.push(spec);
+                }
+            }
+            s.partitions.sort();
+            if rejected > 0 {
+                s.dead_letter = Some(self.dead_letter_path.display().to_string());
+            }
+        });
+        *batch = Batch::default();
+        Ok(())
+    }
+}
+
+/// Test hook: `CUVE_CRASH_AT=<point>` aborts the process there (fault-injection tests).
+fn crash_point(point: &str) {
+    if std::env::var("CUVE_CRASH_AT")
+        .map(|p| p == point)
+        .unwrap_or(false)
+    {
+        std::process::abort();
+    }
+}
