@@ -169,6 +169,24 @@ impl Catalog {
         })
     }
 
+    /// Runs SQLite's integrity check and checks that every table record loads.
+    pub fn integrity_check(&self) -> Result<()> {
+        let report: String =
+            self.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))?;
+        if report != "ok" {
+            return Err(CatalogError::Corrupt(format!("integrity check: {report}")));
+        }
+        for db in self.databases()? {
+            for t in self.table_names(&db.name)? {
+                self.table(&db.name, &t)?.ok_or_else(|| {
+                    CatalogError::Corrupt(format!("table {}.{t} listed but not loadable", db.name))
+                })?;
+                self.partitions(&db.name, &t)?;
+            }
+        }
+        Ok(())
+    }
+
     // ---------------------------------------------------------------- databases
 
     /// Creates a database; returns `false` if it existed and `if_not_exists` was set.
@@ -745,17 +763,17 @@ mod tests {
             location: "/w/korea/stream_log/dt=2019-10-01".into(),
         };
         assert_eq!(
-            c.add_partitions("korea", "stream_log", &[p.clone()], false)
+            c.add_partitions("korea", "stream_log", std::slice::from_ref(&p), false)
                 .unwrap(),
             1
         );
         assert_eq!(
-            c.add_partitions("korea", "stream_log", &[p.clone()], true)
+            c.add_partitions("korea", "stream_log", std::slice::from_ref(&p), true)
                 .unwrap(),
             0
         );
         assert!(
-            c.add_partitions("korea", "stream_log", &[p.clone()], false)
+            c.add_partitions("korea", "stream_log", std::slice::from_ref(&p), false)
                 .is_err()
         );
         assert_eq!(c.partitions("korea", "stream_log").unwrap(), vec![p]);

@@ -14,10 +14,13 @@ use crate::access::AccessView;
 use crate::error::Result;
 use crate::table::CuveTable;
 
+type CacheKey = (String, String, bool);
+
 /// Providers cached by table version (shared by every session of an engine).
 #[derive(Debug, Default)]
 pub struct TableCache {
-    tables: Mutex<HashMap<(String, String, bool), (i64, Arc<CuveTable>)>>,
+    /// (db, table, sensitive hidden) → (version, provider)
+    tables: Mutex<HashMap<CacheKey, (i64, Arc<CuveTable>)>>,
 }
 
 impl TableCache {
@@ -39,10 +42,10 @@ impl TableCache {
         let key = (db.to_string(), table.to_string(), hide);
         {
             let guard = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((v, t)) = guard.get(&key) {
-                if *v == version {
-                    return Ok(Some(t.clone()));
-                }
+            if let Some((v, t)) = guard.get(&key)
+                && *v == version
+            {
+                return Ok(Some(t.clone()));
             }
         }
         let Some(def) = catalog.table(db, table)? else {

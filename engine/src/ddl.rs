@@ -802,19 +802,19 @@ fn full_partition(def: &TableDef, spec: &PartitionSpec) -> Result<Vec<(String, S
 
 /// Checks and applies table properties (sensitive columns, bucketing version, time zone).
 fn validate_properties(def: &mut TableDef) -> Result<()> {
-    if let Some(v) = def.properties.get(cuve_catalog::BUCKETING_VERSION_PROPERTY) {
-        if !matches!(v.trim(), "1" | "2") {
-            return Err(EngineError::invalid(format!(
-                "'bucketing_version' must be 1 or 2, not '{v}'"
-            )));
-        }
+    if let Some(v) = def.properties.get(cuve_catalog::BUCKETING_VERSION_PROPERTY)
+        && !matches!(v.trim(), "1" | "2")
+    {
+        return Err(EngineError::invalid(format!(
+            "'bucketing_version' must be 1 or 2, not '{v}'"
+        )));
     }
-    if let Some(tz) = def.properties.get(PARTITION_TIME_ZONE_PROPERTY) {
-        if tz.parse::<chrono_tz::Tz>().is_err() {
-            return Err(EngineError::invalid(format!(
-                "'{PARTITION_TIME_ZONE_PROPERTY}' = '{tz}' is not a time zone name (e.g. UTC, Asia/Seoul)"
-            )));
-        }
+    if let Some(tz) = def.properties.get(PARTITION_TIME_ZONE_PROPERTY)
+        && tz.parse::<chrono_tz::Tz>().is_err()
+    {
+        return Err(EngineError::invalid(format!(
+            "'{PARTITION_TIME_ZONE_PROPERTY}' = '{tz}' is not a time zone name (e.g. UTC, Asia/Seoul)"
+        )));
     }
     if let Some(v) = def.properties.get(SENSITIVE_COLUMNS_PROPERTY).cloned() {
         let canon: Vec<String> = v

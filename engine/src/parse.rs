@@ -303,11 +303,10 @@ fn front(p: &mut Parser<'_>, sql: &str) -> Result<Option<Statement>> {
             {
                 let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
                 let name = p.parse_identifier()?.value;
-                let cascade = match p.parse_one_of_keywords(&[Keyword::CASCADE, Keyword::RESTRICT])
-                {
-                    Some(Keyword::CASCADE) => true,
-                    _ => false,
-                };
+                let cascade = matches!(
+                    p.parse_one_of_keywords(&[Keyword::CASCADE, Keyword::RESTRICT]),
+                    Some(Keyword::CASCADE)
+                );
                 return Ok(Some(Statement::DropDatabase {
                     name,
                     if_exists,

@@ -305,5 +305,5 @@ pub(crate) fn string_batch(columns: &[&str], rows: Vec<Vec<String>>) -> Result<R
             )) as _
         })
         .collect();
-    Ok(RecordBatch::try_new(schema, arrays).map_err(|e| EngineError::DataFusion(e.into()))?)
+    RecordBatch::try_new(schema, arrays).map_err(|e| EngineError::DataFusion(e.into()))
 }

@@ -395,12 +395,12 @@ fn convert(
     fields: &Fields,
 ) -> std::result::Result<Cell, String> {
     let text = matches!(fields, Fields::Text(_));
-    if text {
-        if let Value::String(s) = v {
-            if s.is_empty() && *t != DataType::Utf8 {
-                return Ok(Cell::Null);
-            }
-        }
+    if text
+        && let Value::String(s) = v
+        && s.is_empty()
+        && *t != DataType::Utf8
+    {
+        return Ok(Cell::Null);
     }
     Ok(match t {
         DataType::Utf8 => match v {

@@ -25,7 +25,7 @@ use crate::error::{EngineError, Result};
 use crate::parse::TableName;
 use crate::session::Session;
 use crate::table::CuveTable;
-use crate::table::writer::{Layout, staging_name};
+use crate::table::writer::{Layout, SliceKey, staging_name};
 
 /// Options of an ingest run.
 #[derive(Debug, Clone)]
@@ -128,10 +128,12 @@ pub fn remove_orphans(def: &TableDef, pending: &[(i64, String, String)]) -> usiz
             };
             let pid: Option<u32> = rest.split('-').next().and_then(|p| p.parse().ok());
             let is_pending = pending.iter().any(|(_, s, _)| Path::new(s) == path);
-            if let Some(pid) = pid {
-                if !pid_alive(pid) && !is_pending && std::fs::remove_file(&path).is_ok() {
-                    *removed += 1;
-                }
+            if let Some(pid) = pid
+                && !pid_alive(pid)
+                && !is_pending
+                && std::fs::remove_file(&path).is_ok()
+            {
+                *removed += 1;
             }
         }
     }
@@ -173,7 +175,7 @@ struct Run<'a> {
 /// One worker's uncommitted batch.
 #[derive(Default)]
 struct Batch {
-    slices: HashMap<(Vec<(String, String)>, u32), Vec<RecordBatch>>,
+    slices: HashMap<SliceKey, Vec<RecordBatch>>,
     advances: Vec<SourceAdvance>,
     locks: Vec<std::fs::File>,
     lines: u64,
@@ -308,7 +310,14 @@ impl Run<'_> {
         self.commit(&mut decoder, &mut batch)
     }
 
-    fn lock_source(&self, src: &Source) -> Result<std::fs::File> {
+    /// Locks a source against concurrent ingests of it. Never waits while holding other
+    /// sources' locks: if the lock is busy, the current batch is committed (releasing them) first.
+    fn lock_source(
+        &self,
+        src: &Source,
+        decoder: &mut RowDecoder,
+        batch: &mut Batch,
+    ) -> Result<std::fs::File> {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (self.def.qualified_name(), &src.sender_ip, &src.name).hash(&mut h);
@@ -321,12 +330,18 @@ impl Run<'_> {
             .write(true)
             .open(&path)
             .map_err(|e| EngineError::io(&path, e))?;
+        match f.try_lock() {
+            Ok(()) => return Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(EngineError::io(&path, e)),
+        }
+        self.commit(decoder, batch)?;
         f.lock().map_err(|e| EngineError::io(&path, e))?;
         Ok(f)
     }
 
     fn read_source(&self, src: &Source, decoder: &mut RowDecoder, batch: &mut Batch) -> Result<()> {
-        let lock = self.lock_source(src)?;
+        let lock = self.lock_source(src, decoder, batch)?;
         let db = &self.def.database;
         let table = &self.def.name;
         let progress = self
@@ -536,18 +551,18 @@ impl Run<'_> {
         self.flush_decoder(decoder, batch)?;
         let rejected = batch.rejects.len() as u64;
         let total_rejected = self.rejected_total.load(Ordering::SeqCst) + rejected;
-        if let Some(max) = self.opts.max_errors {
-            if total_rejected > max {
-                let first = batch
-                    .rejects
-                    .first()
-                    .map(|r| format!(" (first: {} line {}: {})", r.source, r.line, r.reason))
-                    .unwrap_or_default();
-                *batch = Batch::default();
-                return Err(EngineError::invalid(format!(
-                    "more than --max-errors {max} lines rejected ({total_rejected}){first}; this batch was not committed"
-                )));
-            }
+        if let Some(max) = self.opts.max_errors
+            && total_rejected > max
+        {
+            let first = batch
+                .rejects
+                .first()
+                .map(|r| format!(" (first: {} line {}: {})", r.source, r.line, r.reason))
+                .unwrap_or_default();
+            *batch = Batch::default();
+            return Err(EngineError::invalid(format!(
+                "more than --max-errors {max} lines rejected ({total_rejected}){first}; this batch was not committed"
+            )));
         }
         if batch.advances.is_empty() && batch.slices.is_empty() {
             *batch = Batch::default();

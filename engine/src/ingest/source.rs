@@ -44,12 +44,12 @@ pub fn expand_inputs(
     sender_ip: Option<&str>,
     stdin_name: Option<&str>,
 ) -> Result<Vec<Source>> {
-    if let Some(ip) = sender_ip {
-        if !is_ip(ip) {
-            return Err(EngineError::invalid(format!(
-                "--sender-ip '{ip}' is not an IP address"
-            )));
-        }
+    if let Some(ip) = sender_ip
+        && !is_ip(ip)
+    {
+        return Err(EngineError::invalid(format!(
+            "--sender-ip '{ip}' is not an IP address"
+        )));
     }
     let mut out = Vec::new();
     for input in inputs {

@@ -151,10 +151,10 @@ impl CuveTable {
                     .collect()
             }
             None => {
-                if let Some(b) = &self.def.bucket {
-                    if candidates.iter().all(|(f, _)| f.bucket.is_some()) {
-                        report.buckets = Some((b.num_buckets as usize, b.num_buckets as usize));
-                    }
+                if let Some(b) = &self.def.bucket
+                    && candidates.iter().all(|(f, _)| f.bucket.is_some())
+                {
+                    report.buckets = Some((b.num_buckets as usize, b.num_buckets as usize));
                 }
                 candidates
             }
@@ -212,10 +212,10 @@ impl CuveTable {
                     .map(|v| v.trim() != "0")
                     .unwrap_or(false);
                 let mut f = CsvFormat::default().with_has_header(header);
-                if let Some(d) = self.def.properties.get("field.delim") {
-                    if let Some(b) = d.bytes().next() {
-                        f = f.with_delimiter(b);
-                    }
+                if let Some(d) = self.def.properties.get("field.delim")
+                    && let Some(b) = d.bytes().next()
+                {
+                    f = f.with_delimiter(b);
                 }
                 Arc::new(f)
             }
@@ -233,10 +233,11 @@ fn cached_listing(dir: &PathBuf) -> Result<Vec<DataFile>> {
     let mtime = std::fs::metadata(dir).and_then(|m| m.modified()).ok();
     if let Some(mtime) = mtime {
         let guard = cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((t, files)) = guard.get(dir) {
-            if *t == mtime && mtime.elapsed().map(|e| e.as_secs() >= 2).unwrap_or(false) {
-                return Ok(files.as_ref().clone());
-            }
+        if let Some((t, files)) = guard.get(dir)
+            && *t == mtime
+            && mtime.elapsed().map(|e| e.as_secs() >= 2).unwrap_or(false)
+        {
+            return Ok(files.as_ref().clone());
         }
     }
     let files = list_data_files(dir)?;
@@ -251,7 +252,7 @@ fn cached_listing(dir: &PathBuf) -> Result<Vec<DataFile>> {
 fn balance(files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
     let n = n.max(1).min(files.len().max(1));
     let mut files = files;
-    files.sort_by(|a, b| b.object_meta.size.cmp(&a.object_meta.size));
+    files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
     let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, vec![])).collect();
     for f in files {
         let (size, g) = groups

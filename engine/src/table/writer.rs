@@ -29,6 +29,12 @@ use super::bucket::{BucketHash, bucket_file_name, bucket_ids};
 use super::layout::{list_data_files, validate_partition_value};
 use crate::error::{EngineError, Result};
 
+/// Partition values as `(column, value)` pairs, in partition-column order.
+pub type PartitionValues = Vec<(String, String)>;
+
+/// A (partition, bucket) slice key.
+pub type SliceKey = (PartitionValues, u32);
+
 /// Rows buffered per (partition, bucket) before a file is written.
 pub const ROWS_PER_FILE: usize = 4_000_000;
 
@@ -293,8 +299,9 @@ pub struct TableWriter {
     layout: Layout,
     catalog: Arc<Catalog>,
     overwrite: bool,
-    buffers: HashMap<(Vec<(String, String)>, u32), (Vec<RecordBatch>, usize)>,
-    staged: Vec<(PathBuf, PathBuf, u32, Vec<(String, String)>)>,
+    buffers: HashMap<SliceKey, (Vec<RecordBatch>, usize)>,
+    /// (staged file, directory, bucket, partition)
+    staged: Vec<(PathBuf, PathBuf, u32, PartitionValues)>,
     rows: u64,
     token: String,
 }

@@ -1,0 +1,135 @@
+//! `cuve sql`: output formats, scripts that stop at the first failing statement, stdin,
+//! `$CUVE_HOME`.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use super::{cuve, ok, stderr, stdout};
+
+#[test]
+fn formats_and_home() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(cuve(h).args(["sql", "-e", "CREATE DATABASE d; CREATE TABLE d.t (a STRING, b BIGINT) STORED AS PARQUET; INSERT INTO d.t VALUES ('x', 1), ('한글', 2)"]));
+    let csv = ok(cuve(h).args([
+        "sql",
+        "--format",
+        "csv",
+        "-e",
+        "SELECT a, b FROM d.t ORDER BY b",
+    ]));
+    assert_eq!(csv, "a,b\nx,1\n한글,2\n");
+    let empty = ok(cuve(h).args([
+        "sql",
+        "--format",
+        "csv",
+        "-e",
+        "SELECT a FROM d.t WHERE b > 5",
+    ]));
+    assert_eq!(empty, "a\n", "CSV has one header row even with no rows");
+    let json = ok(cuve(h).args([
+        "sql",
+        "--format",
+        "json",
+        "-e",
+        "SELECT a, b FROM d.t ORDER BY b",
+    ]));
+    assert_eq!(json.trim(), r#"[{"a":"x","b":1},{"a":"한글","b":2}]"#);
+    let nd = ok(cuve(h).args([
+        "sql",
+        "--format",
+        "ndjson",
+        "-e",
+        "SELECT a FROM d.t ORDER BY b",
+    ]));
+    assert_eq!(nd, "{\"a\":\"x\"}\n{\"a\":\"한글\"}\n");
+    let table = ok(cuve(h).args(["sql", "-e", "SELECT a, b FROM d.t ORDER BY b"]));
+    // Korean text is two columns wide per character: the borders still line up.
+    let widths: Vec<usize> = table.lines().map(unicode_width).collect();
+    assert!(widths.windows(2).all(|w| w[0] == w[1]), "{table}");
+    assert!(table.contains("| 한글 | 2 |"), "{table}");
+    // $CUVE_HOME is honoured when --home is absent.
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_cuve"));
+    c.env("CUVE_HOME", h).args([
+        "sql",
+        "--format",
+        "csv",
+        "-e",
+        "SELECT COUNT(*) AS n FROM d.t",
+    ]);
+    assert_eq!(ok(&mut c), "n\n2\n");
+    assert!(h.join("catalog.db").exists());
+    assert!(
+        h.join("warehouse/d/t").is_dir(),
+        "managed tables live in warehouse/<db>/<table>"
+    );
+}
+
+fn unicode_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| {
+            if ('\u{AC00}'..='\u{D7A3}').contains(&c) {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn script_stops_at_first_failing_statement() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let script = h.join("job.sql");
+    std::fs::write(
+        &script,
+        "CREATE DATABASE d;\nCREATE TABLE d.t (a STRING);\n\nINSERT INTO d.t VALUES ('1');\nSELECT * FROM d.nope;\nINSERT INTO d.t VALUES ('2');\n",
+    )
+    .unwrap();
+    let o = cuve(h).args(["sql", "-f"]).arg(&script).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "SQL errors exit 1");
+    let err = stderr(&o);
+    assert!(err.contains("statement 4 (line 5)"), "{err}");
+    assert!(err.contains("nope"), "{err}");
+    assert!(stdout(&o).is_empty() || !stdout(&o).contains("error"));
+    let n = ok(cuve(h).args([
+        "sql",
+        "--format",
+        "csv",
+        "-e",
+        "SELECT COUNT(*) AS n FROM d.t",
+    ]));
+    assert_eq!(n, "n\n1\n", "the statement after the failure did not run");
+}
+
+#[test]
+fn statements_on_stdin_and_usage_errors() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = cuve(home.path())
+        .args(["sql", "--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 1 AS one; SELECT 'a;b' AS two")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(stdout(&o), "one\n1\ntwo\na;b\n");
+    let o = cuve(home.path())
+        .args(["sql", "--format", "xml", "-e", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = cuve(home.path())
+        .args(["sql", "-f", "/nonexistent.sql"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(5));
+    assert!(stderr(&o).contains("/nonexistent.sql"), "{}", stderr(&o));
+}

@@ -1,0 +1,5 @@
+//! Engine integration tests: SQL behaviour as sqllogictest files (`tests/slt/*.slt`), plus
+//! Rust tests of what slt cannot express.
+
+mod ingest;
+mod slt;
