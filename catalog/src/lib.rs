@@ -6,17 +6,20 @@
 //! - [`model`]: records (`TableDef`, `BucketSpec`, `PartitionDef`, ...).
 //! - [`store`]: the SQLite [`Catalog`] with migrations and one transaction per change.
 //! - [`ledger`]: committed progress of each ingest source.
+//! - [`tickets`]: users, tickets, grants, quotas, usage and audit.
 
 pub mod error;
 pub mod ledger;
 pub mod model;
 pub mod names;
 pub mod store;
+pub mod tickets;
 
 pub use error::{CatalogError, Result};
 pub use ledger::{SourceAdvance, SourceProgress};
 pub use model::*;
 pub use store::Catalog;
+pub use tickets::{AuditEntry, Grant, Priv, Quota, Role, Ticket, Usage, User};
 
 /// Migrations added by later modules, run after [`store`]'s own.
-pub(crate) const MIGRATIONS_EXTRA: &[&str] = &[ledger::MIGRATION];
+pub(crate) const MIGRATIONS_EXTRA: &[&str] = &[ledger::MIGRATION, tickets::MIGRATION];

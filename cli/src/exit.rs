@@ -62,6 +62,12 @@ impl From<EngineError> for CliError {
     }
 }
 
+impl From<cuve_catalog::CatalogError> for CliError {
+    fn from(e: cuve_catalog::CatalogError) -> Self {
+        CliError::engine(&EngineError::from(e), "")
+    }
+}
+
 pub type CliResult<T = ()> = Result<T, CliError>;
 
 #[allow(dead_code)]

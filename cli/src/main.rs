@@ -1,6 +1,7 @@
 //! `cuve`: the command-line front end. `main` only parses flags and dispatches; each command
 //! lives in its own module and is thin over `cuve-engine`.
 
+mod admin;
 mod context;
 mod demo;
 mod exit;
@@ -68,6 +69,28 @@ enum Command {
     },
     /// Load raw log lines (JSON lines, CSV, TSV) into a table, exactly once.
     Ingest(ingest::IngestArgs),
+    /// Warehouse administration (first admin).
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
+    /// Users (admin, owner, analyst).
+    #[command(subcommand)]
+    User(admin::UserCmd),
+    /// Tickets: access grants and quotas.
+    #[command(subcommand)]
+    Ticket(admin::TicketCmd),
+    /// Read the audit log (admin).
+    Audit {
+        /// Only entries at or after this time (RFC 3339 or YYYY-MM-DD)
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries of this ticket id
+        #[arg(long)]
+        ticket: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -99,6 +122,15 @@ async fn run(cli: Cli) -> u8 {
         }) => sql::run(&ctx, execute, file, format).await,
         Some(Command::Demo { days, rows_per_day }) => demo::run(&ctx, days, rows_per_day).await,
         Some(Command::Ingest(args)) => ingest::run(&ctx, args).await,
+        Some(Command::Admin(cmd)) => admin::admin(&ctx, cmd),
+        Some(Command::User(cmd)) => admin::user(&ctx, cmd),
+        Some(Command::Ticket(cmd)) => admin::ticket(&ctx, cmd),
+        Some(Command::Audit {
+            since,
+            ticket,
+            limit,
+            json,
+        }) => admin::audit(&ctx, since, ticket, limit, json),
         None => {
             eprintln!(
                 "error: the interactive shell is not available in this build yet; use `cuve sql -e ...` (see `cuve --help`)"

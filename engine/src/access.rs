@@ -1,16 +1,12 @@
 //! Who the session is and what it may see. Every front end builds its session from an
-//! [`AccessView`]; the catalog view and the plan checks consult it, deny by default.
+//! [`AccessView`] (from a ticket); the catalog view and the plan checks consult it, deny by
+//! default.
 
 use std::collections::BTreeSet;
 
-/// A privilege a ticket can be granted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Privilege {
-    Select,
-    Sensitive,
-    Write,
-    Alter,
-}
+use cuve_catalog::{Grant, Quota, Role, Ticket};
+
+pub use cuve_catalog::Priv as Privilege;
 
 /// What a session may see and do.
 #[derive(Debug, Clone, Default)]
@@ -19,23 +15,53 @@ pub struct AccessView {
     pub admin: bool,
     /// Who (for audit and messages).
     pub user: String,
+    /// The ticket the session runs as (usage and audit are recorded against it).
+    pub ticket_id: Option<String>,
     /// `(privilege, database, table or "*")`.
     pub grants: BTreeSet<(Privilege, String, String)>,
+    /// Databases the user owns (every privilege on them).
+    pub owned: Vec<String>,
+    pub quota: Quota,
+    /// Front end and peer, for audit (`cli`, `flight 127.0.0.1:5555`, ...).
+    pub client: String,
 }
 
 impl AccessView {
-    /// The embedded default's local administrator.
+    /// An administrator without a ticket (tests and embedded use).
     pub fn admin(user: impl Into<String>) -> Self {
         AccessView {
             admin: true,
             user: user.into(),
-            grants: BTreeSet::new(),
+            client: "embedded".into(),
+            ..Default::default()
         }
     }
 
-    /// Whether `privilege` is granted on `db.table`.
+    /// The view a ticket gives.
+    pub fn from_ticket(t: &Ticket, client: impl Into<String>) -> Self {
+        AccessView {
+            admin: t.role == Role::Admin,
+            user: t.owner.clone(),
+            ticket_id: Some(t.id.clone()),
+            grants: t
+                .grants
+                .iter()
+                .map(|g| (g.privilege, g.database.clone(), g.table.clone()))
+                .collect(),
+            owned: if t.role == Role::Owner {
+                t.owner_database.clone().into_iter().collect()
+            } else {
+                vec![]
+            },
+            quota: t.quota.clone(),
+            client: client.into(),
+        }
+    }
+
+    /// Whether `privilege` is granted on `db.table` (`table` may be `*`).
     pub fn allows(&self, privilege: Privilege, db: &str, table: &str) -> bool {
         self.admin
+            || self.owned.iter().any(|d| d == db)
             || self
                 .grants
                 .contains(&(privilege, db.to_string(), table.to_string()))
@@ -44,9 +70,10 @@ impl AccessView {
                 .contains(&(privilege, db.to_string(), "*".to_string()))
     }
 
-    /// Whether any table of `db` is visible.
+    /// Whether the database is visible (something in it is readable).
     pub fn sees_database(&self, db: &str) -> bool {
         self.admin
+            || self.owned.iter().any(|d| d == db)
             || self
                 .grants
                 .iter()
@@ -61,5 +88,12 @@ impl AccessView {
     /// Whether sensitive columns of `db.table` are visible.
     pub fn sees_sensitive(&self, db: &str, table: &str) -> bool {
         self.allows(Privilege::Sensitive, db, table)
+    }
+
+    /// Whether this session may issue or change a ticket carrying `grants`: admins always;
+    /// owners for grants on their own databases only.
+    pub fn may_manage(&self, grants: &[Grant]) -> bool {
+        self.admin
+            || (!self.owned.is_empty() && grants.iter().all(|g| self.owned.contains(&g.database)))
     }
 }

@@ -80,6 +80,7 @@ impl EngineError {
             EngineError::Quota(_) => ErrorKind::Quota,
             EngineError::Io { .. } | EngineError::File { .. } => ErrorKind::Io,
             EngineError::Catalog(cuve_catalog::CatalogError::Denied(_)) => ErrorKind::Denied,
+            EngineError::DataFusion(DataFusionError::ResourcesExhausted(_)) => ErrorKind::Quota,
             _ => ErrorKind::Sql,
         }
     }

@@ -6,6 +6,7 @@
 //!   DataFusion's SQL planner.
 //! - [`ddl`]: databases, table DDL, partitions, SHOW and DESCRIBE, Hive INSERT rewriting.
 //! - [`access`] and [`catalog_view`]: what a session may see; unseen objects do not exist for it.
+//! - [`exec`]: admission (concurrency slots, byte quotas), time limit, usage and audit.
 //! - [`table`]: the table provider, layout, partition/bucket pruning, bucket hash and writer.
 //! - [`ingest`]: raw lines into the table layout, exactly once (ledger + staged publish).
 //! - [`stats`]: table statistics and schema inference from storage.
@@ -15,6 +16,7 @@ pub mod access;
 pub mod catalog_view;
 pub mod ddl;
 pub mod error;
+pub mod exec;
 pub mod ingest;
 pub mod parse;
 pub mod session;

@@ -10,6 +10,7 @@ use cuve_catalog::Catalog;
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
@@ -21,8 +22,10 @@ use crate::CATALOG_NAME;
 use crate::access::AccessView;
 use crate::catalog_view::{CatalogView, TableCache};
 use crate::error::{EngineError, Result};
+use crate::exec;
 use crate::parse::{Statement, parse_statement};
 use crate::table::{QueryScans, ScanReport};
+use std::time::Instant;
 
 /// A warehouse opened for queries: catalog, storage root and execution runtime.
 #[derive(Debug)]
@@ -113,9 +116,16 @@ impl Session {
         let opts = config.options_mut();
         opts.execution.parquet.pushdown_filters = true;
         opts.execution.parquet.reorder_filters = true;
+        let runtime = match access.quota.max_memory {
+            // A ticket's memory limit: operators that can spill do so under it.
+            Some(limit) => RuntimeEnvBuilder::new()
+                .with_memory_pool(Arc::new(FairSpillPool::new(limit as usize)))
+                .build_arc()?,
+            None => engine.runtime.clone(),
+        };
         let state = SessionStateBuilder::new()
             .with_config(config)
-            .with_runtime_env(engine.runtime.clone())
+            .with_runtime_env(runtime)
             .with_default_features()
             .build();
         let ctx = SessionContext::new_with_state(state);
@@ -181,26 +191,82 @@ impl Session {
         })
     }
 
-    /// Runs one statement, streaming its result.
+    /// Runs one statement, streaming its result. Every statement is admitted, metered and
+    /// audited here, whatever the front end.
     pub async fn execute_stream(&mut self, sql: &str) -> Result<StatementOutput> {
+        let started = Instant::now();
         self.scans.take();
+        let result = self.execute_inner(sql, started).await;
+        if let Err(e) = &result {
+            let decision = match e.kind() {
+                crate::error::ErrorKind::Denied | crate::error::ErrorKind::Quota => "deny",
+                _ => "error",
+            };
+            let resources = self.scans.take().into_iter().map(|s| s.table).collect();
+            exec::record(
+                self.engine.catalog(),
+                &self.access,
+                sql,
+                resources,
+                decision,
+                Some(e.user_message()),
+                0,
+                0,
+                started,
+            );
+        }
+        result
+    }
+
+    async fn execute_inner(&mut self, sql: &str, started: Instant) -> Result<StatementOutput> {
         let stmt = parse_statement(sql)?;
-        let batches = match stmt {
-            Statement::Sql(sql) => return self.run_datafusion(&sql).await,
+        let df_sql = match stmt {
+            Statement::Sql(sql) => sql,
             Statement::Insert {
                 table,
                 overwrite,
                 columns,
                 partition,
                 query,
-            } => {
-                let sql =
-                    self.rewrite_insert(&table, overwrite, &columns, partition.as_ref(), &query)?;
-                return self.run_datafusion(&sql).await;
+            } => self.rewrite_insert(&table, overwrite, &columns, partition.as_ref(), &query)?,
+            other => {
+                let batches = self.run_front(other).await?;
+                let scans = self.scans.take();
+                let resources = scans.iter().map(|s| s.table.clone()).collect();
+                let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+                exec::record(
+                    self.engine.catalog(),
+                    &self.access,
+                    sql,
+                    resources,
+                    "allow",
+                    None,
+                    0,
+                    rows,
+                    started,
+                );
+                return Ok(batches_output(batches, scans));
             }
-            other => self.run_front(other).await?,
         };
-        Ok(batches_output(batches, self.scans.take()))
+        let slot = exec::acquire_slot(self.engine.catalog(), &self.access).await?;
+        let out = self.run_datafusion(&df_sql).await?;
+        let bytes = exec::check_bytes(self.engine.catalog(), &self.access, &out.scans)?;
+        let resources = out.scans.iter().map(|s| s.table.clone()).collect();
+        let stream = exec::MeteredStream::new(
+            out.stream,
+            self.engine.catalog().clone(),
+            self.access.clone(),
+            sql.to_string(),
+            resources,
+            bytes,
+            started,
+            slot,
+        );
+        Ok(StatementOutput {
+            schema: out.schema,
+            stream: Box::pin(stream),
+            scans: out.scans,
+        })
     }
 
     /// Plans and runs SQL through DataFusion.
@@ -255,7 +321,37 @@ impl Session {
     /// Statement kinds DataFusion would accept but Cuve does not (they would not persist or
     /// would bypass the catalog).
     fn check_plan(&self, plan: &LogicalPlan) -> Result<()> {
+        use datafusion::common::tree_node::TreeNodeRecursion;
         use datafusion::logical_expr::DdlStatement as D;
+        if !self.access.admin {
+            let mut denial: Option<EngineError> = None;
+            plan.apply_with_subqueries(|node| {
+                let deny = match node {
+                    LogicalPlan::Statement(datafusion::logical_expr::Statement::SetVariable(_)) => {
+                        Some("SET of engine settings needs an admin ticket".to_string())
+                    }
+                    LogicalPlan::Copy(_) => Some("COPY ... TO needs an admin ticket".to_string()),
+                    LogicalPlan::Dml(dml) => {
+                        let (db, t) = match (dml.table_name.schema(), dml.table_name.table()) {
+                            (Some(db), t) => (db.to_string(), t.to_string()),
+                            (None, t) => (self.current_db.clone(), t.to_string()),
+                        };
+                        (!self.access.allows(crate::access::Privilege::Write, &db, &t))
+                            .then(|| format!("writing to {db}.{t} needs a ticket with WRITE on it"))
+                    }
+                    _ => None,
+                };
+                if let Some(msg) = deny {
+                    denial = Some(EngineError::Denied(msg));
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .map_err(EngineError::from_datafusion)?;
+            if let Some(e) = denial {
+                return Err(e);
+            }
+        }
         if let LogicalPlan::Ddl(ddl) = plan {
             let what = match ddl {
                 D::CreateExternalTable(_) => "this form of CREATE EXTERNAL TABLE",
