@@ -83,9 +83,10 @@ enum Command {
         /// Only entries at or after this time (RFC 3339 or YYYY-MM-DD)
         #[arg(long)]
         since: Option<String>,
-        /// Only entries of this ticket id
-        #[arg(long)]
-        ticket: Option<String>,
+        /// Only entries of this ticket id (`cuve audit --ticket tk_...` also works: a ticket id
+        /// has no '.', a secret does)
+        #[arg(long = "ticket-id", value_name = "ID")]
+        ticket_id: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: usize,
         #[arg(long)]
@@ -109,7 +110,21 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-async fn run(cli: Cli) -> u8 {
+async fn run(mut cli: Cli) -> u8 {
+    // `cuve audit --ticket tk_...` filters by ticket id; the caller's secret then comes from
+    // CUVE_TICKET (or the local admin credentials).
+    let mut audit_filter = None;
+    if let Some(Command::Audit { ticket_id, .. }) = &mut cli.command {
+        if let Some(t) = cli.ticket.clone().filter(|t| !t.contains('.')) {
+            audit_filter = Some(t);
+            cli.ticket = std::env::var("CUVE_TICKET")
+                .ok()
+                .filter(|s| s.contains('.'));
+        }
+        if ticket_id.is_none() {
+            *ticket_id = audit_filter.take();
+        }
+    }
     let ctx = match context::CliContext::new(cli.home.clone(), cli.ticket.clone()) {
         Ok(c) => c,
         Err(e) => return e.report(),
@@ -127,10 +142,10 @@ async fn run(cli: Cli) -> u8 {
         Some(Command::Ticket(cmd)) => admin::ticket(&ctx, cmd),
         Some(Command::Audit {
             since,
-            ticket,
+            ticket_id,
             limit,
             json,
-        }) => admin::audit(&ctx, since, ticket, limit, json),
+        }) => admin::audit(&ctx, since, ticket_id, limit, json),
         None => {
             eprintln!(
                 "error: the interactive shell is not available in this build yet; use `cuve sql -e ...` (see `cuve --help`)"

@@ -13,7 +13,8 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
-use futures::{Future, Stream};
+use datafusion::physical_plan::stream::RecordBatchReceiverStream;
+use futures::{Future, Stream, StreamExt};
 
 use crate::access::AccessView;
 use crate::error::{EngineError, Result};

@@ -3,6 +3,7 @@
 mod crash;
 mod demo;
 mod sql;
+mod tickets;
 
 use std::path::Path;
 use std::process::{Command, Output};

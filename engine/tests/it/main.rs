@@ -2,4 +2,5 @@
 //! Rust tests of what slt cannot express.
 
 mod ingest;
+mod quota;
 mod slt;

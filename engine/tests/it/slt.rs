@@ -12,6 +12,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 pub struct CuveDb {
+    engine: Arc<Engine>,
     session: Session,
 }
 
@@ -56,6 +57,10 @@ impl sqllogictest::AsyncDB for CuveDb {
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
         let trimmed = sql.trim();
+        if let Some(rest) = trimmed.strip_prefix("CONNECT AS ") {
+            self.session = connect_as(&self.engine, rest)?;
+            return Ok(DBOutput::StatementComplete(0));
+        }
         if let Some(q) = trimmed.strip_prefix("EXPLAIN SCANS ") {
             let out = self.session.execute(&format!("EXPLAIN {q}")).await?;
             let mut rows = Vec::new();
@@ -122,6 +127,48 @@ impl sqllogictest::AsyncDB for CuveDb {
     }
 }
 
+/// Test-only sugar: `CONNECT AS admin`, or `CONNECT AS <user> [GRANTS 'PRIV:db.t ...']
+/// [QUOTA '<json>']` issues a ticket for an analyst and switches the session to it.
+fn connect_as(engine: &Arc<Engine>, rest: &str) -> Result<Session, SltError> {
+    let rest = rest.trim();
+    if rest == "admin" {
+        return Ok(engine.session(AccessView::admin("slt"))?);
+    }
+    let user = rest.split_whitespace().next().unwrap_or("analyst");
+    let quoted = |kw: &str| -> Option<String> {
+        let i = rest.find(kw)? + kw.len();
+        let after = rest[i..].trim_start().strip_prefix('\'')?;
+        Some(after[..after.find('\'')?].to_string())
+    };
+    let grants: Vec<cuve_catalog::Grant> = quoted("GRANTS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(cuve_catalog::Grant::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|e| SltError(e.to_string()))?;
+    let quota: cuve_catalog::Quota = match quoted("QUOTA") {
+        Some(q) => serde_json::from_str(&q).map_err(|e| SltError(e.to_string()))?,
+        None => Default::default(),
+    };
+    let catalog = engine.catalog();
+    if catalog
+        .user(user)
+        .map_err(|e| SltError(e.to_string()))?
+        .is_none()
+    {
+        catalog
+            .add_user(user, cuve_catalog::Role::Analyst, None)
+            .map_err(|e| SltError(e.to_string()))?;
+    }
+    let (_, secret) = catalog
+        .create_ticket(user, None, None, &grants, &quota)
+        .map_err(|e| SltError(e.to_string()))?;
+    let ticket = catalog
+        .authenticate(&secret)
+        .map_err(|e| SltError(e.to_string()))?;
+    Ok(engine.session(AccessView::from_ticket(&ticket, "slt"))?)
+}
+
 fn slt_files() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -152,6 +199,7 @@ async fn sqllogictest_files() {
             async move {
                 Ok::<_, SltError>(CuveDb {
                     session: engine.session(AccessView::admin("slt"))?,
+                    engine,
                 })
             }
         });
