@@ -271,6 +271,9 @@ impl Session {
 
     /// Plans and runs SQL through DataFusion.
     pub(crate) async fn run_datafusion(&mut self, sql: &str) -> Result<StatementOutput> {
+        // Hive's LATERAL VIEW / explode become DataFusion's unnest.
+        let rewritten = cuve_udf::rewrite_hive_sql(sql).map_err(EngineError::Unsupported)?;
+        let sql = rewritten.as_deref().unwrap_or(sql);
         let state = self.ctx.state();
         let plan = state
             .create_logical_plan(sql)

@@ -1,14 +1,30 @@
-//! Cuve's SQL functions: search-log UDFs and Hive-compatible functions, registered on a
-//! DataFusion context, plus `SHOW FUNCTIONS` / `DESCRIBE FUNCTION` documentation.
+//! Cuve's SQL functions, registered on a DataFusion context:
 //!
-//! - [`docs`]: function listing and descriptions for every registered function.
+//! - [`search`]: search-log functions (query normalisation, Hangul, referrers, user agents,
+//!   age bands, CTR), with [`hangul`] holding the Hangul rules.
+//! - [`hive`]: Hive-compatible functions (datafusion-spark's plus Cuve's own), with
+//!   [`javafmt`] for Java date patterns and [`lateral`] for `LATERAL VIEW explode`.
+//! - [`docs`]: `SHOW FUNCTIONS` / `DESCRIBE FUNCTION` for every registered function.
+//! - [`udf`]: the small frame the scalar functions are written in.
 
 pub mod docs;
+pub mod hangul;
+pub mod hive;
+pub mod javafmt;
+pub mod lateral;
+pub mod search;
+pub mod udf;
 
 use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
 
-/// Registers every Cuve function on `ctx`.
-pub fn register_all(_ctx: &SessionContext) -> Result<()> {
+pub use lateral::rewrite_hive_sql;
+
+/// Registers every Cuve function on `ctx` (Hive names win over clashing DataFusion built-ins).
+pub fn register_all(ctx: &SessionContext) -> Result<()> {
+    hive::register(ctx)?;
+    for f in search::functions() {
+        ctx.register_udf(f);
+    }
     Ok(())
 }
