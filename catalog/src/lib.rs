@@ -7,7 +7,9 @@
 //! - [`store`]: the SQLite [`Catalog`] with migrations and one transaction per change.
 //! - [`ledger`]: committed progress of each ingest source.
 //! - [`tickets`]: users, tickets, grants, quotas, usage and audit.
+//! - [`archive`]: the SQL archive (answered requests by issue number, versioned).
 
+pub mod archive;
 pub mod error;
 pub mod ledger;
 pub mod model;
@@ -15,6 +17,7 @@ pub mod names;
 pub mod store;
 pub mod tickets;
 
+pub use archive::ArchiveEntry;
 pub use error::{CatalogError, Result};
 pub use ledger::{SourceAdvance, SourceProgress};
 pub use model::*;
@@ -22,4 +25,5 @@ pub use store::Catalog;
 pub use tickets::{AuditEntry, Grant, Priv, Quota, Role, Ticket, Usage, User};
 
 /// Migrations added by later modules, run after [`store`]'s own.
-pub(crate) const MIGRATIONS_EXTRA: &[&str] = &[ledger::MIGRATION, tickets::MIGRATION];
+pub(crate) const MIGRATIONS_EXTRA: &[&str] =
+    &[ledger::MIGRATION, tickets::MIGRATION, archive::MIGRATION];

@@ -450,12 +450,11 @@ impl Catalog {
         if t.revoked {
             return Err(denied());
         }
-        if let Some(exp) = &t.expires_at {
-            if let Ok(exp) = chrono::DateTime::parse_from_rfc3339(exp) {
-                if exp < chrono::Utc::now() {
-                    return Err(denied());
-                }
-            }
+        if let Some(exp) = &t.expires_at
+            && let Ok(exp) = chrono::DateTime::parse_from_rfc3339(exp)
+            && exp < chrono::Utc::now()
+        {
+            return Err(denied());
         }
         Ok(t)
     }

@@ -2,13 +2,16 @@
 //! lives in its own module and is thin over `cuve-engine`.
 
 mod admin;
+mod batch;
 mod context;
 mod demo;
 mod exit;
 mod ingest;
 mod output;
+mod repl;
 mod sql;
 mod templates;
+mod tools;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +81,22 @@ enum Command {
     /// Tickets: access grants and quotas.
     #[command(subcommand)]
     Ticket(admin::TicketCmd),
+    /// The interactive SQL shell (also what `cuve` alone starts).
+    Repl,
+    /// Run a batch job: statements in order, stop at the first failure.
+    Run {
+        /// SQL file
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        batch: batch::BatchArgs,
+    },
+    /// The five recurring analyses: ctr, qc-uqc, exposed-docs, inflow, age-gender.
+    #[command(subcommand)]
+    Template(tools::TemplateCmd),
+    /// The SQL archive: answered requests by issue number.
+    #[command(subcommand)]
+    Archive(tools::ArchiveCmd),
     /// Read the audit log (admin).
     Audit {
         /// Only entries at or after this time (RFC 3339 or YYYY-MM-DD)
@@ -107,6 +126,8 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(run(cli));
+    // Do not wait for a cancelled query still winding down.
+    runtime.shutdown_background();
     ExitCode::from(code)
 }
 
@@ -146,12 +167,10 @@ async fn run(mut cli: Cli) -> u8 {
             limit,
             json,
         }) => admin::audit(&ctx, since, ticket_id, limit, json),
-        None => {
-            eprintln!(
-                "error: the interactive shell is not available in this build yet; use `cuve sql -e ...` (see `cuve --help`)"
-            );
-            Err(exit::CliError::usage("no command given"))
-        }
+        Some(Command::Repl) | None => repl::run(&ctx).await,
+        Some(Command::Run { file, batch }) => batch::run(&ctx, &file, &batch).await,
+        Some(Command::Template(cmd)) => tools::template(&ctx, cmd).await,
+        Some(Command::Archive(cmd)) => tools::archive(&ctx, cmd).await,
     };
     match result {
         Ok(()) => 0,

@@ -26,6 +26,8 @@ pub enum ParamType {
     Int,
     Column,
     Table,
+    /// A SQL boolean expression (`--filter`), checked to be one expression.
+    Expr,
 }
 
 /// A declared parameter: `-- param name: type [= default]`.
@@ -78,6 +80,7 @@ impl Template {
                     "int" => ParamType::Int,
                     "column" => ParamType::Column,
                     "table" => ParamType::Table,
+                    "expr" => ParamType::Expr,
                     other => {
                         return Err(CliError::usage(format!(
                             "{origin}: unknown parameter type '{other}'"
@@ -142,6 +145,22 @@ pub fn render_value(p: &Param, raw: &str) -> CliResult<String> {
             .map_err(|_| bad("an integer"))?
             .to_string(),
         ParamType::Column => ident(raw).ok_or_else(|| bad("a column name"))?,
+        ParamType::Expr => {
+            use datafusion::sql::sqlparser::dialect::GenericDialect;
+            use datafusion::sql::sqlparser::parser::Parser;
+            let mut parser = Parser::new(&GenericDialect {})
+                .try_with_sql(raw)
+                .map_err(|e| CliError::usage(format!("--filter '{raw}': {e}")))?;
+            let expr = parser
+                .parse_expr()
+                .map_err(|e| CliError::usage(format!("--filter '{raw}': {e}")))?;
+            if parser.peek_token().token != datafusion::sql::sqlparser::tokenizer::Token::EOF {
+                return Err(CliError::usage(format!(
+                    "--filter '{raw}': expected one expression"
+                )));
+            }
+            expr.to_string()
+        }
         ParamType::Table => {
             let parts: Vec<&str> = raw.split('.').collect();
             if parts.is_empty() || parts.len() > 2 {

@@ -3,6 +3,7 @@
 -- param table: table = korea_naver_log.stream_log
 -- param from: date
 -- param to: date
+-- param filter: expr = TRUE
 SELECT dt,
        CASE WHEN referrer = '' OR referrer IS NULL THEN 'direct'
             WHEN referrer LIKE '%naver.com%' THEN 'naver'
@@ -12,6 +13,6 @@ SELECT dt,
             ELSE 'other' END AS channel,
        COUNT(*) AS n
 FROM ${table}
-WHERE dt BETWEEN ${from} AND ${to}
+WHERE dt BETWEEN ${from} AND ${to} AND (${filter})
 GROUP BY 1, 2
 ORDER BY 1, 2

@@ -71,12 +71,12 @@ pub fn check_bytes(catalog: &Catalog, access: &AccessView, scans: &[ScanReport])
     let Some(ticket) = &access.ticket_id else {
         return Ok(bytes);
     };
-    if let Some(max) = access.quota.max_scan_bytes_per_query {
-        if bytes > max {
-            return Err(EngineError::Quota(format!(
-                "this query would scan {bytes} bytes, more than the ticket's max_scan_bytes_per_query ({max}); narrow the dt range or filter on the bucket column"
-            )));
-        }
+    if let Some(max) = access.quota.max_scan_bytes_per_query
+        && bytes > max
+    {
+        return Err(EngineError::Quota(format!(
+            "this query would scan {bytes} bytes, more than the ticket's max_scan_bytes_per_query ({max}); narrow the dt range or filter on the bucket column"
+        )));
     }
     if let Some(max) = access.quota.max_scan_bytes_per_day {
         let used = catalog.bytes_today(ticket)?;
@@ -103,12 +103,11 @@ pub fn record(
     rows: u64,
     started: Instant,
 ) {
-    if let Some(t) = &access.ticket_id {
-        if decision != "deny" {
-            if let Err(e) = catalog.record_usage(t, 1, bytes, rows) {
-                log::error!("recording usage: {e}");
-            }
-        }
+    if let Some(t) = &access.ticket_id
+        && decision != "deny"
+        && let Err(e) = catalog.record_usage(t, 1, bytes, rows)
+    {
+        log::error!("recording usage: {e}");
     }
     let entry = AuditEntry {
         at: String::new(),
@@ -165,8 +164,27 @@ impl MeteredStream {
                 s,
             )
         });
+        let schema = inner.schema();
+        // With a time limit, run the plan in its own task so the limit fires even while an
+        // operator computes without yielding; dropping the receiver aborts the task.
+        let inner: SendableRecordBatchStream = if deadline.is_some() {
+            let mut builder = RecordBatchReceiverStream::builder(schema.clone(), 2);
+            let tx = builder.tx();
+            let mut source = inner;
+            builder.spawn(async move {
+                while let Some(item) = source.next().await {
+                    if tx.send(item).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+            builder.build()
+        } else {
+            inner
+        };
         MeteredStream {
-            schema: inner.schema(),
+            schema,
             inner,
             deadline,
             catalog,

@@ -101,6 +101,70 @@ pub fn split_statements(script: &str) -> Vec<StatementText> {
     out
 }
 
+/// Whether `script` ends a statement: its last significant character is a `;` outside quotes
+/// and comments (the REPL keeps reading lines until then).
+pub fn is_complete(script: &str) -> bool {
+    let chars: Vec<char> = script.chars().collect();
+    let mut i = 0;
+    let mut last: Option<char> = None;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match c {
+            '\'' | '"' | '`' => {
+                i += 1;
+                let mut closed = false;
+                while i < chars.len() {
+                    if chars[i] == '\\' && c != '`' {
+                        i += 2;
+                        continue;
+                    }
+                    if chars[i] == c {
+                        if chars.get(i + 1) == Some(&c) {
+                            i += 2;
+                            continue;
+                        }
+                        closed = true;
+                        break;
+                    }
+                    i += 1;
+                }
+                if !closed {
+                    return false;
+                }
+                last = Some(c);
+                i += 1;
+            }
+            '-' if next == Some('-') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if next == Some('*') => {
+                i += 2;
+                let mut closed = false;
+                while i < chars.len() {
+                    if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                        closed = true;
+                        break;
+                    }
+                    i += 1;
+                }
+                if !closed {
+                    return false;
+                }
+                i += 2;
+            }
+            c if c.is_whitespace() => i += 1,
+            c => {
+                last = Some(c);
+                i += 1;
+            }
+        }
+    }
+    last == Some(';')
+}
+
 /// Whether a piece of SQL has anything but white space and comments.
 fn has_code(piece: &str) -> bool {
     let mut rest = piece.trim_start();
@@ -784,6 +848,16 @@ mod tests {
         assert_eq!(v[2].line, 5);
         assert_eq!(v[2].index, 3);
         assert!(split_statements(" ; -- nothing\n;").is_empty());
+    }
+
+    #[test]
+    fn completeness_for_the_repl() {
+        assert!(is_complete("SELECT 1;"));
+        assert!(is_complete("SELECT 1; -- done"));
+        assert!(!is_complete("SELECT ';'"));
+        assert!(!is_complete("SELECT 'a;"));
+        assert!(!is_complete("SELECT 1 /* ; */"));
+        assert!(!is_complete(""));
     }
 
     #[test]

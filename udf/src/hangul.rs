@@ -203,10 +203,10 @@ impl Composer {
             (None, Some(v)) => self.out.push(v),
             (None, None) => {}
         }
-        if self.cho.is_none() || self.jung.is_none() {
-            if let Some(t) = self.jong {
-                self.out.push(t);
-            }
+        if (self.cho.is_none() || self.jung.is_none())
+            && let Some(t) = self.jong
+        {
+            self.out.push(t);
         }
         self.cho = None;
         self.jung = None;

@@ -205,8 +205,8 @@ fn regexp_extract_body(args: &[ArrayRef]) -> Result<ArrayRef> {
     };
     let mut cache: Option<(String, regex::Regex)> = None;
     let mut out = StringBuilder::new();
-    for i in 0..s.len() {
-        match (str_at(&s, i), str_at(&p, i), idx[i]) {
+    for (i, g) in idx.iter().enumerate() {
+        match (str_at(&s, i), str_at(&p, i), *g) {
             (Some(v), Some(pat), Some(g)) => {
                 if cache.as_ref().map(|(k, _)| k != pat).unwrap_or(true) {
                     cache = Some((pat.to_string(), regex_for(pat)?));

@@ -84,12 +84,11 @@ fn rewrite_set_expr(
 fn explode_arg(e: &Expr) -> Result<Expr, String> {
     if let Expr::Function(f) = e {
         let name = f.name.to_string().to_ascii_lowercase();
-        if name == "explode" {
-            if let FunctionArguments::List(list) = &f.args {
-                if let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice() {
-                    return Ok(arg.clone());
-                }
-            }
+        if name == "explode"
+            && let FunctionArguments::List(list) = &f.args
+            && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice()
+        {
+            return Ok(arg.clone());
         }
         return Err(format!(
             "LATERAL VIEW {name}(...) is not supported: use LATERAL VIEW [OUTER] explode(array) t AS col"
@@ -141,15 +140,13 @@ fn rewrite_select(sel: &mut Select, renames: &mut Vec<(String, String)>) -> Resu
         }
         let mut arg = explode_arg(&lv.lateral_view)?;
         let _ = visit_expressions_mut(&mut arg, |e| {
-            if let Expr::CompoundIdentifier(parts) = e {
-                if parts.len() == 2 {
-                    if let Some((_, a)) = renames
-                        .iter()
-                        .find(|(l, _)| l.eq_ignore_ascii_case(&parts[0].value))
-                    {
-                        parts[0] = Ident::new(a.clone());
-                    }
-                }
+            if let Expr::CompoundIdentifier(parts) = e
+                && parts.len() == 2
+                && let Some((_, a)) = renames
+                    .iter()
+                    .find(|(l, _)| l.eq_ignore_ascii_case(&parts[0].value))
+            {
+                parts[0] = Ident::new(a.clone());
             }
             ControlFlow::<()>::Continue(())
         });
@@ -166,13 +163,12 @@ fn rewrite_select(sel: &mut Select, renames: &mut Vec<(String, String)>) -> Resu
     }
     let parsed = Parser::parse_sql(&GenericDialect {}, &format!("SELECT * FROM {relation}"))
         .map_err(|e| format!("LATERAL VIEW rewrite failed: {e}"))?;
-    if let Some(Statement::Query(q)) = parsed.into_iter().next() {
-        if let SetExpr::Select(s) = *q.body {
-            if let Some(twj) = s.from.into_iter().next() {
-                sel.from[0].relation = twj.relation;
-                return Ok(true);
-            }
-        }
+    if let Some(Statement::Query(q)) = parsed.into_iter().next()
+        && let SetExpr::Select(s) = *q.body
+        && let Some(twj) = s.from.into_iter().next()
+    {
+        sel.from[0].relation = twj.relation;
+        return Ok(true);
     }
     Err("LATERAL VIEW rewrite failed".into())
 }

@@ -63,10 +63,9 @@ pub fn inflow_channel(referrer: Option<&str>, own: Option<&str>) -> &'static str
     if let Some(own) = own
         .map(|o| o.trim().trim_start_matches("www.").to_lowercase())
         .filter(|o| !o.is_empty())
+        && host_is(&host, &own)
     {
-        if host_is(&host, &own) {
-            return "internal";
-        }
+        return "internal";
     }
     if ["naver.com", "naver.me", "naver.net"]
         .iter()

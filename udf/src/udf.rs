@@ -63,6 +63,7 @@ pub const HIVE: DocSection = DocSection {
 };
 
 /// Builds a function.
+#[allow(clippy::too_many_arguments)]
 pub fn udf(
     name: &'static str,
     signature: Signature,

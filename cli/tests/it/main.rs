@@ -1,7 +1,9 @@
 //! CLI tests: they run the real `cuve` binary.
 
+mod batch;
 mod crash;
 mod demo;
+mod repl;
 mod sql;
 mod tickets;
 

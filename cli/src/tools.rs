@@ -1,0 +1,241 @@
+//! `cuve template list|show|run` and `cuve archive save|list|show|run|search`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use crate::batch::{BatchArgs, Sink, parse_params, run_script, substitute};
+use crate::context::CliContext;
+use crate::exit::{CliError, CliResult};
+use crate::templates;
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCmd {
+    /// List the templates (built in and $CUVE_HOME/templates/*.sql).
+    List,
+    /// Show a template's parameters and SQL.
+    Show { name: String },
+    /// Run a template.
+    Run {
+        name: String,
+        /// Table to analyse (db.table)
+        #[arg(long)]
+        table: Option<String>,
+        /// First dt (YYYY-MM-DD)
+        #[arg(long)]
+        from: Option<String>,
+        /// Last dt (YYYY-MM-DD)
+        #[arg(long)]
+        to: Option<String>,
+        /// Breakdown column (templates that take one)
+        #[arg(long)]
+        by: Option<String>,
+        /// Extra condition, a SQL boolean expression (e.g. "section = 'news'")
+        #[arg(long)]
+        filter: Option<String>,
+        #[command(flatten)]
+        batch: BatchArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCmd {
+    /// Save a SQL file under an issue number (a new version if the issue has one).
+    Save {
+        #[arg(long)]
+        issue: i64,
+        #[arg(long)]
+        title: String,
+        file: PathBuf,
+    },
+    /// The latest version of every archived issue.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// An issue's SQL (latest version, or --version), with its history.
+    Show {
+        issue: i64,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Run an archived issue's SQL.
+    Run {
+        issue: i64,
+        #[arg(long)]
+        version: Option<i64>,
+        #[command(flatten)]
+        batch: BatchArgs,
+    },
+    /// Issues whose title or SQL contains TEXT.
+    Search {
+        text: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn template(ctx: &CliContext, cmd: TemplateCmd) -> CliResult {
+    match cmd {
+        TemplateCmd::List => {
+            for t in templates::all(&ctx.home)? {
+                println!("{:<14} {}", t.name, t.description);
+            }
+        }
+        TemplateCmd::Show { name } => {
+            let t = templates::find(&ctx.home, &name)?;
+            println!("-- {}: {}", t.name, t.description);
+            for p in &t.params {
+                println!(
+                    "-- param {}: {:?}{}",
+                    p.name,
+                    p.ty,
+                    p.default
+                        .as_ref()
+                        .map(|d| format!(" = {d}"))
+                        .unwrap_or_default()
+                );
+            }
+            println!("{}", t.sql);
+        }
+        TemplateCmd::Run {
+            name,
+            table,
+            from,
+            to,
+            by,
+            filter,
+            batch,
+        } => {
+            let t = templates::find(&ctx.home, &name)?;
+            let mut values: BTreeMap<String, String> = parse_params(&batch.params)?;
+            for (k, v) in [
+                ("table", table),
+                ("from", from),
+                ("to", to),
+                ("by", by),
+                ("filter", filter),
+            ] {
+                if let Some(v) = v {
+                    values.insert(k.to_string(), v);
+                }
+            }
+            let sql = t.render(&values)?;
+            let mut session = ctx.session()?;
+            let mut sink = Sink::new(batch.output.as_ref(), batch.format)?;
+            run_script(
+                &mut session,
+                &sql,
+                &format!("template {name}"),
+                &mut sink,
+                batch.explain,
+            )
+            .await?;
+            sink.finish()?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn archive(ctx: &CliContext, cmd: ArchiveCmd) -> CliResult {
+    let engine = ctx.engine()?;
+    let catalog = engine.catalog().clone();
+    match cmd {
+        ArchiveCmd::Save { issue, title, file } => {
+            let sql = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::io(format!("cannot read {}: {e}", file.display())))?;
+            let access = ctx.access()?;
+            let e = catalog
+                .archive_save(
+                    issue,
+                    &title,
+                    &sql,
+                    Some(&access.user),
+                    access.ticket_id.as_deref(),
+                )
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            println!("saved issue {} version {}", e.issue, e.version);
+        }
+        ArchiveCmd::List { json } => print_entries(catalog.archive_list(None)?, json),
+        ArchiveCmd::Search { text, json } => {
+            print_entries(catalog.archive_list(Some(&text))?, json)
+        }
+        ArchiveCmd::Show { issue, version } => {
+            let e = catalog
+                .archive_get(issue, version)?
+                .ok_or_else(|| CliError::usage(format!("no archived SQL for issue {issue}")))?;
+            println!("-- issue {} version {}: {}", e.issue, e.version, e.title);
+            println!(
+                "-- by {} at {}",
+                e.author.clone().unwrap_or_default(),
+                e.created_at
+            );
+            if let Some(r) = &e.last_run {
+                println!(
+                    "-- last run {}: {r}",
+                    e.last_run_at.clone().unwrap_or_default()
+                );
+            }
+            for h in catalog.archive_history(issue)? {
+                println!("-- version {} ({}) {}", h.version, h.created_at, h.title);
+            }
+            println!("{}", e.sql);
+        }
+        ArchiveCmd::Run {
+            issue,
+            version,
+            batch,
+        } => {
+            let e = catalog
+                .archive_get(issue, version)?
+                .ok_or_else(|| CliError::usage(format!("no archived SQL for issue {issue}")))?;
+            let script = substitute(&e.sql, &parse_params(&batch.params)?)?;
+            let mut session = ctx.session()?;
+            let mut sink = Sink::new(batch.output.as_ref(), batch.format)?;
+            let started = std::time::Instant::now();
+            let result = run_script(
+                &mut session,
+                &script,
+                &format!("archive issue {issue}"),
+                &mut sink,
+                batch.explain,
+            )
+            .await;
+            let summary = match &result {
+                Ok(s) => format!(
+                    "ok: {} statements, {} rows in {:.2}s",
+                    s.statements,
+                    s.rows,
+                    started.elapsed().as_secs_f64()
+                ),
+                Err(e) => format!("failed: {}", e.message),
+            };
+            let _ = catalog.archive_record_run(e.issue, e.version, &summary);
+            result?;
+            sink.finish()?;
+        }
+    }
+    Ok(())
+}
+
+fn print_entries(entries: Vec<cuve_catalog::ArchiveEntry>, json: bool) {
+    if json {
+        for e in &entries {
+            println!("{}", serde_json::to_string(e).unwrap_or_default());
+        }
+        return;
+    }
+    for e in entries {
+        println!(
+            "{:>6}  v{:<3} {:<20} {}{}",
+            e.issue,
+            e.version,
+            e.created_at,
+            e.title,
+            e.last_run
+                .map(|r| format!("  [last run: {r}]"))
+                .unwrap_or_default()
+        );
+    }
+}
