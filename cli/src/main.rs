@@ -9,6 +9,7 @@ mod exit;
 mod ingest;
 mod output;
 mod repl;
+mod serve;
 mod sql;
 mod templates;
 mod tools;
@@ -83,6 +84,18 @@ enum Command {
     Ticket(admin::TicketCmd),
     /// The interactive SQL shell (also what `cuve` alone starts).
     Repl,
+    /// Serve Arrow Flight SQL (ADBC, JDBC) with the ticket secret as Bearer token.
+    Serve {
+        /// Address to listen on (loopback by default; port 0 picks a free port)
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        addr: String,
+        /// TLS certificate (PEM)
+        #[arg(long, value_name = "PEM")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM)
+        #[arg(long, value_name = "PEM")]
+        tls_key: Option<PathBuf>,
+    },
     /// Run a batch job: statements in order, stop at the first failure.
     Run {
         /// SQL file
@@ -168,6 +181,11 @@ async fn run(mut cli: Cli) -> u8 {
             json,
         }) => admin::audit(&ctx, since, ticket_id, limit, json),
         Some(Command::Repl) | None => repl::run(&ctx).await,
+        Some(Command::Serve {
+            addr,
+            tls_cert,
+            tls_key,
+        }) => serve::run(&ctx, &addr, tls_cert, tls_key).await,
         Some(Command::Run { file, batch }) => batch::run(&ctx, &file, &batch).await,
         Some(Command::Template(cmd)) => tools::template(&ctx, cmd).await,
         Some(Command::Archive(cmd)) => tools::archive(&ctx, cmd).await,

@@ -9,6 +9,7 @@
 //! - [`exec`]: admission (concurrency slots, byte quotas), time limit, usage and audit.
 //! - [`table`]: the table provider, layout, partition/bucket pruning, bucket hash and writer.
 //! - [`ingest`]: raw lines into the table layout, exactly once (ledger + staged publish).
+//! - [`flight`]: the Arrow Flight SQL service (`cuve serve`), a thin adapter over sessions.
 //! - [`stats`]: table statistics and schema inference from storage.
 //! - [`types`]: Hive column types and Arrow types.
 
@@ -17,6 +18,7 @@ pub mod catalog_view;
 pub mod ddl;
 pub mod error;
 pub mod exec;
+pub mod flight;
 pub mod ingest;
 pub mod parse;
 pub mod session;

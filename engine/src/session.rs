@@ -269,6 +269,74 @@ impl Session {
         })
     }
 
+    /// The schema a statement's result will have, without running it (metadata statements are
+    /// cheap and run; statements that change something are not run and report no columns).
+    /// Front ends that announce a schema before streaming (Flight SQL) use this.
+    pub async fn plan_schema(&mut self, sql: &str) -> Result<SchemaRef> {
+        self.scans.take();
+        let df_sql = match parse_statement(sql)? {
+            Statement::Sql(sql) => sql,
+            Statement::Insert {
+                table,
+                overwrite,
+                columns,
+                partition,
+                query,
+            } => {
+                // Validated now; a write reports no columns (front ends run it eagerly).
+                self.rewrite_insert(&table, overwrite, &columns, partition.as_ref(), &query)?;
+                return Ok(Arc::new(Schema::empty()));
+            }
+            stmt @ (Statement::ShowDatabases { .. }
+            | Statement::ShowTables { .. }
+            | Statement::ShowPartitions(_)
+            | Statement::ShowCreateTable(_)
+            | Statement::ShowTableStats(_)
+            | Statement::ShowFunctions { .. }
+            | Statement::DescribeFunction(_)
+            | Statement::Describe { .. }) => {
+                let batches = self.run_front(stmt).await?;
+                return Ok(batches_output(batches, vec![]).schema);
+            }
+            _ => return Ok(Arc::new(Schema::empty())),
+        };
+        let rewritten = cuve_udf::rewrite_hive_sql(&df_sql).map_err(EngineError::Unsupported)?;
+        let df_sql = rewritten.as_deref().unwrap_or(&df_sql);
+        let plan = self
+            .ctx
+            .state()
+            .create_logical_plan(df_sql)
+            .await
+            .map_err(EngineError::from_datafusion)?;
+        self.check_plan(&plan)?;
+        if matches!(
+            plan,
+            LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_)
+        ) {
+            return Ok(Arc::new(Schema::empty()));
+        }
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        if !plan
+            .get_parameter_types()
+            .map(|p| p.is_empty())
+            .unwrap_or(true)
+        {
+            // Placeholders: the logical schema is what execution will produce.
+            return Ok(schema);
+        }
+        let df = self
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(EngineError::from_datafusion)?;
+        let physical = df
+            .create_physical_plan()
+            .await
+            .map_err(EngineError::from_datafusion)?;
+        self.scans.take();
+        Ok(physical.schema())
+    }
+
     /// Plans and runs SQL through DataFusion.
     pub(crate) async fn run_datafusion(&mut self, sql: &str) -> Result<StatementOutput> {
         // Hive's LATERAL VIEW / explode become DataFusion's unnest.

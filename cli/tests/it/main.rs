@@ -3,6 +3,7 @@
 mod batch;
 mod crash;
 mod demo;
+mod flight;
 mod repl;
 mod sql;
 mod tickets;

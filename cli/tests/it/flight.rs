@@ -1,0 +1,108 @@
+//! `cuve serve` end to end: the real binary on a free loopback port, queried with the real
+//! Python ADBC Flight SQL driver (tests/python/test_adbc.py).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use super::{cuve, ok};
+
+fn python() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("CUVE_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    venv.exists().then_some(venv)
+}
+
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn adbc_driver_against_cuve_serve() {
+    let Some(py) = python() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide the ADBC venv (.ci/run creates .venv)"
+        );
+        eprintln!(
+            "skipping: no .venv with adbc-driver-flightsql (run .ci/run once, or set CUVE_PYTHON)"
+        );
+        return;
+    };
+    let check = Command::new(&py)
+        .args(["-c", "import adbc_driver_flightsql, pyarrow"])
+        .status()
+        .unwrap();
+    assert!(
+        check.success(),
+        "{} lacks adbc-driver-flightsql / pyarrow",
+        py.display()
+    );
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(cuve(h).args(["demo", "--days", "2", "--rows-per-day", "1500"]));
+    ok(cuve(h).args(["user", "add", "kim", "--role", "analyst"]));
+    let out = ok(cuve(h).args([
+        "ticket",
+        "create",
+        "--user",
+        "kim",
+        "--grant",
+        "SELECT:korea_naver_log.stream_log",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let secret = v["secret"].as_str().unwrap().to_string();
+    let creds = std::fs::read_to_string(h.join("credentials")).unwrap();
+    let admin = creds
+        .lines()
+        .find_map(|l| l.strip_prefix("ticket="))
+        .unwrap()
+        .to_string();
+
+    let mut child = cuve(h)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = Server(child);
+    let addr = line
+        .split("grpc://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("listening line")
+        .to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{line}");
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/python/test_adbc.py");
+    let o = Command::new(&py)
+        .arg(&script)
+        .env("CUVE_URI", format!("grpc://{addr}"))
+        .env("CUVE_SECRET", &secret)
+        .env("CUVE_USER", "kim")
+        .env("CUVE_ADMIN_SECRET", &admin)
+        .env("CUVE_EXPECTED_ROWS", "3000")
+        .env("CUVE_EXPECTED_DAY_ROWS", "1500")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "ADBC tests failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("7 passed, 0 failed"), "{stdout}");
+    // Every call was audited against the analyst's ticket.
+    drop(server);
+    let audit = ok(cuve(h).args(["audit", "--json", "--limit", "1000"]));
+    assert!(audit.contains("\"client\":\"flight 127.0.0.1:"), "{audit}");
+}
