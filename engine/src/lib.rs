@@ -7,6 +7,7 @@
 //! - [`ddl`]: databases, table DDL, partitions, SHOW and DESCRIBE, Hive INSERT rewriting.
 //! - [`access`] and [`catalog_view`]: what a session may see; unseen objects do not exist for it.
 //! - [`exec`]: admission (concurrency slots, byte quotas), time limit, usage and audit.
+//! - [`planner`]: physical rules (co-located joins and aggregations on the bucket key).
 //! - [`table`]: the table provider, layout, partition/bucket pruning, bucket hash and writer.
 //! - [`ingest`]: raw lines into the table layout, exactly once (ledger + staged publish).
 //! - [`flight`]: the Arrow Flight SQL service (`cuve serve`), a thin adapter over sessions.
@@ -21,6 +22,7 @@ pub mod exec;
 pub mod flight;
 pub mod ingest;
 pub mod parse;
+pub mod planner;
 pub mod session;
 pub mod stats;
 pub mod table;

@@ -127,6 +127,7 @@ impl Session {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::planner::BucketJoinRule))
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.register_catalog(
@@ -174,6 +175,18 @@ impl Session {
             .options_mut()
             .catalog
             .default_schema = db.to_string();
+    }
+
+    /// Turns co-located (bucket-by-bucket) joins and aggregations on or off for this session
+    /// (on by default; off gives DataFusion's normal repartitioned plans).
+    pub fn set_bucket_optimizations(&mut self, on: bool) {
+        self.ctx
+            .state_ref()
+            .write()
+            .config_mut()
+            .set_extension(Arc::new(crate::table::provider::BucketSettings {
+                colocated: on,
+            }));
     }
 
     /// Runs one statement and collects its result.

@@ -34,6 +34,7 @@ use super::prune::{is_partition_filter, partition_scalar, prune_partitions, sele
 use super::scan_report::{QueryScans, ScanReport};
 use super::writer::CuveSink;
 use crate::error::{EngineError, Result};
+use crate::planner::BucketFile;
 use crate::types::arrow_type;
 
 /// A catalog table as DataFusion sees it.
@@ -199,6 +200,35 @@ impl CuveTable {
         Some((wanted, spec.num_buckets))
     }
 
+    /// The bucket tag for this scan's files, when co-located planning may use them: a
+    /// single-column bucket spec, every file with a bucket id, and the session allowing it.
+    fn bucket_tag(&self, state: &dyn Session, selection: &FileSelection) -> Option<BucketFile> {
+        let spec = self.def.bucket.as_ref()?;
+        if spec.columns.len() != 1 || selection.files.iter().any(|(f, _)| f.bucket.is_none()) {
+            return None;
+        }
+        if let Some(settings) = state.config().get_extension::<BucketSettings>()
+            && !settings.colocated
+        {
+            return None;
+        }
+        let column = spec.columns[0].clone();
+        let column_type = self
+            .schema
+            .field_with_name(&column)
+            .ok()?
+            .data_type()
+            .clone();
+        Some(BucketFile {
+            table: self.def.qualified_name(),
+            bucket: 0,
+            num_buckets: spec.num_buckets,
+            version: self.def.bucketing_version(),
+            column,
+            column_type,
+        })
+    }
+
     fn file_format(&self, state: &dyn Session) -> Arc<dyn FileFormat> {
         match self.def.format {
             StorageFormat::Parquet => Arc::new(
@@ -222,6 +252,12 @@ impl CuveTable {
             StorageFormat::Json => Arc::new(JsonFormat::default()),
         }
     }
+}
+
+/// Session switch for bucket optimisations (co-located joins and aggregations).
+#[derive(Debug, Clone)]
+pub struct BucketSettings {
+    pub colocated: bool,
 }
 
 /// Directory listings, reused while the directory's modification time is unchanged (adding or
@@ -311,13 +347,21 @@ impl TableProvider for CuveTable {
             let projected = project_schema(&self.schema, projection)?;
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
+        let bucketing = self.bucket_tag(state, &selection);
         let files: Vec<PartitionedFile> = selection
             .files
             .into_iter()
             .map(|(f, values)| {
                 let path = f.path.display().to_string();
-                PartitionedFile::new(path.trim_start_matches('/').to_string(), f.size)
-                    .with_partition_values(values)
+                let pf = PartitionedFile::new(path.trim_start_matches('/').to_string(), f.size)
+                    .with_partition_values(values);
+                match (&bucketing, f.bucket) {
+                    (Some(tag), Some(b)) => pf.with_extension(BucketFile {
+                        bucket: b,
+                        ..tag.clone()
+                    }),
+                    _ => pf,
+                }
             })
             .collect();
         let groups = balance(files, state.config().target_partitions());

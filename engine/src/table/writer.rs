@@ -472,8 +472,21 @@ impl DataSink for CuveSink {
         let mut writer = TableWriter::new(layout, self.catalog.clone(), self.overwrite);
         while let Some(batch) = data.next().await {
             let batch = batch?;
-            // Incoming batches may carry other field names/nullability; adopt the table's.
-            let batch = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())?;
+            // Incoming batches may carry other field names, nullability or string flavours
+            // (Utf8View): adopt the table's.
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(self.schema.fields())
+                .map(|(c, f)| {
+                    if c.data_type() == f.data_type() {
+                        Ok(c.clone())
+                    } else {
+                        cast(c, f.data_type())
+                    }
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
             writer.write(&batch)?;
         }
         let summary = writer.finish()?;

@@ -1,6 +1,7 @@
 //! Engine integration tests: SQL behaviour as sqllogictest files (`tests/slt/*.slt`), plus
 //! Rust tests of what slt cannot express.
 
+mod buckets;
 mod flight;
 mod ingest;
 mod quota;

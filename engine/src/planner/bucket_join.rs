@@ -1,0 +1,440 @@
+//! Co-located execution on Hive buckets.
+//!
+//! DataFusion repartitions by its own hash, which is not Hive's, so declaring bucket files as
+//! `Partitioning::Hash` would silently lose rows (apache/datafusion#23436). Instead, this rule
+//! finds a hash join whose two sides scan co-bucketed tables (same bucket count, same hash
+//! version, join key = the bucket column on both sides), or an aggregation grouped by the
+//! bucket key, and replaces the subtree with a [`BucketParallelExec`]: output partition `i`
+//! runs a private copy of the subtree whose scans read only bucket `i`'s files, with every
+//! repartition removed. Each copy is a plain single-partition plan, correct whatever DataFusion's
+//! hash; runtime state (dynamic filters, shared build sides) is reset per copy. When anything
+//! does not fit, the original plan is kept.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::Result;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::sanity_checker::SanityCheckPlan;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
+};
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::joins::HashJoinExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+
+/// Attached to each scanned file of a bucketed table (by the table provider).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketFile {
+    pub table: String,
+    pub bucket: u32,
+    pub num_buckets: u32,
+    pub version: u8,
+    pub column: String,
+    pub column_type: DataType,
+}
+
+/// What a side of the subtree reads.
+#[derive(Debug, Clone)]
+struct Side {
+    table: String,
+    num_buckets: u32,
+    version: u8,
+    column_type: DataType,
+}
+
+fn bucket_of(f: &PartitionedFile) -> Option<&BucketFile> {
+    f.extensions.get::<BucketFile>()
+}
+
+fn file_config(plan: &dyn ExecutionPlan) -> Option<&FileScanConfig> {
+    let ds = (plan as &dyn Any).downcast_ref::<DataSourceExec>()?;
+    (ds.data_source().as_ref() as &dyn Any).downcast_ref::<FileScanConfig>()
+}
+
+fn column_name(e: &Arc<dyn datafusion::physical_expr::PhysicalExpr>) -> Option<String> {
+    (e.as_ref() as &dyn Any)
+        .downcast_ref::<Column>()
+        .map(|c| c.name().to_string())
+}
+
+/// Follows `key` (a column name) down a chain of operators to one bucketed scan whose bucket
+/// column it is. `shuffled` records whether a repartition was crossed.
+fn analyze(plan: &Arc<dyn ExecutionPlan>, key: &str, shuffled: &mut bool) -> Option<Side> {
+    let any = plan.as_ref() as &dyn Any;
+    if let Some(cfg) = file_config(plan.as_ref()) {
+        let files: Vec<&PartitionedFile> = cfg.file_groups.iter().flat_map(|g| g.files()).collect();
+        let first = bucket_of(files.first()?)?.clone();
+        if first.column != key {
+            return None;
+        }
+        for f in &files {
+            let b = bucket_of(f)?;
+            if b.table != first.table
+                || b.num_buckets != first.num_buckets
+                || b.bucket >= b.num_buckets
+            {
+                return None;
+            }
+        }
+        return Some(Side {
+            table: first.table,
+            num_buckets: first.num_buckets,
+            version: first.version,
+            column_type: first.column_type,
+        });
+    }
+    if let Some(b) = any.downcast_ref::<BucketParallelExec>() {
+        // An already co-located subtree: rows are partitioned by bucket of its key.
+        return (b.key == key).then(|| {
+            *shuffled = true;
+            b.side.clone()
+        });
+    }
+    if plan.schema().field_with_name(key).is_err() {
+        return None;
+    }
+    if let Some(r) = any.downcast_ref::<RepartitionExec>() {
+        match r.partitioning() {
+            Partitioning::Hash(exprs, _) => {
+                if exprs.len() != 1 || column_name(&exprs[0]).as_deref() != Some(key) {
+                    return None;
+                }
+                *shuffled = true;
+            }
+            Partitioning::RoundRobinBatch(_) => {}
+            _ => return None,
+        }
+        return analyze(r.input(), key, shuffled);
+    }
+    if any.is::<FilterExec>()
+        || any.is::<CoalescePartitionsExec>()
+        || plan.name() == "CoalesceBatchesExec"
+    {
+        let child = plan.children().into_iter().next()?;
+        return analyze(child, key, shuffled);
+    }
+    if let Some(p) = any.downcast_ref::<ProjectionExec>() {
+        // The key must pass through under its own name.
+        let passes = p
+            .expr()
+            .iter()
+            .any(|pe| pe.alias == key && column_name(&pe.expr).as_deref() == Some(key));
+        if !passes {
+            return None;
+        }
+        return analyze(p.input(), key, shuffled);
+    }
+    if let Some(a) = any.downcast_ref::<AggregateExec>() {
+        let grouped = a
+            .group_expr()
+            .expr()
+            .iter()
+            .any(|(e, name)| name == key && column_name(e).as_deref() == Some(key));
+        if !grouped || a.group_expr().expr().is_empty() {
+            return None;
+        }
+        return analyze(a.input(), key, shuffled);
+    }
+    None
+}
+
+/// A copy of `plan` that reads only `bucket`, with repartitions removed and runtime state reset.
+fn for_bucket(plan: &Arc<dyn ExecutionPlan>, bucket: u32) -> Result<Arc<dyn ExecutionPlan>> {
+    rebuild(plan, Some(bucket))
+}
+
+/// Rebuilds `plan` with each scan reading one file group (only `bucket`'s files when given),
+/// repartitions removed and runtime state reset.
+fn rebuild(plan: &Arc<dyn ExecutionPlan>, bucket: Option<u32>) -> Result<Arc<dyn ExecutionPlan>> {
+    if let Some(cfg) = file_config(plan.as_ref()) {
+        let files: Vec<PartitionedFile> = cfg
+            .file_groups
+            .iter()
+            .flat_map(|g| g.files().iter().cloned())
+            .filter(|f| match bucket {
+                Some(wanted) => bucket_of(f).map(|b| b.bucket == wanted).unwrap_or(false),
+                None => true,
+            })
+            .collect();
+        let new_cfg = FileScanConfigBuilder::from(cfg.clone())
+            .with_file_groups(vec![FileGroup::new(files)])
+            .build();
+        return Ok(DataSourceExec::from_data_source(new_cfg));
+    }
+    let any = plan.as_ref() as &dyn Any;
+    if let Some(b) = any.downcast_ref::<BucketParallelExec>() {
+        return rebuild(&b.template, bucket);
+    }
+    if let Some(r) = any.downcast_ref::<RepartitionExec>() {
+        return rebuild(r.input(), bucket);
+    }
+    if any.is::<CoalescePartitionsExec>()
+        && let Some(child) = plan.children().into_iter().next()
+    {
+        return rebuild(child, bucket);
+    }
+    let children = plan
+        .children()
+        .into_iter()
+        .map(|c| rebuild(c, bucket))
+        .collect::<Result<Vec<_>>>()?;
+    let rebuilt = if children.is_empty() {
+        plan.clone()
+    } else {
+        plan.clone().replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )?
+    };
+    rebuilt.reset_state()
+}
+
+/// Runs a subtree once per bucket; output partition `i` is bucket `i`.
+#[derive(Debug)]
+pub struct BucketParallelExec {
+    template: Arc<dyn ExecutionPlan>,
+    num_buckets: u32,
+    /// The bucket key's column name in the output, and what was read.
+    key: String,
+    side: Side,
+    description: String,
+    props: Arc<PlanProperties>,
+}
+
+/// The subtree as every bucket runs it (one file group per scan, no repartitions); this is
+/// also what EXPLAIN shows.
+fn strip_repartitions(plan: &Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    rebuild(plan, None)
+}
+
+impl BucketParallelExec {
+    fn new(
+        template: Arc<dyn ExecutionPlan>,
+        num_buckets: u32,
+        key: String,
+        side: Side,
+        description: String,
+    ) -> Self {
+        let props = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(template.schema()),
+            Partitioning::UnknownPartitioning(num_buckets as usize),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        BucketParallelExec {
+            template,
+            num_buckets,
+            key,
+            side,
+            description,
+            props,
+        }
+    }
+}
+
+impl DisplayAs for BucketParallelExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "BucketParallelExec: {}, buckets={} (bucket i with bucket i only, no repartition)",
+            self.description, self.num_buckets
+        )
+    }
+}
+
+impl ExecutionPlan for BucketParallelExec {
+    fn name(&self) -> &str {
+        "BucketParallelExec"
+    }
+    fn schema(&self) -> SchemaRef {
+        self.template.schema()
+    }
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.template]
+    }
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(
+            &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+        ) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let template = children
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| self.template.clone());
+        Ok(Arc::new(BucketParallelExec::new(
+            template,
+            self.num_buckets,
+            self.key.clone(),
+            self.side.clone(),
+            self.description.clone(),
+        )))
+    }
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let plan = for_bucket(&self.template, partition as u32)?;
+        let n = plan.properties().partitioning.partition_count();
+        if n == 1 {
+            return plan.execute(0, context);
+        }
+        // A copy with several partitions (e.g. an empty bucket) is merged.
+        Arc::new(CoalescePartitionsExec::new(plan)).execute(0, context)
+    }
+}
+
+/// The bucket-parallel subtree at the bottom of a single-child chain, if any.
+fn inner_bucket_plan(plan: &Arc<dyn ExecutionPlan>) -> Option<&BucketParallelExec> {
+    if let Some(b) = (plan.as_ref() as &dyn Any).downcast_ref::<BucketParallelExec>() {
+        return Some(b);
+    }
+    let children = plan.children();
+    if children.len() == 1 {
+        inner_bucket_plan(children[0])
+    } else {
+        None
+    }
+}
+
+/// The physical optimizer rule that introduces [`BucketParallelExec`].
+#[derive(Debug, Default)]
+pub struct BucketJoinRule;
+
+impl BucketJoinRule {
+    fn try_join(join: &HashJoinExec) -> Option<(u32, String, Side, String)> {
+        let [(l, r)] = join.on() else { return None };
+        let (lk, rk) = (column_name(l)?, column_name(r)?);
+        let (mut s1, mut s2) = (false, false);
+        let left = analyze(join.left(), &lk, &mut s1)?;
+        let right = analyze(join.right(), &rk, &mut s2)?;
+        if left.num_buckets != right.num_buckets
+            || left.version != right.version
+            || left.column_type != right.column_type
+        {
+            return None;
+        }
+        // The join's output keeps the left key's name when it is projected.
+        let key = if join.schema().field_with_name(&lk).is_ok() {
+            lk.clone()
+        } else {
+            rk.clone()
+        };
+        let description = format!(
+            "co-located join of {} and {} on {lk}",
+            left.table, right.table
+        );
+        Some((left.num_buckets, key, left, description))
+    }
+
+    fn try_aggregate(agg: &AggregateExec) -> Option<(u32, String, Side, String)> {
+        if !matches!(
+            agg.mode(),
+            AggregateMode::FinalPartitioned
+                | AggregateMode::SinglePartitioned
+                | AggregateMode::Final
+                | AggregateMode::Single
+        ) {
+            return None;
+        }
+        let candidates: Vec<String> = agg
+            .group_expr()
+            .expr()
+            .iter()
+            .filter_map(|(e, _)| column_name(e))
+            .collect();
+        for key in candidates {
+            let mut shuffled = false;
+            if let Some(side) = analyze(agg.input(), &key, &mut shuffled)
+                && shuffled
+            {
+                let description = match inner_bucket_plan(agg.input()) {
+                    Some(inner) => format!("{}, then aggregation by {key}", inner.description),
+                    None => format!("per-bucket aggregation of {} by {key}", side.table),
+                };
+                return Some((side.num_buckets, key, side, description));
+            }
+        }
+        None
+    }
+}
+
+impl PhysicalOptimizerRule for BucketJoinRule {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let original = plan.clone();
+        let rewritten = plan
+            .transform_up(|node| {
+                let any = node.as_ref() as &dyn Any;
+                let found = if let Some(j) = any.downcast_ref::<HashJoinExec>() {
+                    Self::try_join(j)
+                } else if let Some(a) = any.downcast_ref::<AggregateExec>() {
+                    Self::try_aggregate(a)
+                } else {
+                    None
+                };
+                match found {
+                    Some((n, key, side, description)) => match strip_repartitions(&node) {
+                        Ok(template) => Ok(Transformed::yes(Arc::new(BucketParallelExec::new(
+                            template,
+                            n,
+                            key,
+                            side,
+                            description,
+                        ))
+                            as Arc<dyn ExecutionPlan>)),
+                        Err(_) => Ok(Transformed::no(node)),
+                    },
+                    None => Ok(Transformed::no(node)),
+                }
+            })?
+            .data;
+        if Arc::ptr_eq(&rewritten, &original) {
+            return Ok(original);
+        }
+        // Keep the rewrite only if every parent's distribution requirement still holds.
+        match SanityCheckPlan::new().optimize(rewritten.clone(), config) {
+            Ok(_) => Ok(rewritten),
+            Err(e) => {
+                log::debug!("bucket-parallel plan rejected, keeping the normal plan: {e}");
+                Ok(original)
+            }
+        }
+    }
+
+    fn name(&self) -> &str {
+        "cuve_bucket_join"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}

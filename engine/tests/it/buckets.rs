@@ -1,0 +1,156 @@
+//! Co-located plans against the normal plan on random co-bucketed and non-co-bucketed tables:
+//! n in {1, 4, 16}, null and skewed keys, several files per bucket, filter pushdown on and off,
+//! target_partitions from 1 to 16. Results must be identical; the bucket-parallel plan must be
+//! used exactly when both sides are co-bucketed.
+
+use std::sync::Arc;
+
+use cuve_engine::{AccessView, Engine, Session};
+use datafusion::arrow::util::pretty::pretty_format_batches;
+
+async fn rows(s: &mut Session, sql: &str) -> Vec<String> {
+    let out = s
+        .execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {}", e.user_message()));
+    let text = pretty_format_batches(&out.batches).unwrap().to_string();
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .skip(1)
+        .map(String::from)
+        .collect();
+    lines.sort();
+    lines
+}
+
+async fn explain(s: &mut Session, sql: &str) -> String {
+    let out = s.execute(&format!("EXPLAIN {sql}")).await.unwrap();
+    pretty_format_batches(&out.batches).unwrap().to_string()
+}
+
+async fn make_table(
+    s: &mut Session,
+    name: &str,
+    n: u32,
+    modulus: u32,
+    batches: u32,
+    rows_per: u32,
+) {
+    s.execute(&format!(
+        "CREATE TABLE d.{name} (k STRING, v BIGINT, g STRING) PARTITIONED BY (dt STRING) CLUSTERED BY (k) INTO {n} BUCKETS STORED AS PARQUET"
+    ))
+    .await
+    .unwrap();
+    for b in 0..batches {
+        // Null keys (every 13th), a hot key (every 3rd), the rest spread over `modulus` values.
+        s.execute(&format!(
+            "INSERT INTO d.{name} SELECT CASE WHEN value % 13 = 0 THEN NULL WHEN value % 3 = 0 THEN 'hot' \
+             ELSE 'k' || CAST((value * 7919 + {b}) % {modulus} AS VARCHAR) END, value, \
+             'g' || CAST(value % 5 AS VARCHAR), CASE WHEN value % 2 = 0 THEN '2019-10-01' ELSE '2019-10-02' END \
+             FROM generate_series({start}, {end})",
+            start = b * rows_per,
+            end = b * rows_per + rows_per - 1
+        ))
+        .await
+        .unwrap();
+    }
+}
+
+const QUERIES: &[&str] = &[
+    "SELECT a.k, COUNT(*) AS c, SUM(b.v) AS s FROM d.{L} a JOIN d.{R} b ON a.k = b.k GROUP BY a.k",
+    "SELECT a.g, COUNT(*) FROM d.{L} a JOIN d.{R} b ON a.k = b.k WHERE a.dt = '2019-10-01' GROUP BY a.g",
+    "SELECT a.k, b.v FROM d.{L} a LEFT JOIN d.{R} b ON a.k = b.k WHERE a.v < 40",
+    "SELECT COUNT(*) FROM d.{L} a FULL JOIN d.{R} b ON a.k = b.k",
+    "SELECT k, COUNT(*), MAX(v) FROM d.{L} GROUP BY k",
+    "SELECT COUNT(*), SUM(y.c) FROM (SELECT k, COUNT(*) AS c FROM d.{L} WHERE dt = '2019-10-01' GROUP BY k) x \
+     JOIN (SELECT k, COUNT(*) AS c FROM d.{R} WHERE dt = '2019-10-02' GROUP BY k) y ON x.k = y.k",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colocated_plans_match_normal_plans() {
+    let home = tempfile::tempdir().unwrap();
+    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
+    let mut s = engine.session(AccessView::admin("t")).unwrap();
+    s.execute("CREATE DATABASE d").await.unwrap();
+    for (i, n) in [1u32, 4, 16].iter().enumerate() {
+        make_table(&mut s, &format!("a{n}"), *n, 37 + i as u32 * 11, 3, 200).await;
+        make_table(&mut s, &format!("b{n}"), *n, 23 + i as u32 * 7, 2, 150).await;
+    }
+    let mut checked = 0;
+    for (left, right, co) in [
+        ("a4", "b4", true),
+        ("a16", "b16", true),
+        ("a1", "b1", true),
+        ("a4", "b16", false),
+        ("a16", "b1", false),
+    ] {
+        for q in QUERIES {
+            let sql = q.replace("{L}", left).replace("{R}", right);
+            let two_sided = sql.contains("JOIN");
+            s.set_bucket_optimizations(false);
+            s.execute("SET datafusion.execution.target_partitions = 4")
+                .await
+                .unwrap();
+            let expected = rows(&mut s, &sql).await;
+            assert!(!explain(&mut s, &sql).await.contains("BucketParallelExec"));
+            s.set_bucket_optimizations(true);
+            let plan = explain(&mut s, &sql).await;
+            if two_sided {
+                assert_eq!(
+                    plan.contains("co-located join"),
+                    co,
+                    "{left}/{right}: {sql}\n{plan}"
+                );
+            } else {
+                assert!(
+                    plan.contains("per-bucket aggregation") || left == "a1",
+                    "{sql}\n{plan}"
+                );
+            }
+            for tp in [1, 3, 8, 16] {
+                for pushdown in ["true", "false"] {
+                    s.execute(&format!(
+                        "SET datafusion.execution.target_partitions = {tp}"
+                    ))
+                    .await
+                    .unwrap();
+                    s.execute(&format!(
+                        "SET datafusion.execution.parquet.pushdown_filters = {pushdown}"
+                    ))
+                    .await
+                    .unwrap();
+                    let got = rows(&mut s, &sql).await;
+                    assert_eq!(
+                        got, expected,
+                        "{sql}\n(target_partitions={tp}, pushdown={pushdown})"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 5 * QUERIES.len() * 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_no_repartition_on_the_bucket_key() {
+    let home = tempfile::tempdir().unwrap();
+    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
+    let mut s = engine.session(AccessView::admin("t")).unwrap();
+    s.execute("CREATE DATABASE d").await.unwrap();
+    make_table(&mut s, "x", 8, 50, 2, 100).await;
+    make_table(&mut s, "y", 8, 40, 2, 100).await;
+    let plan = explain(&mut s, "SELECT COUNT(*) FROM d.x JOIN d.y ON x.k = y.k").await;
+    let inside = plan
+        .split("BucketParallelExec")
+        .nth(1)
+        .expect("a bucket-parallel plan");
+    let subtree: String = inside
+        .lines()
+        .take_while(|l| !l.contains("cuve_scan"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!subtree.contains("RepartitionExec"), "{plan}");
+    assert!(plan.contains("buckets=8"), "{plan}");
+}
