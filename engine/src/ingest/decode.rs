@@ -313,18 +313,21 @@ impl RowDecoder {
                 Fields::Text(vals)
             }
         };
-        let lookup = |name: &str| -> Option<Value> {
+        let lookup = |name: &str| -> Option<std::borrow::Cow<'_, Value>> {
             match &fields {
-                Fields::Json(m) => m.get(name).cloned().or_else(|| {
-                    m.iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                        .map(|(_, v)| v.clone())
-                }),
+                Fields::Json(m) => m
+                    .get(name)
+                    .or_else(|| {
+                        m.iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                            .map(|(_, v)| v)
+                    })
+                    .map(std::borrow::Cow::Borrowed),
                 Fields::Text(vals) => self
                     .header
                     .iter()
                     .position(|h| h == name)
-                    .map(|i| Value::String(vals[i].clone())),
+                    .map(|i| std::borrow::Cow::Owned(Value::String(vals[i].clone()))),
             }
         };
         // The log time first: the key and dt depend on it.
@@ -339,8 +342,8 @@ impl RowDecoder {
             let name = &self.names[i];
             let cell = match self.roles[i] {
                 Role::LogTime => Cell::Int(time_ns.unwrap_or_default()),
-                Role::SenderIp => match lookup(name) {
-                    Some(Value::String(s)) if !s.is_empty() => Cell::Str(s),
+                Role::SenderIp => match lookup(name).as_deref() {
+                    Some(Value::String(s)) if !s.is_empty() => Cell::Str(s.clone()),
                     _ => Cell::Str(origin.sender_ip.to_string()),
                 },
                 Role::LineNo => Cell::Int(origin.line_no as i64),
@@ -360,9 +363,9 @@ impl RowDecoder {
                     .ok_or("log_time out of range")?;
                     Cell::Str(dt.with_timezone(&self.tz).format("%Y-%m-%d").to_string())
                 }
-                Role::Field => match lookup(name) {
+                Role::Field => match lookup(name).as_deref() {
                     None | Some(Value::Null) => Cell::Null,
-                    Some(v) => convert(&v, &self.types[i], self.time_unit, &fields)
+                    Some(v) => convert(v, &self.types[i], self.time_unit, &fields)
                         .map_err(|e| format!("column {name}: {e}"))?,
                 },
             };

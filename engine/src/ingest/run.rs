@@ -262,15 +262,19 @@ pub fn ingest(
         progress,
         def,
     };
-    let queue = Mutex::new(sources.into_iter().collect::<VecDeque<Source>>());
-    let workers = opts
-        .threads
-        .max(1)
-        .min(queue.lock().map(|q| q.len()).unwrap_or(1).max(1));
+    // Sources in (name, sender) order — for `<sender>/<YYYYMMDD>` layouts, day by day — and
+    // contiguous runs of them per worker, so a batch covers few partitions and each
+    // (partition, bucket) gets few, large files.
+    let mut sources = sources;
+    sources.sort_by(|a, b| (&a.name, &a.sender_ip).cmp(&(&b.name, &b.sender_ip)));
+    let workers = opts.threads.max(1).min(sources.len().max(1));
+    let per = sources.len().div_ceil(workers).max(1);
+    let queues: Vec<Mutex<VecDeque<Source>>> = sources
+        .chunks(per)
+        .map(|c| Mutex::new(c.iter().cloned().collect()))
+        .collect();
     let results: Vec<Result<()>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| s.spawn(|| run.worker(&queue)))
-            .collect();
+        let handles: Vec<_> = queues.iter().map(|q| s.spawn(|| run.worker(q))).collect();
         handles
             .into_iter()
             .map(|h| {
