@@ -345,6 +345,19 @@ impl Catalog {
         })
     }
 
+    /// Identity and version of a table: `(row id, version)`. The id changes when a table is
+    /// dropped and created again, the version on every change.
+    pub fn table_stamp(&self, database: &str, name: &str) -> Result<Option<(i64, i64)>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT id, version FROM tables WHERE database = ?1 AND name = ?2",
+                params![database, name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+        })
+    }
+
     /// Removes a table (and its partitions) from the catalog, returning its definition.
     pub fn drop_table(&self, database: &str, name: &str) -> Result<Option<TableDef>> {
         self.write(|tx| {

@@ -240,7 +240,7 @@ fn managed_ticket(ctx: &CliContext, caller: &AccessView, id: &str) -> CliResult<
         .catalog()
         .ticket(id)?
         .ok_or_else(|| CliError::usage(format!("ticket '{id}' does not exist")))?;
-    if !caller.may_manage(&t.grants) || (t.role == Role::Admin && !caller.admin) {
+    if !caller.may_manage_ticket(t.role, &t.grants) {
         return Err(denied(format!("you may not manage ticket {id}")));
     }
     Ok(t)
@@ -350,8 +350,10 @@ pub fn ticket(ctx: &CliContext, cmd: TicketCmd) -> CliResult {
                     "user '{user}' does not exist (cuve user add {user} --role analyst)"
                 ))
             })?;
-            if !caller.may_manage(&grants) || (owner.role == Role::Admin && !caller.admin) {
-                return Err(denied("you may only issue tickets for databases you own"));
+            if !caller.may_manage_ticket(owner.role, &grants) {
+                return Err(denied(
+                    "owners may only issue analysts' tickets for databases they own",
+                ));
             }
             let mut q = Quota::default();
             quota.apply(&mut q);
@@ -384,9 +386,7 @@ pub fn ticket(ctx: &CliContext, cmd: TicketCmd) -> CliResult {
                 .into_iter()
                 .filter(|t| {
                     caller.admin
-                        || (t.role != Role::Admin
-                            && caller.may_manage(&t.grants)
-                            && !t.grants.is_empty())
+                        || (caller.may_manage_ticket(t.role, &t.grants) && !t.grants.is_empty())
                 })
                 .collect();
             if as_json {

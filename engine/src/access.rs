@@ -96,4 +96,10 @@ impl AccessView {
         self.admin
             || (!self.owned.is_empty() && grants.iter().all(|g| self.owned.contains(&g.database)))
     }
+
+    /// Whether this session may issue or change tickets of a user with `role` carrying `grants`:
+    /// admins always; owners only analysts' tickets, with grants on their own databases.
+    pub fn may_manage_ticket(&self, role: Role, grants: &[Grant]) -> bool {
+        self.admin || (role == Role::Analyst && self.may_manage(grants))
+    }
 }

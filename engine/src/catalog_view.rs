@@ -15,12 +15,14 @@ use crate::error::Result;
 use crate::table::CuveTable;
 
 type CacheKey = (String, String, bool);
+/// (table row id, version): changes when a table is re-created or altered.
+type Stamp = (i64, i64);
 
 /// Providers cached by table version (shared by every session of an engine).
 #[derive(Debug, Default)]
 pub struct TableCache {
     /// (db, table, sensitive hidden) → (version, provider)
-    tables: Mutex<HashMap<CacheKey, (i64, Arc<CuveTable>)>>,
+    tables: Mutex<HashMap<CacheKey, (Stamp, Arc<CuveTable>)>>,
 }
 
 impl TableCache {
@@ -35,7 +37,7 @@ impl TableCache {
         if !access.sees_table(db, table) {
             return Ok(None);
         }
-        let Some(version) = catalog.table_version(db, table)? else {
+        let Some(stamp) = catalog.table_stamp(db, table)? else {
             return Ok(None);
         };
         let hide = !access.sees_sensitive(db, table);
@@ -43,7 +45,7 @@ impl TableCache {
         {
             let guard = self.tables.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((v, t)) = guard.get(&key)
-                && *v == version
+                && *v == stamp
             {
                 return Ok(Some(t.clone()));
             }
@@ -51,12 +53,12 @@ impl TableCache {
         let Some(def) = catalog.table(db, table)? else {
             return Ok(None);
         };
+        let stamp = (stamp.0, def.version);
         let provider = Arc::new(CuveTable::try_new(visible_def(def, hide), catalog.clone())?);
-        let version = provider.def().version;
         self.tables
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (version, provider.clone()));
+            .insert(key, (stamp, provider.clone()));
         Ok(Some(provider))
     }
 }

@@ -322,6 +322,48 @@ impl Session {
         }
     }
 
+    /// Checks a user-given LOCATION: non-admin tickets stay inside their database's warehouse
+    /// directory, and nobody may give a managed table (or a non-admin any table) the files of
+    /// another table.
+    fn check_location(&self, db: &str, table: &str, path: &Path, managed: bool) -> Result<()> {
+        let own = self.engine.warehouse().join(db);
+        if !self.access.admin && !path.starts_with(&own) {
+            return Err(EngineError::Denied(format!(
+                "LOCATION {} is outside {}: only admin tickets may place tables elsewhere",
+                path.display(),
+                own.display()
+            )));
+        }
+        if (managed || !self.access.admin)
+            && let Some(other) = self.overlapping_table(db, table, path)?
+        {
+            return Err(EngineError::invalid(format!(
+                "LOCATION {} overlaps the files of table {other}: choose another directory",
+                path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Another table whose location contains, or is inside, `path`.
+    fn overlapping_table(&self, db: &str, table: &str, path: &Path) -> Result<Option<String>> {
+        let catalog = self.engine.catalog();
+        for d in catalog.databases()? {
+            for t in catalog.table_names(&d.name)? {
+                if d.name == db && t == table {
+                    continue;
+                }
+                if let Some(def) = catalog.table(&d.name, &t)? {
+                    let other = PathBuf::from(&def.location);
+                    if other.starts_with(path) || path.starts_with(&other) {
+                        return Ok(Some(def.qualified_name()));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Deletes the files of a managed table (never outside the warehouse).
     fn remove_managed_files(&self, def: &TableDef) -> Result<()> {
         if def.external {
@@ -333,6 +375,14 @@ impl Session {
                 "managed table {} lives outside the warehouse; its files at {} are kept",
                 def.qualified_name(),
                 def.location
+            );
+            return Ok(());
+        }
+        if let Some(other) = self.overlapping_table(&def.database, &def.name, &loc)? {
+            log::warn!(
+                "table {} shares files with {other}; its files at {} are kept",
+                def.qualified_name(),
+                loc.display()
             );
             return Ok(());
         }
@@ -359,6 +409,7 @@ impl Session {
             Some(l) => resolve_location(l)?,
             None => self.engine.warehouse().join(&db).join(&name),
         };
+        self.check_location(&db, &name, &location, !c.external)?;
         if c.external && c.location.is_some() && !location.exists() {
             return Err(EngineError::File {
                 path: location.display().to_string(),
@@ -550,6 +601,7 @@ impl Session {
                         message: "SET LOCATION: directory does not exist".into(),
                     });
                 }
+                self.check_location(&def.database, &def.name, &loc, !def.external)?;
                 let mut moved = def.clone();
                 moved.location = loc.display().to_string();
                 let parts = if def.partition_columns.is_empty() {
@@ -576,6 +628,7 @@ impl Session {
                         message: "SET LOCATION: directory does not exist".into(),
                     });
                 }
+                self.check_location(&def.database, &def.name, &loc, !def.external)?;
                 catalog.set_partition_location(
                     &def.database,
                     &def.name,
@@ -594,6 +647,7 @@ impl Session {
                     let dir = match loc {
                         Some(l) => {
                             let p = resolve_location(&l)?;
+                            self.check_location(&def.database, &def.name, &p, !def.external)?;
                             if !p.is_dir() {
                                 return Err(EngineError::File {
                                     path: p.display().to_string(),
@@ -646,6 +700,26 @@ impl Session {
                     }
                 }
                 Ok(vec![])
+            }
+            AlterAction::SetProperties(props)
+                if props.contains_key(SENSITIVE_COLUMNS_PROPERTY)
+                    && !self.access.sees_sensitive(&def.database, &def.name) =>
+            {
+                let _ = props;
+                Err(EngineError::Denied(format!(
+                    "changing sensitive_columns of {} needs a ticket with SENSITIVE on it",
+                    def.qualified_name()
+                )))
+            }
+            AlterAction::UnsetProperties(keys)
+                if keys.iter().any(|k| k == SENSITIVE_COLUMNS_PROPERTY)
+                    && !self.access.sees_sensitive(&def.database, &def.name) =>
+            {
+                let _ = keys;
+                Err(EngineError::Denied(format!(
+                    "changing sensitive_columns of {} needs a ticket with SENSITIVE on it",
+                    def.qualified_name()
+                )))
             }
             AlterAction::SetProperties(props) => {
                 catalog.alter_table(&def.database, &def.name, |d| {

@@ -411,9 +411,10 @@ impl Session {
             let mut denial: Option<EngineError> = None;
             plan.apply_with_subqueries(|node| {
                 let deny = match node {
-                    LogicalPlan::Statement(datafusion::logical_expr::Statement::SetVariable(_)) => {
-                        Some("SET of engine settings needs an admin ticket".to_string())
-                    }
+                    LogicalPlan::Statement(
+                        datafusion::logical_expr::Statement::SetVariable(_)
+                        | datafusion::logical_expr::Statement::ResetVariable(_),
+                    ) => Some("SET or RESET of engine settings needs an admin ticket".to_string()),
                     LogicalPlan::Copy(_) => Some("COPY ... TO needs an admin ticket".to_string()),
                     LogicalPlan::Dml(dml) => {
                         let (db, t) = match (dml.table_name.schema(), dml.table_name.table()) {

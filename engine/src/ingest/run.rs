@@ -87,6 +87,11 @@ pub fn publish_pending(catalog: &Catalog) -> Result<usize> {
     let mut batches = BTreeSet::new();
     for (batch, staged, fin) in &pending {
         publish_one(Path::new(staged), Path::new(fin))?;
+        if let Some(dir) = Path::new(fin).parent()
+            && let Ok(f) = std::fs::File::open(dir)
+        {
+            let _ = f.sync_all();
+        }
         batches.insert(*batch);
     }
     for b in &batches {
@@ -100,6 +105,24 @@ fn publish_one(staged: &Path, fin: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         // Already published by someone else.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && fin.exists() => Ok(()),
+        // Both gone: the partition or table was dropped since; nothing left to publish.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && !staged.parent().is_some_and(|d| d.exists()) =>
+        {
+            log::warn!(
+                "pending ingest file {} vanished with its directory; skipping",
+                staged.display()
+            );
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            log::warn!(
+                "pending ingest file {} is gone (dropped or overwritten since); skipping",
+                staged.display()
+            );
+            Ok(())
+        }
         Err(e) => Err(EngineError::io(staged, e)),
     }
 }
@@ -228,7 +251,12 @@ pub fn ingest(
     let provider = CuveTable::try_new(def.clone(), catalog.clone())?;
     use datafusion::catalog::TableProvider;
     let def = Arc::new(def);
-    let layout = Layout::new(def.clone(), provider.schema())?;
+    let registered = if def.partition_columns.is_empty() {
+        vec![]
+    } else {
+        catalog.partitions(&def.database, &def.name)?
+    };
+    let layout = Layout::new(def.clone(), provider.schema())?.with_registered(registered);
     let sources = expand_inputs(
         inputs,
         opts.sender_ip.as_deref(),

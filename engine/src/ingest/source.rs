@@ -114,6 +114,26 @@ pub fn expand_inputs(
     }
     let mut seen = std::collections::HashSet::new();
     out.retain(|s| seen.insert((s.sender_ip.clone(), s.name.clone(), s.path.clone())));
+    // A source is (sender IP, name): two different files may not claim the same one.
+    let mut by_source: std::collections::HashMap<(String, String), &Option<PathBuf>> =
+        Default::default();
+    for s in &out {
+        if let Some(other) = by_source.insert((s.sender_ip.clone(), s.name.clone()), &s.path) {
+            return Err(EngineError::invalid(format!(
+                "{} and {} are both source '{}' of sender {}: ingest them under different names or senders",
+                other
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "stdin".into()),
+                s.path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "stdin".into()),
+                s.name,
+                s.sender_ip
+            )));
+        }
+    }
     Ok(out)
 }
 

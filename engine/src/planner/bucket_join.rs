@@ -76,11 +76,24 @@ fn column_name(e: &Arc<dyn datafusion::physical_expr::PhysicalExpr>) -> Option<S
 /// column it is. `shuffled` records whether a repartition was crossed.
 fn analyze(plan: &Arc<dyn ExecutionPlan>, key: &str, shuffled: &mut bool) -> Option<Side> {
     let any = plan.as_ref() as &dyn Any;
+    // A limit inside a side would be applied per bucket: keep the normal plan.
+    if plan.fetch().is_some() {
+        return None;
+    }
     if let Some(cfg) = file_config(plan.as_ref()) {
         let files: Vec<&PartitionedFile> = cfg.file_groups.iter().flat_map(|g| g.files()).collect();
         let first = bucket_of(files.first()?)?.clone();
-        if first.column != key {
+        if first.column != key || cfg.limit.is_some() {
             return None;
+        }
+        // The key must be the bucket column itself, not a renamed or computed column.
+        if let Some(projection) = cfg.file_source().projection() {
+            let passes = projection
+                .iter()
+                .any(|pe| pe.alias == key && column_name(&pe.expr).as_deref() == Some(key));
+            if !passes {
+                return None;
+            }
         }
         for f in &files {
             let b = bucket_of(f)?;
@@ -328,6 +341,16 @@ pub struct BucketJoinRule;
 
 impl BucketJoinRule {
     fn try_join(join: &HashJoinExec) -> Option<(u32, String, Side, String)> {
+        use datafusion::common::JoinType as J;
+        // Null-aware anti joins (NOT IN) look at the whole other side: not per bucket.
+        if join.null_aware
+            || !matches!(
+                join.join_type(),
+                J::Inner | J::Left | J::Right | J::Full | J::LeftSemi | J::RightSemi
+            )
+        {
+            return None;
+        }
         let [(l, r)] = join.on() else { return None };
         let (lk, rk) = (column_name(l)?, column_name(r)?);
         let (mut s1, mut s2) = (false, false);

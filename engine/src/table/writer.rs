@@ -61,6 +61,8 @@ pub struct Layout {
     bucket_idx: Vec<usize>,
     /// Sort key, indices in the file schema.
     sort_idx: Vec<usize>,
+    /// Registered partition directories by spec (a partition may live anywhere).
+    registered: HashMap<String, PathBuf>,
 }
 
 impl Layout {
@@ -103,7 +105,17 @@ impl Layout {
             file_schema,
             table_schema,
             def,
+            registered: HashMap::new(),
         })
+    }
+
+    /// Writes into the registered directories of existing partitions.
+    pub fn with_registered(mut self, parts: Vec<PartitionDef>) -> Self {
+        self.registered = parts
+            .into_iter()
+            .map(|p| (p.spec(), PathBuf::from(p.location)))
+            .collect();
+        self
     }
 
     /// Splits a batch (table schema) into per-(partition, bucket) slices.
@@ -468,7 +480,15 @@ impl DataSink for CuveSink {
         mut data: SendableRecordBatchStream,
         _ctx: &Arc<TaskContext>,
     ) -> DfResult<u64> {
-        let layout = Layout::new(self.def.clone(), self.schema.clone())?;
+        let registered = if self.def.partition_columns.is_empty() {
+            vec![]
+        } else {
+            self.catalog
+                .partitions(&self.def.database, &self.def.name)
+                .map_err(EngineError::from)?
+        };
+        let layout =
+            Layout::new(self.def.clone(), self.schema.clone())?.with_registered(registered);
         let mut writer = TableWriter::new(layout, self.catalog.clone(), self.overwrite);
         while let Some(batch) = data.next().await {
             let batch = batch?;
