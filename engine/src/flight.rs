@@ -196,6 +196,47 @@ fn bind_params(sql: &str, params: &[ScalarValue]) -> Result<String, Status> {
     Ok(out)
 }
 
+/// Flight clients (the JDBC driver, older pyarrow) may not read Utf8View: send Utf8.
+fn classic_schema(schema: &SchemaRef) -> SchemaRef {
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| f.data_type() == &DataType::Utf8View)
+    {
+        return schema.clone();
+    }
+    Arc::new(Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                if f.data_type() == &DataType::Utf8View {
+                    f.as_ref().clone().with_data_type(DataType::Utf8)
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    ))
+}
+
+fn classic_batch(
+    batch: RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    if batch.schema().as_ref() == schema.as_ref() {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
 fn batch_stream(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
@@ -304,12 +345,14 @@ impl CuveFlightService {
                 .map_err(|e| status(EngineError::from_datafusion(e)))?;
             return Ok(batch_stream(Arc::new(Schema::empty()), vec![]));
         }
-        let schema = out.schema.clone();
+        let schema = classic_schema(&out.schema);
         let shutdown = self.shutdown.clone();
-        let data = out.stream.map_err(|e| {
-            FlightError::from(datafusion::arrow::error::ArrowError::ExternalError(
-                Box::new(e),
-            ))
+        let target = schema.clone();
+        let data = out.stream.map(move |item| match item {
+            Ok(b) => classic_batch(b, &target).map_err(FlightError::from),
+            Err(e) => Err(FlightError::from(
+                datafusion::arrow::error::ArrowError::ExternalError(Box::new(e)),
+            )),
         });
         let cut = futures::stream::unfold((data, false), move |(mut data, done)| {
             let mut shutdown = shutdown.clone();
@@ -436,7 +479,7 @@ impl FlightSqlService for CuveFlightService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let mut session = self.session(&request)?;
-        let schema = session.plan_schema(&query.query).await.map_err(status)?;
+        let schema = classic_schema(&session.plan_schema(&query.query).await.map_err(status)?);
         if schema.fields().is_empty() {
             // A statement that changes something runs now: clients need not fetch its (empty)
             // result for it to happen.
@@ -524,7 +567,7 @@ impl FlightSqlService for CuveFlightService {
                 .map(|(k, t)| (k, t.unwrap_or(DataType::Utf8)))
                 .collect();
         }
-        let dataset_schema = session.plan_schema(&sql).await.map_err(status)?;
+        let dataset_schema = classic_schema(&session.plan_schema(&sql).await.map_err(status)?);
         let parameter_schema = Arc::new(Schema::new(
             params
                 .iter()
@@ -778,8 +821,14 @@ impl FlightSqlService for CuveFlightService {
                 tables.sort();
                 for t in tables {
                     if let Ok(Some(p)) = schema.table(&t).await {
-                        b.append(crate::CATALOG_NAME, &db, &t, "TABLE", p.schema().as_ref())
-                            .map_err(|e| Status::internal(e.to_string()))?;
+                        b.append(
+                            crate::CATALOG_NAME,
+                            &db,
+                            &t,
+                            "TABLE",
+                            classic_schema(&p.schema()).as_ref(),
+                        )
+                        .map_err(|e| Status::internal(e.to_string()))?;
                     }
                 }
             }

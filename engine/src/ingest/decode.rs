@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int8Builder,
-    Int16Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    Int16Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, StringViewBuilder,
     TimestampNanosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit as ArrowTimeUnit};
@@ -95,6 +95,7 @@ enum Cell {
 
 enum Builder {
     Str(StringBuilder),
+    View(StringViewBuilder),
     I8(Int8Builder),
     I16(Int16Builder),
     I32(Int32Builder),
@@ -110,6 +111,7 @@ impl Builder {
     fn new(t: &DataType) -> Option<Builder> {
         Some(match t {
             DataType::Utf8 => Builder::Str(StringBuilder::new()),
+            DataType::Utf8View => Builder::View(StringViewBuilder::new()),
             DataType::Int8 => Builder::I8(Int8Builder::new()),
             DataType::Int16 => Builder::I16(Int16Builder::new()),
             DataType::Int32 => Builder::I32(Int32Builder::new()),
@@ -142,6 +144,13 @@ impl Builder {
                 Cell::Float(f) => b.append_value(f.to_string()),
                 Cell::Bool(v) => b.append_value(v.to_string()),
             },
+            Builder::View(b) => match c {
+                Cell::Str(s) => b.append_value(s),
+                Cell::Null => b.append_null(),
+                Cell::Int(i) => b.append_value(i.to_string()),
+                Cell::Float(f) => b.append_value(f.to_string()),
+                Cell::Bool(v) => b.append_value(v.to_string()),
+            },
             Builder::I8(b) => opt!(b, int(&c).map(|v| v as i8)),
             Builder::I16(b) => opt!(b, int(&c).map(|v| v as i16)),
             Builder::I32(b) => opt!(b, int(&c).map(|v| v as i32)),
@@ -157,6 +166,7 @@ impl Builder {
     fn finish(&mut self) -> ArrayRef {
         match self {
             Builder::Str(b) => Arc::new(b.finish()),
+            Builder::View(b) => Arc::new(b.finish()),
             Builder::I8(b) => Arc::new(b.finish()),
             Builder::I16(b) => Arc::new(b.finish()),
             Builder::I32(b) => Arc::new(b.finish()),
@@ -401,12 +411,12 @@ fn convert(
     if text
         && let Value::String(s) = v
         && s.is_empty()
-        && *t != DataType::Utf8
+        && !matches!(t, DataType::Utf8 | DataType::Utf8View)
     {
         return Ok(Cell::Null);
     }
     Ok(match t {
-        DataType::Utf8 => match v {
+        DataType::Utf8 | DataType::Utf8View => match v {
             Value::String(s) => Cell::Str(s.clone()),
             other => Cell::Str(other.to_string()),
         },

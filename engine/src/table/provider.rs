@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use cuve_catalog::{Catalog, PartitionDef, StorageFormat, TableDef};
-use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::{ScalarValue, project_schema};
 use datafusion::datasource::file_format::FileFormat;
@@ -61,7 +61,12 @@ impl CuveTable {
     pub fn try_new(def: TableDef, catalog: Arc<Catalog>) -> Result<Self> {
         let mut fields = Vec::new();
         for c in &def.columns {
-            fields.push(Field::new(&c.name, arrow_type(&c.data_type)?, true));
+            // Strings are scanned as Utf8View (DataFusion's native string form for Parquet).
+            let t = match arrow_type(&c.data_type)? {
+                DataType::Utf8 => DataType::Utf8View,
+                other => other,
+            };
+            fields.push(Field::new(&c.name, t, true));
         }
         let file_schema = Arc::new(Schema::new(fields.clone()));
         let mut partition_fields: Vec<FieldRef> = Vec::new();
