@@ -198,11 +198,11 @@ fn bind_params(sql: &str, params: &[ScalarValue]) -> Result<String, Status> {
 
 /// Flight clients (the JDBC driver, older pyarrow) may not read Utf8View: send Utf8.
 fn classic_schema(schema: &SchemaRef) -> SchemaRef {
-    if !schema
-        .fields()
-        .iter()
-        .any(|f| f.data_type() == &DataType::Utf8View)
-    {
+    let plain = |t: &DataType| {
+        matches!(t, DataType::Utf8View)
+            || matches!(t, DataType::Dictionary(_, v) if v.as_ref() == &DataType::Utf8)
+    };
+    if !schema.fields().iter().any(|f| plain(f.data_type())) {
         return schema.clone();
     }
     Arc::new(Schema::new_with_metadata(
@@ -210,7 +210,7 @@ fn classic_schema(schema: &SchemaRef) -> SchemaRef {
             .fields()
             .iter()
             .map(|f| {
-                if f.data_type() == &DataType::Utf8View {
+                if plain(f.data_type()) {
                     f.as_ref().clone().with_data_type(DataType::Utf8)
                 } else {
                     f.as_ref().clone()

@@ -114,7 +114,7 @@ impl Session {
             .with_default_catalog_and_schema(CATALOG_NAME, "default")
             .with_extension(scans.clone());
         let opts = config.options_mut();
-        opts.execution.parquet.pushdown_filters = true;
+        opts.execution.parquet.pushdown_filters = false;
         opts.execution.parquet.reorder_filters = true;
         let runtime = match access.quota.max_memory {
             // A ticket's memory limit: operators that can spill do so under it.

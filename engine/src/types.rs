@@ -122,6 +122,7 @@ pub fn hive_type_name(t: &DataType) -> Result<String> {
             format!("ARRAY<{}>", hive_type_name(f.data_type())?)
         }
         DataType::Null => "STRING".into(),
+        DataType::Dictionary(_, v) => hive_type_name(v)?,
         other => {
             return Err(EngineError::invalid(format!(
                 "cannot store a column of type {other} in a table"

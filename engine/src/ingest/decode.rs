@@ -112,6 +112,10 @@ impl Builder {
         Some(match t {
             DataType::Utf8 => Builder::Str(StringBuilder::new()),
             DataType::Utf8View => Builder::View(StringViewBuilder::new()),
+            // Dictionary-encoded strings (partition columns) are built plain and cast at the end.
+            DataType::Dictionary(_, v) if v.as_ref() == &DataType::Utf8 => {
+                Builder::Str(StringBuilder::new())
+            }
             DataType::Int8 => Builder::I8(Int8Builder::new()),
             DataType::Int16 => Builder::I16(Int16Builder::new()),
             DataType::Int32 => Builder::I32(Int32Builder::new()),
@@ -390,7 +394,19 @@ impl RowDecoder {
 
     /// Takes the rows decoded so far as a batch.
     pub fn finish(&mut self) -> Result<RecordBatch> {
-        let cols: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
+        let cols: Vec<ArrayRef> = self
+            .builders
+            .iter_mut()
+            .zip(self.types.iter())
+            .map(|(b, t)| {
+                let a = b.finish();
+                if a.data_type() == t {
+                    Ok(a)
+                } else {
+                    datafusion::arrow::compute::cast(&a, t)
+                }
+            })
+            .collect::<std::result::Result<_, _>>()?;
         self.rows = 0;
         Ok(RecordBatch::try_new(self.schema.clone(), cols)?)
     }
@@ -416,7 +432,7 @@ fn convert(
         return Ok(Cell::Null);
     }
     Ok(match t {
-        DataType::Utf8 | DataType::Utf8View => match v {
+        DataType::Utf8 | DataType::Utf8View | DataType::Dictionary(_, _) => match v {
             Value::String(s) => Cell::Str(s.clone()),
             other => Cell::Str(other.to_string()),
         },

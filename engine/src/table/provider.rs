@@ -71,7 +71,15 @@ impl CuveTable {
         let file_schema = Arc::new(Schema::new(fields.clone()));
         let mut partition_fields: Vec<FieldRef> = Vec::new();
         for c in &def.partition_columns {
-            let f = Arc::new(Field::new(&c.name, arrow_type(&c.data_type)?, true));
+            // String partition values repeat for a whole file: dictionary-encode them, as
+            // DataFusion's listing tables do.
+            let t = match arrow_type(&c.data_type)? {
+                DataType::Utf8 => {
+                    DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8))
+                }
+                other => other,
+            };
+            let f = Arc::new(Field::new(&c.name, t, true));
             fields.push(f.as_ref().clone());
             partition_fields.push(f);
         }

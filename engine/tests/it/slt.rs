@@ -46,6 +46,7 @@ fn column_type(t: &DataType) -> DefaultColumnType {
             DefaultColumnType::FloatingPoint
         }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DefaultColumnType::Text,
+        DataType::Dictionary(_, v) if v.as_ref() == &DataType::Utf8 => DefaultColumnType::Text,
         _ => DefaultColumnType::Any,
     }
 }
