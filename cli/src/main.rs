@@ -7,6 +7,7 @@ mod context;
 mod demo;
 mod exit;
 mod ingest;
+mod logging;
 mod output;
 mod repl;
 mod serve;
@@ -128,6 +129,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
