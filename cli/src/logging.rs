@@ -30,7 +30,8 @@ pub fn init() {
         Ok("off") => log::LevelFilter::Off,
         _ => log::LevelFilter::Warn,
     };
-    if log::set_boxed_logger(Box::new(StderrLogger { level })).is_ok() {
+    static LOGGER: std::sync::OnceLock<StderrLogger> = std::sync::OnceLock::new();
+    if log::set_logger(LOGGER.get_or_init(|| StderrLogger { level })).is_ok() {
         log::set_max_level(level);
     }
 }
