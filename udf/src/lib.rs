@@ -4,6 +4,7 @@
 //!   age bands, CTR), with [`hangul`] holding the Hangul rules.
 //! - [`hive`]: Hive-compatible functions (datafusion-spark's plus Cuve's own), with
 //!   [`javafmt`] for Java date patterns and [`lateral`] for `LATERAL VIEW explode`.
+//! - [`topk`]: `approx_top_k`, a mergeable Space-Saving sketch.
 //! - [`docs`]: `SHOW FUNCTIONS` / `DESCRIBE FUNCTION` for every registered function.
 //! - [`udf`]: the small frame the scalar functions are written in.
 
@@ -13,6 +14,7 @@ pub mod hive;
 pub mod javafmt;
 pub mod lateral;
 pub mod search;
+pub mod topk;
 pub mod udf;
 
 use datafusion::error::Result;
@@ -26,5 +28,6 @@ pub fn register_all(ctx: &SessionContext) -> Result<()> {
     for f in search::functions() {
         ctx.register_udf(f);
     }
+    ctx.register_udaf(topk::approx_top_k());
     Ok(())
 }
