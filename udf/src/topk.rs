@@ -259,8 +259,8 @@ impl Accumulator for SpaceSaving {
         std::mem::size_of_val(self)
             + self
                 .counts
-                .iter()
-                .map(|(k, _)| k.as_ref().map(|s| s.len()).unwrap_or(0) + 48)
+                .keys()
+                .map(|k| k.as_ref().map(|s| s.len()).unwrap_or(0) + 48)
                 .sum::<usize>()
     }
 }
