@@ -217,6 +217,9 @@ impl Layout {
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(1 << 20))
+            // Small pages on a file sorted by the bucket key: the page index then narrows a
+            // point lookup to a few thousand rows per file.
+            .set_data_page_row_count_limit(4096)
             .set_created_by(format!("cuve {}", env!("CARGO_PKG_VERSION")));
         for i in &self.bucket_idx {
             if *i < self.data_idx.len() {
