@@ -454,6 +454,12 @@ impl Run<'_> {
                     .to_string(),
             };
             let line_no = lines + 1;
+            if !terminated && src.path.is_some() && self.opts.format != InputFormat::Jsonl {
+                // A CSV/TSV line without its newline may still be being written (a truncated
+                // field would still parse): leave it for the next run.
+                self.add_summary(|s| s.incomplete += 1);
+                break;
+            }
             let is_header = line_no == 1 && self.opts.format != InputFormat::Jsonl;
             if is_header {
                 decoder.set_header(&text);
@@ -471,7 +477,7 @@ impl Run<'_> {
                     Err("line is not valid UTF-8".to_string())
                 };
                 if let Err(reason) = result {
-                    if !terminated && self.opts.format == InputFormat::Jsonl {
+                    if !terminated && src.path.is_some() && self.opts.format == InputFormat::Jsonl {
                         // Probably a line still being written: leave it for the next run.
                         self.add_summary(|s| s.incomplete += 1);
                         break;

@@ -254,3 +254,39 @@ async fn concurrent_sources_and_reader_see_no_duplicates() {
         1200
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_lines_map_by_header_and_a_partial_last_line_waits() {
+    let (home, _engine, mut s) = setup().await;
+    let f = home.path().join("in/10.0.0.7/a.csv");
+    std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+    std::fs::write(&f, "n,user_id,log_time\n1,u1,2019-10-01T00:00:00Z\n2,\"u,2\",2019-10-02T00:00:00Z\n3,u3,2019-10-0").unwrap();
+    let inputs = vec![f.display().to_string()];
+    let csv = IngestOptions {
+        format: cuve_engine::ingest::InputFormat::Csv,
+        ..opts()
+    };
+    let sum = tokio::task::block_in_place(|| ingest(&s, &table(), &inputs, &csv, &|_| {})).unwrap();
+    assert_eq!((sum.written, sum.incomplete), (2, 1));
+    let mut h = std::fs::OpenOptions::new().append(true).open(&f).unwrap();
+    h.write_all(b"3T00:00:00Z\n").unwrap();
+    drop(h);
+    let sum = tokio::task::block_in_place(|| ingest(&s, &table(), &inputs, &csv, &|_| {})).unwrap();
+    assert_eq!((sum.written, sum.incomplete), (1, 0));
+    assert_eq!(
+        count(
+            &mut s,
+            "SELECT COUNT(*) FROM logs.events WHERE user_id = 'u,2' AND line_no = 3"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &mut s,
+            "SELECT COUNT(*) FROM logs.events WHERE dt = '2019-10-03'"
+        )
+        .await,
+        1
+    );
+}
