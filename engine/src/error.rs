@@ -80,7 +80,13 @@ impl EngineError {
             EngineError::Quota(_) => ErrorKind::Quota,
             EngineError::Io { .. } | EngineError::File { .. } => ErrorKind::Io,
             EngineError::Catalog(cuve_catalog::CatalogError::Denied(_)) => ErrorKind::Denied,
-            EngineError::DataFusion(DataFusionError::ResourcesExhausted(_)) => ErrorKind::Quota,
+            // Memory limits surface as ResourcesExhausted, sometimes wrapped (spawned tasks).
+            EngineError::DataFusion(e)
+                if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_))
+                    || e.to_string().contains("Resources exhausted") =>
+            {
+                ErrorKind::Quota
+            }
             _ => ErrorKind::Sql,
         }
     }
