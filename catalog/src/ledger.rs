@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::error::{CatalogError, Result};
 use crate::model::PartitionDef;
-use crate::store::{Catalog, now};
+use crate::store::{Catalog, bump_version, insert_partition, now};
 
 /// Migration creating the ledger.
 pub(crate) const MIGRATION: &str = r#"
@@ -131,19 +131,10 @@ impl Catalog {
             )?;
             let mut added = 0;
             for p in partitions {
-                added += tx.execute(
-                    "INSERT OR IGNORE INTO partitions(table_id, spec, vals, location, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        table_id,
-                        p.spec(),
-                        serde_json::to_string(&p.values).map_err(|e| CatalogError::Corrupt(e.to_string()))?,
-                        p.location,
-                        now()
-                    ],
-                )?;
+                added += insert_partition(tx, table_id, p)?;
             }
             if added > 0 {
-                tx.execute("UPDATE tables SET version = version + 1, updated_at = ?2 WHERE id = ?1", params![table_id, now()])?;
+                bump_version(tx, table_id)?;
             }
             Ok((batch_id, files))
         })
@@ -163,17 +154,6 @@ impl Catalog {
     pub fn finish_publish(&self, batch_id: i64) -> Result<()> {
         self.write(|tx| {
             tx.execute("DELETE FROM ingest_pending WHERE batch_id = ?1", [batch_id])?;
-            Ok(())
-        })
-    }
-
-    /// Forgets the ledger of a table (after DROP TABLE, so a re-created table can be re-loaded).
-    pub fn forget_ingest(&self, database: &str, table: &str) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                "DELETE FROM ingest_sources WHERE database = ?1 AND table_name = ?2",
-                params![database, table],
-            )?;
             Ok(())
         })
     }

@@ -434,17 +434,7 @@ impl Catalog {
             )?;
             tx.execute("DELETE FROM partitions WHERE table_id = ?1", [id])?;
             for p in partitions {
-                tx.execute(
-                    "INSERT INTO partitions(table_id, spec, vals, location, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        id,
-                        p.spec(),
-                        serde_json::to_string(&p.values)
-                            .map_err(|e| CatalogError::Corrupt(e.to_string()))?,
-                        p.location,
-                        now()
-                    ],
-                )?;
+                insert_partition(tx, id, p)?;
             }
             Ok(())
         })
@@ -465,17 +455,7 @@ impl Catalog {
             let id = table_id(tx, database, table)?;
             let mut added = 0;
             for p in parts {
-                let n = tx.execute(
-                    "INSERT OR IGNORE INTO partitions(table_id, spec, vals, location, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        id,
-                        p.spec(),
-                        serde_json::to_string(&p.values)
-                            .map_err(|e| CatalogError::Corrupt(e.to_string()))?,
-                        p.location,
-                        now()
-                    ],
-                )?;
+                let n = insert_partition(tx, id, p)?;
                 if n == 0 && !if_not_exists {
                     return Err(CatalogError::PartitionExists {
                         table: format!("{database}.{table}"),
@@ -561,7 +541,25 @@ impl Catalog {
     }
 }
 
-fn bump_version(tx: &Transaction<'_>, id: i64) -> Result<()> {
+/// Registers one partition; returns 0 when it was already registered.
+pub(crate) fn insert_partition(
+    tx: &Transaction<'_>,
+    table_id: i64,
+    p: &PartitionDef,
+) -> Result<usize> {
+    Ok(tx.execute(
+        "INSERT OR IGNORE INTO partitions(table_id, spec, vals, location, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            table_id,
+            p.spec(),
+            serde_json::to_string(&p.values).map_err(|e| CatalogError::Corrupt(e.to_string()))?,
+            p.location,
+            now()
+        ],
+    )?)
+}
+
+pub(crate) fn bump_version(tx: &Transaction<'_>, id: i64) -> Result<()> {
     tx.execute(
         "UPDATE tables SET version = version + 1, updated_at = ?2 WHERE id = ?1",
         params![id, now()],

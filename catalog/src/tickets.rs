@@ -3,8 +3,6 @@
 //! A ticket secret is `<id>.<64 hex chars>` (256 random bits), shown once; only its SHA-256 is
 //! stored and it is compared in constant time. The public id names the ticket everywhere else.
 
-use std::collections::BTreeMap;
-
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -669,17 +667,6 @@ impl Catalog {
             Ok(v)
         })
     }
-}
-
-/// Grants grouped for display: `db.table` → privileges.
-pub fn grants_by_target(grants: &[Grant]) -> BTreeMap<String, Vec<&'static str>> {
-    let mut m: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
-    for g in grants {
-        m.entry(format!("{}.{}", g.database, g.table))
-            .or_default()
-            .push(g.privilege.as_str());
-    }
-    m
 }
 
 #[cfg(test)]

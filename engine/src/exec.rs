@@ -20,7 +20,9 @@ use crate::access::AccessView;
 use crate::error::{EngineError, Result};
 use crate::table::ScanReport;
 
-fn pid_alive(pid: u32) -> bool {
+/// Whether a process of this machine is still running (to free slots and staged files of
+/// processes that died).
+pub(crate) fn pid_alive(pid: u32) -> bool {
     pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 

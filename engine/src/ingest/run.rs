@@ -22,6 +22,7 @@ use super::decode::{InputFormat, LineOrigin, RowDecoder, TimeUnit};
 use super::source::{Source, expand_inputs};
 use crate::access::Privilege;
 use crate::error::{EngineError, Result};
+use crate::exec::pid_alive;
 use crate::parse::TableName;
 use crate::session::Session;
 use crate::table::CuveTable;
@@ -125,10 +126,6 @@ fn publish_one(staged: &Path, fin: &Path) -> Result<()> {
         }
         Err(e) => Err(EngineError::io(staged, e)),
     }
-}
-
-fn pid_alive(pid: u32) -> bool {
-    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Removes staged files of dead processes under a table's directory (partition dirs included).

@@ -49,9 +49,6 @@ impl QueryScans {
     pub fn take(&self) -> Vec<ScanReport> {
         std::mem::take(&mut *self.lock())
     }
-    pub fn snapshot(&self) -> Vec<ScanReport> {
-        self.lock().clone()
-    }
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ScanReport>> {
         self.reports.lock().unwrap_or_else(|e| e.into_inner())
     }
