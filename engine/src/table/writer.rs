@@ -211,8 +211,10 @@ impl Layout {
         Ok(take_record_batch(&batch, &idx)?)
     }
 
-    /// Parquet writer settings for this table.
-    pub fn writer_properties(&self) -> WriterProperties {
+    /// Parquet writer settings for a file of this table holding `batch` (the bloom filters
+    /// on the bucket columns are sized for the values the file actually holds: the default
+    /// sizing, a million values, would add about 1 MiB to every file and to every lookup).
+    pub fn writer_properties(&self, batch: &RecordBatch) -> Result<WriterProperties> {
         let mut b = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
             .set_statistics_enabled(EnabledStatistics::Page)
@@ -221,10 +223,25 @@ impl Layout {
             // point lookup to a few thousand rows per file.
             .set_data_page_row_count_limit(4096)
             .set_created_by(format!("cuve {}", env!("CARGO_PKG_VERSION")));
+        // Dictionary encoding only where values repeat: a near-unique column (timestamps, the
+        // unique key, document ids) would carry a dictionary as large as its data, and a lookup
+        // that reads one page of the column would have to read and decode all of it.
+        for (i, field) in self.file_schema.fields().iter().enumerate() {
+            if near_unique(batch.column(i))? {
+                b = b.set_column_dictionary_enabled(ColumnPath::from(field.name().clone()), false);
+            }
+        }
         for i in &self.bucket_idx {
             if *i < self.data_idx.len() {
                 let name = self.table_schema.field(*i).name().clone();
-                b = b.set_column_bloom_filter_enabled(ColumnPath::from(name), true);
+                let path = ColumnPath::from(name);
+                b = b
+                    .set_column_bloom_filter_enabled(path.clone(), true)
+                    .set_column_bloom_filter_max_ndv(
+                        path.clone(),
+                        distinct_values(batch.column(*i))?,
+                    )
+                    .set_column_bloom_filter_fpp(path, 0.01);
             }
         }
         if !self.sort_idx.is_empty() {
@@ -239,7 +256,7 @@ impl Layout {
                     .collect(),
             ));
         }
-        b.build()
+        Ok(b.build())
     }
 
     /// Writes sorted rows to `path` (created new), fsynced.
@@ -250,7 +267,7 @@ impl Layout {
         let mut w = ArrowWriter::try_new(
             file,
             self.file_schema.clone(),
-            Some(self.writer_properties()),
+            Some(self.writer_properties(&batch)?),
         )
         .map_err(|e| EngineError::DataFusion(e.into()))?;
         w.write(&batch)
@@ -261,6 +278,33 @@ impl Layout {
         file.sync_all().map_err(|e| EngineError::io(path, e))?;
         Ok(batch.num_rows() as u64)
     }
+}
+
+/// Whether `column` looks near-unique: at least 90% distinct values in an evenly spaced sample
+/// of up to 1024 rows.
+fn near_unique(column: &ArrayRef) -> Result<bool> {
+    const SAMPLE: usize = 1024;
+    let n = column.len();
+    if n < 64 {
+        return Ok(false);
+    }
+    let step = n.div_ceil(SAMPLE);
+    let picks = UInt32Array::from_iter_values((0..n).step_by(step).map(|r| r as u32));
+    let sample = datafusion::arrow::compute::take(column.as_ref(), &picks, None)?;
+    let distinct = distinct_values(&sample)? as usize;
+    Ok(distinct * 10 >= picks.len() * 9)
+}
+
+/// Number of distinct values in `column` (by a 64-bit hash; at least 1).
+fn distinct_values(column: &ArrayRef) -> Result<u64> {
+    let state = datafusion::common::hash_utils::RandomState::with_seed(0);
+    let n = datafusion::common::hash_utils::with_hashes([column], &state, |hashes| {
+        Ok(hashes
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len())
+    })?;
+    Ok(n.max(1) as u64)
 }
 
 /// Publishes `tmp` as the next free `<bucket:06>_<n>.parquet` in its directory without ever

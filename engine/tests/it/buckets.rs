@@ -160,3 +160,68 @@ async fn explain_shows_no_repartition_on_the_bucket_key() {
     assert!(!subtree.contains("RepartitionExec"), "{plan}");
     assert!(plan.contains("buckets=8"), "{plan}");
 }
+
+/// Each file's bloom filter on the bucket column is sized for the values it holds (a few
+/// KiB here), not the writer's default of a million values (about 1 MiB per file), and
+/// near-unique columns are written without a dictionary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bloom_filters_are_sized_for_the_file() {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let home = tempfile::tempdir().unwrap();
+    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
+    let mut s = engine.session(AccessView::admin("t")).unwrap();
+    s.execute("CREATE DATABASE d").await.unwrap();
+    make_table(&mut s, "x", 4, 500, 1, 4000).await;
+    let mut files = 0;
+    for entry in walk(&home.path().join("warehouse")) {
+        if entry.extension().is_some_and(|e| e == "parquet") {
+            let reader = SerializedFileReader::new(std::fs::File::open(&entry).unwrap()).unwrap();
+            let rg = reader.metadata().row_group(0);
+            let k = rg.column(0);
+            assert_eq!(k.column_path().string(), "k");
+            let len = k
+                .bloom_filter_length()
+                .expect("a bloom filter on the bucket column");
+            assert!(
+                len > 0 && len <= 4096,
+                "{}: bloom filter of {len} bytes",
+                entry.display()
+            );
+            // Dictionaries only where values repeat: v is unique, g has five values.
+            use datafusion::parquet::basic::Encoding;
+            let dict = |i: usize| {
+                rg.column(i)
+                    .encodings()
+                    .any(|e| e == Encoding::RLE_DICTIONARY)
+            };
+            assert!(
+                !dict(1),
+                "{}: unique column v is dictionary-encoded",
+                entry.display()
+            );
+            assert!(
+                dict(2),
+                "{}: column g is not dictionary-encoded",
+                entry.display()
+            );
+            files += 1;
+        }
+    }
+    assert!(files >= 4, "{files} files");
+    // The filter still answers: a present key is found.
+    let out = rows(&mut s, "SELECT COUNT(*) FROM d.x WHERE k = 'k1'").await;
+    assert_ne!(out, vec!["| 0        |".to_string()], "{out:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
