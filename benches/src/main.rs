@@ -20,6 +20,10 @@ use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use serde_json::{Value, json};
 
+/// The same allocator as the `cuve` binary, for Cuve and plain DataFusion alike.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
@@ -70,6 +74,10 @@ fn canonical(batches: &[RecordBatch], sort: bool) -> Vec<String> {
     rows
 }
 
+fn median_or_zero(v: &mut [f64]) -> f64 {
+    if v.is_empty() { 0.0 } else { median(v) }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -114,6 +122,10 @@ async fn run_queries(args: &[String]) {
     let user = arg(args, "--user").expect("--user");
     let qdir = PathBuf::from(arg(args, "--queries").unwrap_or_else(|| "benches/queries".into()));
     let queries = load_queries(&qdir, &user);
+    // `--only cuve|datafusion` runs one engine (for profiling).
+    let only = arg(args, "--only");
+    let run_cuve = only.as_deref() != Some("datafusion");
+    let run_df = only.as_deref() != Some("cuve");
 
     let engine = Engine::open(&home).unwrap();
     let mut cuve = engine.session(AccessView::admin("bench")).unwrap();
@@ -149,7 +161,7 @@ async fn run_queries(args: &[String]) {
         let mut peak = 0;
         let mut rows = Vec::new();
         let mut scans = (0usize, 0usize, 0u64);
-        for i in 0..runs {
+        for i in 0..if run_cuve { runs } else { 0 } {
             reset_peak();
             let t = Instant::now();
             let o = cuve.execute(sql).await.unwrap();
@@ -162,7 +174,12 @@ async fn run_queries(args: &[String]) {
                 });
             }
         }
-        let plan = cuve.execute(&format!("EXPLAIN {sql}")).await.unwrap();
+        let explain = if sql.trim_start().to_uppercase().starts_with("EXPLAIN") {
+            sql.to_string()
+        } else {
+            format!("EXPLAIN {sql}")
+        };
+        let plan = cuve.execute(&explain).await.unwrap();
         let plan_text = canonical(&plan.batches, false).join("\n");
         let colocated = plan_text.contains("BucketParallelExec");
         let inner: String = plan_text
@@ -174,11 +191,11 @@ async fn run_queries(args: &[String]) {
             inner.contains("Hash([user_id") || (!colocated && plan_text.contains("Hash([user_id"));
         entry.insert(
             "cuve".into(),
-            json!({"times": times.clone(), "median": median(&mut times), "peak_rss": peak, "rows": rows,
+            json!({"times": times.clone(), "median": median_or_zero(&mut times), "peak_rss": peak, "rows": rows,
                    "files_read": scans.0, "files_total": scans.1, "bytes_read": scans.2,
                    "colocated": colocated, "repartition_on_key": repartition_on_key}),
         );
-        if name.starts_with("q2") || name.starts_with("q7") {
+        if run_cuve && (name.starts_with("q2") || name.starts_with("q7")) {
             reset_peak();
             let t = Instant::now();
             let o = cuve_1g.execute(sql).await;
@@ -198,7 +215,7 @@ async fn run_queries(args: &[String]) {
         let mut rows = Vec::new();
         let mut bytes = 0;
         let mut repart = false;
-        for i in 0..runs {
+        for i in 0..if run_df { runs } else { 0 } {
             reset_peak();
             let t = Instant::now();
             let frame = df.sql(sql).await.unwrap();
@@ -218,7 +235,7 @@ async fn run_queries(args: &[String]) {
         }
         entry.insert(
             "datafusion".into(),
-            json!({"times": times.clone(), "median": median(&mut times), "peak_rss": peak, "rows": rows,
+            json!({"times": times.clone(), "median": median_or_zero(&mut times), "peak_rss": peak, "rows": rows,
                    "bytes_scanned": bytes, "repartition_on_key": repart}),
         );
         results.insert(name.clone(), Value::Object(entry));

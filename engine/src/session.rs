@@ -46,7 +46,10 @@ impl Engine {
         let catalog = Arc::new(Catalog::open(home.join("catalog.db"))?);
         // Finish publishing ingest batches a crashed process committed.
         crate::ingest::run::publish_pending(&catalog)?;
-        let runtime = RuntimeEnvBuilder::new().build_arc()?;
+        // Parquet footers and page indexes stay cached across queries (256 MiB, LRU).
+        let runtime = RuntimeEnvBuilder::new()
+            .with_metadata_cache_limit(256 << 20)
+            .build_arc()?;
         Ok(Arc::new(Engine {
             home,
             catalog,
@@ -118,7 +121,8 @@ impl Session {
         opts.execution.parquet.reorder_filters = true;
         let runtime = match access.quota.max_memory {
             // A ticket's memory limit: operators that can spill do so under it.
-            Some(limit) => RuntimeEnvBuilder::new()
+            // (The engine's caches, e.g. Parquet footers, are shared.)
+            Some(limit) => RuntimeEnvBuilder::from_runtime_env(&engine.runtime)
                 .with_memory_pool(Arc::new(FairSpillPool::new(limit as usize)))
                 .build_arc()?,
             None => engine.runtime.clone(),

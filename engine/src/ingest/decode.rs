@@ -13,8 +13,9 @@ use datafusion::arrow::array::{
     TimestampNanosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit as ArrowTimeUnit};
-use serde_json::Value;
+use std::borrow::Cow;
 
+use super::json::{JLine, JVal};
 use crate::error::{EngineError, Result};
 
 /// Format of the input lines.
@@ -83,14 +84,19 @@ enum Role {
     DtFromTime,
 }
 
-/// One converted cell.
+/// One converted cell, borrowing from the line where it can.
 #[derive(Debug, Clone)]
-enum Cell {
+enum Cell<'a> {
     Null,
-    Str(String),
+    Str(&'a str),
+    Owned(String),
     Int(i64),
     Float(f64),
     Bool(bool),
+    /// The unique key: log time ns, sender, line number.
+    Key(i64, &'a str, u64),
+    /// A calendar day, written `YYYY-MM-DD`.
+    Day(NaiveDate),
 }
 
 enum Builder {
@@ -131,7 +137,9 @@ impl Builder {
         })
     }
 
-    fn append(&mut self, c: Cell) {
+    /// Appends a cell; `scratch` is a reused buffer for text built here.
+    fn append(&mut self, c: Cell<'_>, scratch: &mut String) {
+        use std::fmt::Write as _;
         macro_rules! opt {
             ($b:expr, $v:expr) => {
                 match $v {
@@ -140,21 +148,26 @@ impl Builder {
                 }
             };
         }
+        let text: Option<&str> = match &c {
+            Cell::Null => None,
+            Cell::Str(s) => Some(s),
+            Cell::Owned(s) => Some(s.as_str()),
+            other => {
+                scratch.clear();
+                let _ = match other {
+                    Cell::Int(i) => write!(scratch, "{i}"),
+                    Cell::Float(f) => write!(scratch, "{f}"),
+                    Cell::Bool(v) => write!(scratch, "{v}"),
+                    Cell::Key(ns, ip, line) => write!(scratch, "{ns}-{ip}-{line}"),
+                    Cell::Day(d) => write!(scratch, "{}", d.format("%Y-%m-%d")),
+                    Cell::Null | Cell::Str(_) | Cell::Owned(_) => Ok(()),
+                };
+                Some(scratch.as_str())
+            }
+        };
         match self {
-            Builder::Str(b) => match c {
-                Cell::Str(s) => b.append_value(s),
-                Cell::Null => b.append_null(),
-                Cell::Int(i) => b.append_value(i.to_string()),
-                Cell::Float(f) => b.append_value(f.to_string()),
-                Cell::Bool(v) => b.append_value(v.to_string()),
-            },
-            Builder::View(b) => match c {
-                Cell::Str(s) => b.append_value(s),
-                Cell::Null => b.append_null(),
-                Cell::Int(i) => b.append_value(i.to_string()),
-                Cell::Float(f) => b.append_value(f.to_string()),
-                Cell::Bool(v) => b.append_value(v.to_string()),
-            },
+            Builder::Str(b) => opt!(b, text),
+            Builder::View(b) => opt!(b, text),
             Builder::I8(b) => opt!(b, int(&c).map(|v| v as i8)),
             Builder::I16(b) => opt!(b, int(&c).map(|v| v as i16)),
             Builder::I32(b) => opt!(b, int(&c).map(|v| v as i32)),
@@ -184,14 +197,14 @@ impl Builder {
     }
 }
 
-fn int(c: &Cell) -> Option<i64> {
+fn int(c: &Cell<'_>) -> Option<i64> {
     match c {
         Cell::Int(i) => Some(*i),
         _ => None,
     }
 }
 
-fn float(c: &Cell) -> Option<f64> {
+fn float(c: &Cell<'_>) -> Option<f64> {
     match c {
         Cell::Float(f) => Some(*f),
         Cell::Int(i) => Some(*i as f64),
@@ -220,6 +233,9 @@ pub struct RowDecoder {
     has_log_time: bool,
     /// CSV/TSV header names, lower-case.
     header: Vec<String>,
+    scratch: String,
+    /// The last (UTC second range of a day → local day) seen, for `dt`.
+    day_cache: Option<(i64, i64, NaiveDate)>,
 }
 
 impl RowDecoder {
@@ -282,6 +298,8 @@ impl RowDecoder {
             tz,
             has_log_time,
             header: vec![],
+            scratch: String::new(),
+            day_cache: None,
         })
     }
 
@@ -307,86 +325,67 @@ impl RowDecoder {
 
     /// Decodes one line; `Err(reason)` rejects it (nothing is appended).
     pub fn push(&mut self, line: &str, origin: LineOrigin<'_>) -> std::result::Result<(), String> {
-        let fields: Fields = match self.format {
-            InputFormat::Jsonl => {
-                let v: Value = serde_json::from_str(line).map_err(|e| format!("bad JSON: {e}"))?;
-                match v {
-                    Value::Object(m) => Fields::Json(m),
-                    _ => return Err("bad JSON: a line must be an object".into()),
-                }
+        let text = self.format != InputFormat::Jsonl;
+        let fields: JLine<'_> = if text {
+            let vals = split_delimited(line, self.delimiter());
+            if vals.len() != self.header.len() {
+                return Err(format!(
+                    "expected {} fields as in the header, found {}",
+                    self.header.len(),
+                    vals.len()
+                ));
             }
-            InputFormat::Csv | InputFormat::Tsv => {
-                let vals = split_delimited(line, self.delimiter());
-                if vals.len() != self.header.len() {
-                    return Err(format!(
-                        "expected {} fields as in the header, found {}",
-                        self.header.len(),
-                        vals.len()
-                    ));
-                }
-                Fields::Text(vals)
-            }
-        };
-        let lookup = |name: &str| -> Option<std::borrow::Cow<'_, Value>> {
-            match &fields {
-                Fields::Json(m) => m
-                    .get(name)
-                    .or_else(|| {
-                        m.iter()
-                            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                            .map(|(_, v)| v)
-                    })
-                    .map(std::borrow::Cow::Borrowed),
-                Fields::Text(vals) => self
+            JLine {
+                fields: self
                     .header
                     .iter()
-                    .position(|h| h == name)
-                    .map(|i| std::borrow::Cow::Owned(Value::String(vals[i].clone()))),
+                    .zip(vals)
+                    .map(|(h, v)| (Cow::Borrowed(h.as_str()), JVal::Str(Cow::Owned(v))))
+                    .collect(),
             }
+        } else {
+            JLine::parse(line)?
         };
         // The log time first: the key and dt depend on it.
         let mut time_ns: Option<i64> = None;
         if self.has_log_time {
-            let v = lookup("log_time").filter(|v| !v.is_null() && v.as_str() != Some(""));
+            let v = fields
+                .get("log_time")
+                .filter(|v| !v.is_null() && v.as_str() != Some(""));
             let v = v.ok_or("missing required field log_time")?;
-            time_ns = Some(parse_time(&v, self.time_unit).map_err(|e| format!("log_time: {e}"))?);
+            time_ns = Some(parse_time(v, self.time_unit).map_err(|e| format!("log_time: {e}"))?);
         }
-        let mut cells: Vec<Cell> = Vec::with_capacity(self.roles.len());
+        let mut cells: Vec<Cell<'_>> = Vec::with_capacity(self.roles.len());
         for i in 0..self.roles.len() {
             let name = &self.names[i];
             let cell = match self.roles[i] {
                 Role::LogTime => Cell::Int(time_ns.unwrap_or_default()),
-                Role::SenderIp => match lookup(name).as_deref() {
-                    Some(Value::String(s)) if !s.is_empty() => Cell::Str(s.clone()),
-                    _ => Cell::Str(origin.sender_ip.to_string()),
+                Role::SenderIp => match fields.get(name) {
+                    Some(JVal::Str(s)) if !s.is_empty() => Cell::Str(s),
+                    _ => Cell::Str(origin.sender_ip),
                 },
                 Role::LineNo => Cell::Int(origin.line_no as i64),
-                Role::LogKey => Cell::Str(format!(
-                    "{}-{}-{}",
+                Role::LogKey => Cell::Key(
                     time_ns.unwrap_or_default(),
                     origin.sender_ip,
-                    origin.line_no
-                )),
-                Role::Raw => Cell::Str(line.to_string()),
-                Role::DtFromTime => {
-                    let ns = time_ns.unwrap_or_default();
-                    let dt = DateTime::from_timestamp(
-                        ns.div_euclid(1_000_000_000),
-                        ns.rem_euclid(1_000_000_000) as u32,
-                    )
-                    .ok_or("log_time out of range")?;
-                    Cell::Str(dt.with_timezone(&self.tz).format("%Y-%m-%d").to_string())
-                }
-                Role::Field => match lookup(name).as_deref() {
-                    None | Some(Value::Null) => Cell::Null,
-                    Some(v) => convert(v, &self.types[i], self.time_unit, &fields)
+                    origin.line_no,
+                ),
+                Role::Raw => Cell::Str(line),
+                Role::DtFromTime => Cell::Day(local_day(
+                    &mut self.day_cache,
+                    self.tz,
+                    time_ns.unwrap_or_default(),
+                )?),
+                Role::Field => match fields.get(name) {
+                    None | Some(JVal::Null) => Cell::Null,
+                    Some(v) => convert(v, &self.types[i], self.time_unit, text)
                         .map_err(|e| format!("column {name}: {e}"))?,
                 },
             };
             cells.push(cell);
         }
         for (b, c) in self.builders.iter_mut().zip(cells) {
-            b.append(c);
+            b.append(c, &mut self.scratch);
         }
         self.rows += 1;
         Ok(())
@@ -412,20 +411,45 @@ impl RowDecoder {
     }
 }
 
-enum Fields {
-    Json(serde_json::Map<String, Value>),
-    Text(Vec<String>),
+/// The local calendar day of `ns` in `tz`; `cache` keeps the last day's UTC second range, so
+/// rows of the same day skip the time-zone lookup.
+fn local_day(
+    cache: &mut Option<(i64, i64, NaiveDate)>,
+    tz: Tz,
+    ns: i64,
+) -> std::result::Result<NaiveDate, String> {
+    let secs = ns.div_euclid(1_000_000_000);
+    if let Some((lo, hi, day)) = *cache
+        && secs >= lo
+        && secs < hi
+    {
+        return Ok(day);
+    }
+    let dt = DateTime::from_timestamp(secs, ns.rem_euclid(1_000_000_000) as u32)
+        .ok_or("log_time out of range")?;
+    let day = dt.with_timezone(&tz).date_naive();
+    // The UTC range of that local day (the offset may change at midnight only rarely; a range
+    // computed at both ends keeps the cache exact).
+    let bounds = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|m| tz.from_local_datetime(&m).earliest())
+            .map(|t| t.timestamp())
+    };
+    match (bounds(day), day.succ_opt().and_then(bounds)) {
+        (Some(lo), Some(hi)) if secs >= lo && secs < hi => *cache = Some((lo, hi, day)),
+        _ => *cache = None,
+    }
+    Ok(day)
 }
 
-fn convert(
-    v: &Value,
+fn convert<'a>(
+    v: &'a JVal<'_>,
     t: &DataType,
     unit: TimeUnit,
-    fields: &Fields,
-) -> std::result::Result<Cell, String> {
-    let text = matches!(fields, Fields::Text(_));
+    text: bool,
+) -> std::result::Result<Cell<'a>, String> {
     if text
-        && let Value::String(s) = v
+        && let JVal::Str(s) = v
         && s.is_empty()
         && !matches!(t, DataType::Utf8 | DataType::Utf8View)
     {
@@ -433,19 +457,17 @@ fn convert(
     }
     Ok(match t {
         DataType::Utf8 | DataType::Utf8View | DataType::Dictionary(_, _) => match v {
-            Value::String(s) => Cell::Str(s.clone()),
-            other => Cell::Str(other.to_string()),
+            JVal::Str(s) => Cell::Str(s),
+            other => Cell::Owned(other.to_string()),
         },
         DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
             let i = match v {
-                Value::Number(n) => n
-                    .as_i64()
-                    .ok_or_else(|| format!("expected an integer, found {n}"))?,
-                Value::String(s) => s
+                JVal::Int(i) => *i,
+                JVal::Str(s) => s
                     .trim()
                     .parse::<i64>()
                     .map_err(|_| format!("expected an integer, found \"{s}\""))?,
-                Value::Bool(b) => *b as i64,
+                JVal::Bool(b) => *b as i64,
                 other => return Err(format!("expected an integer, found {other}")),
             };
             let (lo, hi) = match t {
@@ -460,8 +482,10 @@ fn convert(
             Cell::Int(i)
         }
         DataType::Float32 | DataType::Float64 => match v {
-            Value::Number(n) => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
-            Value::String(s) => Cell::Float(
+            JVal::Int(i) => Cell::Float(*i as f64),
+            JVal::UInt(u) => Cell::Float(*u as f64),
+            JVal::Float(f) => Cell::Float(*f),
+            JVal::Str(s) => Cell::Float(
                 s.trim()
                     .parse::<f64>()
                     .map_err(|_| format!("expected a number, found \"{s}\""))?,
@@ -469,13 +493,15 @@ fn convert(
             other => return Err(format!("expected a number, found {other}")),
         },
         DataType::Boolean => match v {
-            Value::Bool(b) => Cell::Bool(*b),
-            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            JVal::Bool(b) => Cell::Bool(*b),
+            JVal::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "t" | "yes" => Cell::Bool(true),
                 "false" | "0" | "f" | "no" => Cell::Bool(false),
                 _ => return Err(format!("expected true or false, found \"{s}\"")),
             },
-            Value::Number(n) => Cell::Bool(n.as_i64() != Some(0)),
+            JVal::Int(i) => Cell::Bool(*i != 0),
+            JVal::UInt(_) => Cell::Bool(true),
+            JVal::Float(f) => Cell::Bool(*f != 0.0),
             other => return Err(format!("expected true or false, found {other}")),
         },
         DataType::Timestamp(_, _) => Cell::Int(parse_time(v, unit)?),
@@ -493,15 +519,12 @@ fn convert(
 }
 
 /// A log time: RFC 3339, `YYYY-MM-DD HH:MM:SS[.f]` (UTC) or an integer epoch in `unit`.
-pub fn parse_time(v: &Value, unit: TimeUnit) -> std::result::Result<i64, String> {
+pub fn parse_time(v: &JVal<'_>, unit: TimeUnit) -> std::result::Result<i64, String> {
     match v {
-        Value::Number(n) => {
-            let i = n
-                .as_i64()
-                .ok_or_else(|| format!("expected an integer epoch, found {n}"))?;
-            unit.to_ns(i).ok_or_else(|| format!("{i} is out of range"))
-        }
-        Value::String(s) => {
+        JVal::Int(i) => unit.to_ns(*i).ok_or_else(|| format!("{i} is out of range")),
+        JVal::UInt(u) => Err(format!("{u} is out of range")),
+        JVal::Float(f) => Err(format!("expected an integer epoch, found {f}")),
+        JVal::Str(s) => {
             let s = s.trim();
             if !s.is_empty()
                 && s.bytes().all(|b| b.is_ascii_digit() || b == b'-')
@@ -625,16 +648,35 @@ mod tests {
     }
 
     #[test]
+    fn local_day_cache_matches_direct_conversion() {
+        for tz in ["Asia/Seoul", "America/New_York", "UTC"] {
+            let tz: Tz = tz.parse().unwrap();
+            let mut cache = None;
+            // Every 17 minutes across the 2019 US daylight-saving end (3 November).
+            let start = 1_572_652_800i64; // 2019-11-02T00:00:00Z
+            for k in 0..400 {
+                let secs = start + k * 17 * 60;
+                let got = local_day(&mut cache, tz, secs * 1_000_000_000).unwrap();
+                let want = DateTime::from_timestamp(secs, 0)
+                    .unwrap()
+                    .with_timezone(&tz)
+                    .date_naive();
+                assert_eq!(got, want, "{tz} at {secs}");
+            }
+        }
+    }
+
+    #[test]
     fn parses_times_and_csv() {
         assert_eq!(
-            parse_time(&Value::from(1), TimeUnit::S).unwrap(),
+            parse_time(&JVal::Int(1), TimeUnit::S).unwrap(),
             1_000_000_000
         );
         assert_eq!(
-            parse_time(&Value::from("1970-01-01 00:00:01"), TimeUnit::Ns).unwrap(),
+            parse_time(&JVal::Str("1970-01-01 00:00:01".into()), TimeUnit::Ns).unwrap(),
             1_000_000_000
         );
-        assert!(parse_time(&Value::from("yesterday"), TimeUnit::Ns).is_err());
+        assert!(parse_time(&JVal::Str("yesterday".into()), TimeUnit::Ns).is_err());
         assert_eq!(
             split_delimited(r#"a,"b,c","d""e""#, ','),
             vec!["a", "b,c", "d\"e"]

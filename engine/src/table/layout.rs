@@ -13,6 +13,8 @@ use crate::error::{EngineError, Result};
 pub struct DataFile {
     pub path: PathBuf,
     pub size: u64,
+    /// Modification time (keys the Parquet footer cache together with the size).
+    pub modified: Option<std::time::SystemTime>,
     /// Bucket id from the file name, if it carries one.
     pub bucket: Option<u32>,
 }
@@ -52,6 +54,7 @@ pub fn list_data_files(dir: &Path) -> Result<Vec<DataFile>> {
         out.push(DataFile {
             path: entry.path(),
             size: meta.len(),
+            modified: meta.modified().ok(),
             bucket: bucket_of_file_name(name),
         });
     }

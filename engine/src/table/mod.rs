@@ -5,6 +5,7 @@ pub mod bucket;
 pub mod layout;
 pub mod provider;
 pub mod prune;
+pub mod reader;
 pub mod scan_report;
 pub mod writer;
 

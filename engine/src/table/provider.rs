@@ -17,8 +17,11 @@ use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::physical_plan::{
+    FileGroup, FileScanConfigBuilder, FileSource, ParquetSource,
+};
 use datafusion::datasource::sink::DataSinkExec;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
@@ -31,6 +34,7 @@ use datafusion::physical_plan::empty::EmptyExec;
 use super::bucket::BucketHash;
 use super::layout::{DataFile, list_data_files, table_partitions};
 use super::prune::{is_partition_filter, partition_scalar, prune_partitions, select_buckets};
+use super::reader::PageIndexCachingFactory;
 use super::scan_report::{QueryScans, ScanReport};
 use super::writer::CuveSink;
 use crate::error::{EngineError, Result};
@@ -361,13 +365,17 @@ impl TableProvider for CuveTable {
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
         let bucketing = self.bucket_tag(state, &selection);
+
         let files: Vec<PartitionedFile> = selection
             .files
             .into_iter()
             .map(|(f, values)| {
                 let path = f.path.display().to_string();
-                let pf = PartitionedFile::new(path.trim_start_matches('/').to_string(), f.size)
+                let mut pf = PartitionedFile::new(path.trim_start_matches('/').to_string(), f.size)
                     .with_partition_values(values);
+                if let Some(modified) = f.modified {
+                    pf.object_meta.last_modified = modified.into();
+                }
                 match (&bucketing, f.bucket) {
                     (Some(tag), Some(b)) => pf.with_extension(BucketFile {
                         bucket: b,
@@ -382,13 +390,35 @@ impl TableProvider for CuveTable {
         let table_schema = TableSchema::builder(self.file_schema.clone())
             .with_table_partition_cols(self.partition_fields.clone())
             .build();
-        let source = format.file_source(table_schema);
-        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+        let url = ObjectStoreUrl::local_filesystem();
+        let source = match self.def.format {
+            // Parquet: DataFusion's reader with the footer cache keeping page indexes too.
+            StorageFormat::Parquet => {
+                let options = state.table_options().parquet.clone();
+                let runtime = state.runtime_env();
+                let factory = PageIndexCachingFactory::new(
+                    runtime.object_store(&url)?,
+                    runtime.cache_manager.get_file_metadata_cache(),
+                );
+                let mut source = ParquetSource::new(table_schema)
+                    .with_table_parquet_options(options.clone())
+                    .with_parquet_file_reader_factory(Arc::new(factory));
+                if let Some(hint) = options.global.metadata_size_hint {
+                    source = source.with_metadata_size_hint(hint);
+                }
+                Arc::new(source) as Arc<dyn FileSource>
+            }
+            _ => format.file_source(table_schema),
+        };
+        let config = FileScanConfigBuilder::new(url, source)
             .with_file_groups(groups)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .build();
-        format.create_physical_plan(state, config).await
+        match self.def.format {
+            StorageFormat::Parquet => Ok(DataSourceExec::from_data_source(config)),
+            _ => format.create_physical_plan(state, config).await,
+        }
     }
 
     async fn insert_into(
