@@ -44,6 +44,7 @@ def queries(args):
         sql = path.read_text().replace("{user}", user)
         name = path.stem
         times, peak, rows = [], 0, []
+        con.execute(sql).fetchall()  # warm-up, not timed (as for Cuve and DataFusion)
         for i in range(int(runs)):
             reset_peak()
             t = time.perf_counter()

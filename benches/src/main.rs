@@ -161,6 +161,11 @@ async fn run_queries(args: &[String]) {
         let mut peak = 0;
         let mut rows = Vec::new();
         let mut scans = (0usize, 0usize, 0u64);
+        // One untimed warm-up run per engine and query (footer caches, OS page cache), as
+        // for DuckDB.
+        if run_cuve {
+            cuve.execute(sql).await.unwrap();
+        }
         for i in 0..if run_cuve { runs } else { 0 } {
             reset_peak();
             let t = Instant::now();
@@ -215,6 +220,10 @@ async fn run_queries(args: &[String]) {
         let mut rows = Vec::new();
         let mut bytes = 0;
         let mut repart = false;
+        if run_df {
+            let frame = df.sql(sql).await.unwrap();
+            frame.collect().await.unwrap();
+        }
         for i in 0..if run_df { runs } else { 0 } {
             reset_peak();
             let t = Instant::now();

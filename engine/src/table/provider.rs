@@ -185,6 +185,19 @@ impl CuveTable {
         })
     }
 
+    /// Whether a filter uses the leading column of the files' sort key.
+    fn filters_sort_key(&self, filters: &[Expr]) -> bool {
+        let Some(spec) = &self.def.bucket else {
+            return false;
+        };
+        let Some(lead) = spec.sorted_by.first().or(spec.columns.first()) else {
+            return false;
+        };
+        filters
+            .iter()
+            .any(|f| f.column_refs().iter().any(|c| &c.name == lead))
+    }
+
     /// Buckets to keep (and the bucket count) when bucket pruning applies.
     fn bucket_filter(
         &self,
@@ -392,8 +405,10 @@ impl TableProvider for CuveTable {
             .build();
         let url = ObjectStoreUrl::local_filesystem();
         let source = match self.def.format {
-            // Parquet: DataFusion's reader with the footer cache keeping page indexes too.
-            StorageFormat::Parquet => {
+            // A filter on the sort key: the page index narrows the scan to a few pages per
+            // file, so it is kept in the footer cache (other scans read whole column chunks
+            // and are faster without it).
+            StorageFormat::Parquet if self.filters_sort_key(filters) => {
                 let options = state.table_options().parquet.clone();
                 let runtime = state.runtime_env();
                 let factory = PageIndexCachingFactory::new(
@@ -416,7 +431,9 @@ impl TableProvider for CuveTable {
             .with_limit(limit)
             .build();
         match self.def.format {
-            StorageFormat::Parquet => Ok(DataSourceExec::from_data_source(config)),
+            StorageFormat::Parquet if self.filters_sort_key(filters) => {
+                Ok(DataSourceExec::from_data_source(config))
+            }
             _ => format.create_physical_plan(state, config).await,
         }
     }

@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use cuve_catalog::{Catalog, PartitionDef, TableDef, partition_spec};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{
-    SortColumn, cast, concat_batches, lexsort_to_indices, take_record_batch,
+    SortColumn, cast, concat, concat_batches, interleave_record_batch, lexsort_to_indices,
+    take_record_batch,
 };
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::datasource::sink::DataSink;
@@ -194,21 +195,46 @@ impl Layout {
         }
     }
 
-    /// Sorts rows by the table's sort key.
-    pub fn sort(&self, batch: RecordBatch) -> Result<RecordBatch> {
-        if self.sort_idx.is_empty() || batch.num_rows() < 2 {
-            return Ok(batch);
+    /// The rows of `batches` in one batch sorted by the table's sort key, copied once: the
+    /// sort key alone is concatenated and sorted, then every column is gathered in that order.
+    pub fn sorted_rows(&self, batches: &[RecordBatch]) -> Result<RecordBatch> {
+        let batches: Vec<&RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).collect();
+        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+        if self.sort_idx.is_empty() || total < 2 {
+            return Ok(concat_batches(&self.file_schema, batches)?);
         }
-        let cols: Vec<SortColumn> = self
+        let keys: Vec<SortColumn> = self
             .sort_idx
             .iter()
-            .map(|i| SortColumn {
-                values: batch.column(*i).clone(),
-                options: None,
+            .map(|i| {
+                let parts: Vec<&dyn Array> =
+                    batches.iter().map(|b| b.column(*i).as_ref()).collect();
+                Ok(SortColumn {
+                    values: concat(&parts)?,
+                    options: None,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let order = lexsort_to_indices(&keys, None)?;
+        // Row number in the concatenation → (batch, row in that batch).
+        let starts: Vec<usize> = batches
+            .iter()
+            .scan(0, |acc, b| {
+                let start = *acc;
+                *acc += b.num_rows();
+                Some(start)
             })
             .collect();
-        let idx = lexsort_to_indices(&cols, None)?;
-        Ok(take_record_batch(&batch, &idx)?)
+        let pairs: Vec<(usize, usize)> = order
+            .values()
+            .iter()
+            .map(|&g| {
+                let g = g as usize;
+                let b = starts.partition_point(|&s| s <= g) - 1;
+                (b, g - starts[b])
+            })
+            .collect();
+        Ok(interleave_record_batch(&batches, &pairs)?)
     }
 
     /// Parquet writer settings for a file of this table holding `batch` (the bloom filters
@@ -272,8 +298,7 @@ impl Layout {
 
     /// Writes sorted rows to `path` (created new), fsynced.
     pub fn write_file(&self, path: &Path, batches: &[RecordBatch]) -> Result<u64> {
-        let batch = concat_batches(&self.file_schema, batches)?;
-        let batch = self.sort(batch)?;
+        let batch = self.sorted_rows(batches)?;
         let file = std::fs::File::create(path).map_err(|e| EngineError::io(path, e))?;
         let mut w = ArrowWriter::try_new(
             file,
@@ -569,5 +594,75 @@ impl DataSink for CuveSink {
         }
         let summary = writer.finish()?;
         Ok(summary.rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use cuve_catalog::{BucketSpec, ColumnDef, StorageFormat};
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn sorted_rows_gathers_every_row_in_key_order() {
+        let def = TableDef {
+            database: "d".into(),
+            name: "t".into(),
+            columns: vec![ColumnDef::new("k", "STRING"), ColumnDef::new("v", "BIGINT")],
+            partition_columns: vec![],
+            bucket: Some(BucketSpec {
+                columns: vec!["k".into()],
+                sorted_by: vec![],
+                num_buckets: 2,
+            }),
+            format: StorageFormat::Parquet,
+            location: "/nowhere".into(),
+            external: false,
+            comment: None,
+            properties: BTreeMap::new(),
+            created_at: String::new(),
+            updated_at: String::new(),
+            version: 1,
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("v", DataType::Int64, true),
+        ]));
+        let layout = Layout::new(Arc::new(def), schema.clone()).unwrap();
+        let batch = |keys: &[&str], vals: &[i64]| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(keys.to_vec())),
+                    Arc::new(Int64Array::from(vals.to_vec())),
+                ],
+            )
+            .unwrap()
+        };
+        let out = layout
+            .sorted_rows(&[
+                batch(&["c", "a"], &[1, 2]),
+                batch(&[], &[]),
+                batch(&["b", "a", "d"], &[3, 4, 5]),
+            ])
+            .unwrap();
+        let keys: Vec<&str> = out.column(0).as_string::<i32>().iter().flatten().collect();
+        assert_eq!(keys, ["a", "a", "b", "c", "d"]);
+        let mut vals: Vec<i64> = out
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .values()
+            .to_vec();
+        // Rows stay whole: each key keeps its value.
+        assert_eq!(&vals[2..], &[3, 1, 5]);
+        vals.sort();
+        assert_eq!(vals, [1, 2, 3, 4, 5]);
+        assert_eq!(layout.sorted_rows(&[]).unwrap().num_rows(), 0);
     }
 }

@@ -225,3 +225,30 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A lookup on the bucket (= sort) column prunes pages by the page index, also when the index
+/// comes from the footer cache (the second run), with the same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_prune_pages_with_the_cached_page_index() {
+    let home = tempfile::tempdir().unwrap();
+    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
+    let mut s = engine.session(AccessView::admin("t")).unwrap();
+    s.execute("CREATE DATABASE d").await.unwrap();
+    make_table(&mut s, "x", 1, 500, 1, 8000).await;
+    let sql = "SELECT k, v FROM d.x WHERE k = 'k7'";
+    let expected = rows(&mut s, sql).await;
+    assert!(!expected.is_empty());
+    for run in 0..2 {
+        let plan = explain(&mut s, &format!("ANALYZE {sql}")).await;
+        let pruned = plan
+            .split("page_index_rows_pruned=")
+            .nth(1)
+            .and_then(|t| t.split(',').next())
+            .unwrap_or_else(|| panic!("run {run}: no page metrics in {plan}"))
+            .to_string();
+        let (total, matched) = pruned.split_once(" total → ").expect("total → matched");
+        let n = |t: &str| t.trim().trim_end_matches(" matched").replace(' ', "");
+        assert_ne!(n(total), n(matched), "run {run}: no page pruned ({pruned})");
+        assert_eq!(rows(&mut s, sql).await, expected);
+    }
+}
