@@ -159,7 +159,9 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   files); "DataFusion bytes scanned" is DataFusion's own `bytes_scanned` metric (column chunks
   actually read), so the two byte columns are not comparable. Peak RSS is the process high-water
   mark reset before each query (`/proc/self/clear_refs`); Cuve and plain DataFusion share one
-  process, so their figures include memory the allocator kept from earlier queries.
+  process, so their figures include memory the allocator (mimalloc, which keeps freed pages for
+  reuse) holds from earlier queries. The 1 GiB limit of the q2/q7 lines bounds what the query's
+  operators reserve from DataFusion's memory pool (they spill beyond it), not the process RSS.
 - **q6 (point lookup, target 10×).** Pruning works: Cuve opens {rust['q6_point_lookup']['cuve']['files_read']} of
   {rust['q6_point_lookup']['cuve']['files_total']} files (one bucket per day) where the peers open all of them, and is
   {rust['q6_point_lookup']['datafusion']['median']/rust['q6_point_lookup']['cuve']['median']:.1f}× / {duck['q6_point_lookup']['median']/rust['q6_point_lookup']['cuve']['median']:.1f}× faster. Profiled with `perf`

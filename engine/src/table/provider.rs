@@ -314,25 +314,33 @@ fn cached_listing(dir: &PathBuf) -> Result<Vec<DataFile>> {
     Ok(files)
 }
 
-/// Splits files into at most `n` groups of similar byte size.
+/// Splits files into at most `n` groups of similar byte size, each a contiguous run of the
+/// files in path order (as DataFusion's listing tables do): a partition's files stay in one
+/// group, so per-group partial aggregates by partition columns (e.g. `GROUP BY dt`) hold few
+/// groups and merge little.
 fn balance(files: Vec<PartitionedFile>, n: usize) -> Vec<FileGroup> {
     let n = n.max(1).min(files.len().max(1));
     let mut files = files;
-    files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
-    let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, vec![])).collect();
-    for f in files {
-        let (size, g) = groups
-            .iter_mut()
-            .min_by_key(|(s, _)| *s)
-            .expect("at least one group");
-        *size += f.object_meta.size;
-        g.push(f);
+    files.sort_by(|a, b| a.object_meta.location.cmp(&b.object_meta.location));
+    let total: u64 = files.iter().map(|f| f.object_meta.size).sum();
+    let mut groups: Vec<Vec<PartitionedFile>> = Vec::with_capacity(n);
+    let mut current: Vec<PartitionedFile> = Vec::new();
+    let mut filled = 0u64;
+    let count = files.len();
+    for (i, f) in files.into_iter().enumerate() {
+        filled += f.object_meta.size;
+        current.push(f);
+        // Close the group at its share of the bytes, keeping a file for every later group.
+        let share = total * (groups.len() as u64 + 1) / n as u64;
+        let later = n - groups.len() - 1;
+        if groups.len() + 1 < n && (filled >= share || count - i - 1 == later) {
+            groups.push(std::mem::take(&mut current));
+        }
     }
-    groups
-        .into_iter()
-        .filter(|(_, g)| !g.is_empty())
-        .map(|(_, g)| FileGroup::new(g))
-        .collect()
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups.into_iter().map(FileGroup::new).collect()
 }
 
 #[async_trait]
@@ -468,5 +476,44 @@ impl TableProvider for CuveTable {
             overwrite,
         );
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups(sizes: &[u64], n: usize) -> Vec<Vec<String>> {
+        let files = sizes
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, s)| PartitionedFile::new(format!("t/dt={i:02}/f.parquet"), *s))
+            .collect();
+        balance(files, n)
+            .iter()
+            .map(|g| {
+                g.files()
+                    .iter()
+                    .map(|f| f.object_meta.location.to_string()[5..7].to_string())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn balance_keeps_path_order_and_sizes_even() {
+        assert_eq!(groups(&[10, 10, 10, 10], 2), [["00", "01"], ["02", "03"]]);
+        assert_eq!(
+            groups(&[100, 1, 1, 1], 3),
+            vec![vec!["00"], vec!["01"], vec!["02", "03"]]
+        );
+        assert_eq!(
+            groups(&[1, 1, 1, 100], 2),
+            vec![vec!["00", "01", "02"], vec!["03"]]
+        );
+        assert_eq!(groups(&[5, 5], 8), [["00"], ["01"]]);
+        assert_eq!(groups(&[5, 5, 5], 1), [["00", "01", "02"]]);
+        assert!(groups(&[], 4).iter().all(|g| g.is_empty()));
     }
 }
