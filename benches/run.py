@@ -162,6 +162,10 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   process, so their figures include memory the allocator (mimalloc, which keeps freed pages for
   reuse) holds from earlier queries. The 1 GiB limit of the q2/q7 lines bounds what the query's
   operators reserve from DataFusion's memory pool (they spill beyond it), not the process RSS.
+- **Noise.** On this shared 2-core machine a query's median moves by up to ~15% between full
+  runs (three runs on 2026-11-27 with today's layout: q2 vs DataFusion 0.99×, 0.84×, 1.19×; q7
+  1.13×, 1.10×, 0.94×; q1 vs DuckDB 0.51×, 0.78×, 0.79×), so ratios between about 0.85 and 1.15
+  are parity, not a measured difference.
 - **q6 (point lookup, target 10×).** Pruning works: Cuve opens {rust['q6_point_lookup']['cuve']['files_read']} of
   {rust['q6_point_lookup']['cuve']['files_total']} files (one bucket per day) where the peers open all of them, and is
   {rust['q6_point_lookup']['datafusion']['median']/rust['q6_point_lookup']['cuve']['median']:.1f}× / {duck['q6_point_lookup']['median']/rust['q6_point_lookup']['cuve']['median']:.1f}× faster. Profiled with `perf`
