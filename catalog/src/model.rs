@@ -87,6 +87,17 @@ pub struct BucketSpec {
     pub num_buckets: u32,
 }
 
+impl BucketSpec {
+    /// The order rows are written in within a file: `SORTED BY`, else the bucket columns.
+    pub fn sort_columns(&self) -> &[String] {
+        if self.sorted_by.is_empty() {
+            &self.columns
+        } else {
+            &self.sorted_by
+        }
+    }
+}
+
 /// A table: its schema, layout and where its files live.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableDef {

@@ -21,6 +21,21 @@ pub enum Format {
 }
 
 /// Writes one statement's result in `format`.
+/// The summary after a result on stderr: row count, time, and what each scan read.
+pub fn print_summary(out: &cuve_engine::QueryOutput, started: std::time::Instant) {
+    if out.schema.fields().is_empty() {
+        return;
+    }
+    eprintln!(
+        "{} rows in {:.3}s",
+        out.num_rows(),
+        started.elapsed().as_secs_f64()
+    );
+    for s in &out.scans {
+        eprintln!("  scanned {s}");
+    }
+}
+
 pub fn write_result(
     out: &mut dyn Write,
     format: Format,

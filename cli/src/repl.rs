@@ -19,7 +19,7 @@ use rustyline::{Context, Editor, Helper};
 
 use crate::context::CliContext;
 use crate::exit::{CliError, CliResult};
-use crate::output::{Format, write_result};
+use crate::output::{Format, print_summary, write_result};
 
 const KEYWORDS: &[&str] = &[
     "SELECT",
@@ -390,15 +390,8 @@ async fn run_one(sql: &str, session: &mut Session, state: &ReplState) -> bool {
             ) {
                 eprintln!("error: writing results: {e}");
             }
-            if state.timing && !out.schema.fields().is_empty() {
-                eprintln!(
-                    "{} rows in {:.3}s",
-                    out.num_rows(),
-                    started.elapsed().as_secs_f64()
-                );
-                for s in &out.scans {
-                    eprintln!("  scanned {s}");
-                }
+            if state.timing {
+                print_summary(&out, started);
             }
             true
         }

@@ -9,7 +9,7 @@ use cuve_engine::parse::split_statements;
 
 use crate::context::CliContext;
 use crate::exit::{CliError, CliResult};
-use crate::output::{Format, write_result};
+use crate::output::{Format, print_summary, write_result};
 
 /// Reads the script from `-e`, `-f` or standard input.
 pub fn read_script(execute: Option<String>, file: Option<PathBuf>) -> CliResult<(String, String)> {
@@ -69,15 +69,8 @@ pub async fn run_script(
             .map_err(|e| CliError::io(format!("writing results: {e}")))?;
         lock.flush()
             .map_err(|e| CliError::io(format!("writing results: {e}")))?;
-        if show_counts && !out.schema.fields().is_empty() {
-            eprintln!(
-                "{} rows in {:.3}s",
-                out.num_rows(),
-                started.elapsed().as_secs_f64()
-            );
-            for s in &out.scans {
-                eprintln!("  scanned {s}");
-            }
+        if show_counts {
+            print_summary(&out, started);
         }
     }
     Ok(())

@@ -139,7 +139,6 @@ impl Builder {
 
     /// Appends a cell; `scratch` is a reused buffer for text built here.
     fn append(&mut self, c: Cell<'_>, scratch: &mut String) {
-        use std::fmt::Write as _;
         macro_rules! opt {
             ($b:expr, $v:expr) => {
                 match $v {
@@ -148,26 +147,9 @@ impl Builder {
                 }
             };
         }
-        let text: Option<&str> = match &c {
-            Cell::Null => None,
-            Cell::Str(s) => Some(s),
-            Cell::Owned(s) => Some(s.as_str()),
-            other => {
-                scratch.clear();
-                let _ = match other {
-                    Cell::Int(i) => write!(scratch, "{i}"),
-                    Cell::Float(f) => write!(scratch, "{f}"),
-                    Cell::Bool(v) => write!(scratch, "{v}"),
-                    Cell::Key(ns, ip, line) => write!(scratch, "{ns}-{ip}-{line}"),
-                    Cell::Day(d) => write!(scratch, "{}", d.format("%Y-%m-%d")),
-                    Cell::Null | Cell::Str(_) | Cell::Owned(_) => Ok(()),
-                };
-                Some(scratch.as_str())
-            }
-        };
         match self {
-            Builder::Str(b) => opt!(b, text),
-            Builder::View(b) => opt!(b, text),
+            Builder::Str(b) => opt!(b, cell_text(&c, scratch)),
+            Builder::View(b) => opt!(b, cell_text(&c, scratch)),
             Builder::I8(b) => opt!(b, int(&c).map(|v| v as i8)),
             Builder::I16(b) => opt!(b, int(&c).map(|v| v as i16)),
             Builder::I32(b) => opt!(b, int(&c).map(|v| v as i32)),
@@ -195,6 +177,23 @@ impl Builder {
             Builder::Date(b) => Arc::new(b.finish()),
         }
     }
+}
+
+/// A cell as text for a string column (numbers, the key and days are written into `scratch`).
+fn cell_text<'s>(c: &'s Cell<'_>, scratch: &'s mut String) -> Option<&'s str> {
+    use std::fmt::Write as _;
+    scratch.clear();
+    let _ = match c {
+        Cell::Null => return None,
+        Cell::Str(s) => return Some(s),
+        Cell::Owned(s) => return Some(s),
+        Cell::Int(i) => write!(scratch, "{i}"),
+        Cell::Float(f) => write!(scratch, "{f}"),
+        Cell::Bool(v) => write!(scratch, "{v}"),
+        Cell::Key(ns, ip, line) => write!(scratch, "{ns}-{ip}-{line}"),
+        Cell::Day(d) => write!(scratch, "{}", d.format("%Y-%m-%d")),
+    };
+    Some(scratch.as_str())
 }
 
 fn int(c: &Cell<'_>) -> Option<i64> {

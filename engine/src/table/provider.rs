@@ -187,10 +187,12 @@ impl CuveTable {
 
     /// Whether a filter uses the leading column of the files' sort key.
     fn filters_sort_key(&self, filters: &[Expr]) -> bool {
-        let Some(spec) = &self.def.bucket else {
-            return false;
-        };
-        let Some(lead) = spec.sorted_by.first().or(spec.columns.first()) else {
+        let Some(lead) = self
+            .def
+            .bucket
+            .as_ref()
+            .and_then(|b| b.sort_columns().first())
+        else {
             return false;
         };
         filters
@@ -386,7 +388,6 @@ impl TableProvider for CuveTable {
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
         let bucketing = self.bucket_tag(state, &selection);
-
         let files: Vec<PartitionedFile> = selection
             .files
             .into_iter()
@@ -407,43 +408,38 @@ impl TableProvider for CuveTable {
             })
             .collect();
         let groups = balance(files, state.config().target_partitions());
-        let format = self.file_format(state);
         let table_schema = TableSchema::builder(self.file_schema.clone())
             .with_table_partition_cols(self.partition_fields.clone())
             .build();
         let url = ObjectStoreUrl::local_filesystem();
-        let source = match self.def.format {
+        let config = |source: Arc<dyn FileSource>| -> DfResult<_> {
+            Ok(FileScanConfigBuilder::new(url.clone(), source)
+                .with_file_groups(groups)
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build())
+        };
+        if self.def.format == StorageFormat::Parquet && self.filters_sort_key(filters) {
             // A filter on the sort key: the page index narrows the scan to a few pages per
             // file, so it is kept in the footer cache (other scans read whole column chunks
-            // and are faster without it).
-            StorageFormat::Parquet if self.filters_sort_key(filters) => {
-                let options = state.table_options().parquet.clone();
-                let runtime = state.runtime_env();
-                let factory = PageIndexCachingFactory::new(
-                    runtime.object_store(&url)?,
-                    runtime.cache_manager.get_file_metadata_cache(),
-                );
-                let mut source = ParquetSource::new(table_schema)
-                    .with_table_parquet_options(options.clone())
-                    .with_parquet_file_reader_factory(Arc::new(factory));
-                if let Some(hint) = options.global.metadata_size_hint {
-                    source = source.with_metadata_size_hint(hint);
-                }
-                Arc::new(source) as Arc<dyn FileSource>
+            // and are faster without it). Otherwise as `ParquetFormat::create_physical_plan`.
+            let options = state.table_options().parquet.clone();
+            let runtime = state.runtime_env();
+            let factory = PageIndexCachingFactory::new(
+                runtime.object_store(&url)?,
+                runtime.cache_manager.get_file_metadata_cache(),
+            );
+            let mut source = ParquetSource::new(table_schema)
+                .with_table_parquet_options(options.clone())
+                .with_parquet_file_reader_factory(Arc::new(factory));
+            if let Some(hint) = options.global.metadata_size_hint {
+                source = source.with_metadata_size_hint(hint);
             }
-            _ => format.file_source(table_schema),
-        };
-        let config = FileScanConfigBuilder::new(url, source)
-            .with_file_groups(groups)
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
-            .build();
-        match self.def.format {
-            StorageFormat::Parquet if self.filters_sort_key(filters) => {
-                Ok(DataSourceExec::from_data_source(config))
-            }
-            _ => format.create_physical_plan(state, config).await,
+            return Ok(DataSourceExec::from_data_source(config(Arc::new(source))?));
         }
+        let format = self.file_format(state);
+        let config = config(format.file_source(table_schema))?;
+        format.create_physical_plan(state, config).await
     }
 
     async fn insert_into(
@@ -514,6 +510,6 @@ mod tests {
         );
         assert_eq!(groups(&[5, 5], 8), [["00"], ["01"]]);
         assert_eq!(groups(&[5, 5, 5], 1), [["00", "01", "02"]]);
-        assert!(groups(&[], 4).iter().all(|g| g.is_empty()));
+        assert!(groups(&[], 4).is_empty());
     }
 }

@@ -85,11 +85,11 @@ impl Layout {
                 .collect::<Result<Vec<_>>>()?,
             None => vec![],
         };
-        let sort_names: Vec<String> = match &def.bucket {
-            Some(b) if !b.sorted_by.is_empty() => b.sorted_by.clone(),
-            Some(b) => b.columns.clone(),
-            None => vec![],
-        };
+        let sort_names: Vec<String> = def
+            .bucket
+            .as_ref()
+            .map(|b| b.sort_columns().to_vec())
+            .unwrap_or_default();
         let sort_idx = sort_names
             .iter()
             .map(|c| idx(c))
