@@ -173,12 +173,21 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   are sized for the file, near-unique columns (log_time, the key, document ids) carry no
   dictionary (a lookup used to read and decompress a ~1 MiB timestamp dictionary per file),
   pages hold 1024 rows, and page indexes are cached with the footers across queries (DataFusion
-  re-reads them on every scan). What remains per file, in the profile: decoding the dictionary
-  pages of the dictionary-encoded columns the query reads (user_id, query; UTF-8 validation and
-  zstd, ~1/3 of the time), creating zstd contexts per column chunk (~1/10), and the reader's
-  per-file setup, times 30 daily files of the user's bucket (the user of q6 falls in the most
-  skewed bucket: 15% of all rows). Reaching 10× needs fewer files per bucket than one per day
-  (e.g. month-level compaction, outside the daily Hive layout) or a lookup path that skips the
+  re-reads them on every scan). This round (q6 went from ~21 ms to ~7 ms on this machine):
+  UTF-8 validation of the `query` dictionary (Korean text) took a third of the CPU because
+  parquet's simdutf8 was built without run-time CPU detection (Cuve now turns it on, which also
+  helps plain DataFusion in this process); files are written with LZ4 instead of zstd, since
+  arrow-rs creates a zstd compression and decompression context for every column chunk it opens;
+  lookups on the sort key no longer read the bloom filter (the page index on the sorted column
+  already narrows each file to one or two pages; reading the filter was a quarter of q6); and
+  mimalloc is built without transparent huge pages (re-faulting 2 MiB pages showed up as a fifth
+  of small scans' CPU). What remains per file: DataFusion's per-file setup (open, prune, plan the
+  page reads) and decoding the dictionary pages of user_id and query, times 30 daily files of the
+  user's bucket (the user of q6 falls in the most skewed bucket: 15% of all rows). Measured
+  floors: `SELECT count(*) ... WHERE user_id = ...` over the same 30 files alone takes ~6 ms.
+  Writing user_id without a dictionary made q6 ~12% faster but user_id scans (q5, q7, q9) 10–30%
+  slower, so it was not kept. Reaching 10× needs fewer files per bucket than one per day (e.g.
+  month-level compaction, outside the daily Hive layout) or a lookup path that skips the
   Parquet column readers; neither is built.
 - **Scans and aggregations (q1–q4, q7).** Cuve executes with the same DataFusion Parquet reader
   and operators as plain DataFusion on the same files, so parity with DataFusion is the expected
@@ -194,8 +203,10 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   this round: JSON lines are parsed into borrowed (key, value) pairs instead of a
   `serde_json::Value` map per line, `dt` is computed once per day, the key is formatted into a
   reused buffer, no min/max statistics on near-unique text, and mimalloc. What remains (perf):
-  Parquet encoding (dictionary interning, statistics, zstd) ~35%, JSON parsing ~11%, three
-  copies of every row (split by bucket, concatenate, sort) ~15%, page faults of fresh buffers.
+  Parquet encoding (dictionary interning, min/max statistics of text columns ~8%, LZ4) ~30%,
+  JSON parsing ~11%, three copies of every row (split by bucket, concatenate, sort) ~15%, and
+  kernel time (page faults of fresh buffers, page-cache reclaim while reading 12 GB of raw
+  input on a 24 GiB machine) ~25%.
 """
     (ROOT / "benches" / "RESULTS.md").write_text(report)
     print(report)

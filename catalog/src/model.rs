@@ -12,6 +12,9 @@ pub const SENSITIVE_COLUMNS_PROPERTY: &str = "sensitive_columns";
 pub const BUCKETING_VERSION_PROPERTY: &str = "bucketing_version";
 /// Table property that names the time zone `dt` partitions are computed in (default `UTC`).
 pub const PARTITION_TIME_ZONE_PROPERTY: &str = "partition.time_zone";
+/// Table property that selects the Parquet codec new files are written with (Hive's name):
+/// `lz4` (default), `snappy`, `zstd`, `zstd(N)`, `gzip`, `gzip(N)` or `uncompressed`.
+pub const PARQUET_COMPRESSION_PROPERTY: &str = "parquet.compression";
 
 /// A database (schema): `region_group` in RGM naming.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,7 +19,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// mimalloc: DataFusion's and ingest's many short-lived buffers are allocated and freed faster
-/// than with the system allocator (as in datafusion-cli).
+/// than with the system allocator (as in datafusion-cli). Built without transparent huge pages
+/// (`no_thp`): with them, memory mimalloc returned and touches again is faulted back in 2 MiB at a
+/// time, and zeroing those pages took a fifth of a small scan's CPU (perf, benches/RESULTS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

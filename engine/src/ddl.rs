@@ -874,8 +874,10 @@ fn full_partition(def: &TableDef, spec: &PartitionSpec) -> Result<Vec<(String, S
         .collect()
 }
 
-/// Checks and applies table properties (sensitive columns, bucketing version, time zone).
+/// Checks and applies table properties (sensitive columns, bucketing version, time zone,
+/// Parquet codec).
 fn validate_properties(def: &mut TableDef) -> Result<()> {
+    crate::table::writer::parquet_compression(def)?;
     if let Some(v) = def.properties.get(cuve_catalog::BUCKETING_VERSION_PROPERTY)
         && !matches!(v.trim(), "1" | "2")
     {

@@ -213,6 +213,63 @@ async fn bloom_filters_are_sized_for_the_file() {
     assert_ne!(out, vec!["| 0        |".to_string()], "{out:?}");
 }
 
+/// New files use LZ4 unless the table's `parquet.compression` names another codec; the data reads
+/// back the same either way.
+#[tokio::test]
+async fn parquet_compression_property_sets_the_codec() {
+    use datafusion::parquet::basic::Compression;
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let home = tempfile::tempdir().unwrap();
+    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
+    let mut s = engine.session(AccessView::admin("t")).unwrap();
+    s.execute("CREATE DATABASE d").await.unwrap();
+    for (name, props, want) in [
+        ("dflt", "", "LZ4_RAW"),
+        (
+            "small",
+            "TBLPROPERTIES ('parquet.compression'='zstd(3)')",
+            "ZSTD",
+        ),
+        (
+            "snap",
+            "TBLPROPERTIES ('parquet.compression'='SNAPPY')",
+            "SNAPPY",
+        ),
+    ] {
+        s.execute(&format!(
+            "CREATE TABLE d.{name} (k STRING, v BIGINT) CLUSTERED BY (k) INTO 2 BUCKETS STORED AS PARQUET {props}"
+        ))
+        .await
+        .unwrap();
+        s.execute(&format!(
+            "INSERT INTO d.{name} SELECT 'k' || CAST(value % 7 AS VARCHAR), value FROM generate_series(1, 1000)"
+        ))
+        .await
+        .unwrap();
+        let files: Vec<_> = walk(&home.path().join("warehouse/d").join(name))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .collect();
+        assert!(!files.is_empty(), "{name}: no files");
+        for f in files {
+            let reader = SerializedFileReader::new(std::fs::File::open(&f).unwrap()).unwrap();
+            for c in reader.metadata().row_group(0).columns() {
+                let codec = match c.compression() {
+                    Compression::ZSTD(_) => "ZSTD".to_string(),
+                    other => other.to_string(),
+                };
+                assert_eq!(codec, want, "{}: {}", f.display(), c.column_path());
+            }
+        }
+        let out = rows(&mut s, &format!("SELECT COUNT(*), SUM(v) FROM d.{name}")).await;
+        assert!(
+            out.iter()
+                .any(|l| l.contains("1000") && l.contains("500500")),
+            "{name}: {out:?}"
+        );
+    }
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = vec![];
     for e in std::fs::read_dir(dir).unwrap().flatten() {
