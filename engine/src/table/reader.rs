@@ -1,25 +1,34 @@
-//! The Parquet reader factory of Cuve's scans: DataFusion's cached reader, asked to keep each
-//! file's page index in the footer cache.
+//! The Parquet reader factory of Cuve's lookups (scans that filter on the sort key):
+//! DataFusion's cached reader, asked to keep each file's page index in the footer cache, and
+//! reading the selected pages with positional reads of the local file.
 //!
 //! DataFusion first reads a footer without its page index (to prune row groups), caches it,
 //! and then loads the page index on every scan without caching it. Cuve's lookups prune by
 //! page (files are sorted by the bucket column), so the page index is read on every query of
 //! that kind; asking for it with the footer caches both.
+//!
+//! A lookup reads a few small pages from each of many files. Through `object_store`, every
+//! range is a task on tokio's blocking pool (a thread hand-off and wake-up per read); here the
+//! ranges are read with `pread` on the calling thread, as DuckDB does. The reads are small and
+//! usually served from the page cache.
 
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::{
-    CachedParquetFileReaderFactory, ParquetFileReaderFactory,
+    CachedParquetFileReaderFactory, ParquetFileMetrics, ParquetFileReaderFactory,
 };
 use datafusion::error::Result as DfResult;
 use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::object_store::ObjectStore;
+use datafusion::object_store::local::LocalFileSystem;
 use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
 use datafusion::parquet::arrow::async_reader::AsyncFileReader;
-use datafusion::parquet::errors::Result as ParquetResult;
+use datafusion::parquet::errors::{ParquetError, Result as ParquetResult};
 use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::FutureExt;
@@ -47,31 +56,80 @@ impl ParquetFileReaderFactory for PageIndexCachingFactory {
         metadata_size_hint: Option<usize>,
         metrics: &ExecutionPlanMetricsSet,
     ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
+        let location = &partitioned_file.object_meta.location;
+        let path = LocalFileSystem::new().path_to_filesystem(location)?;
+        let file_metrics = ParquetFileMetrics::new(partition_index, location.as_ref(), metrics);
         let inner = self.inner.create_reader(
             partition_index,
             partitioned_file,
             metadata_size_hint,
             metrics,
         )?;
-        Ok(Box::new(PageIndexReader { inner }))
+        Ok(Box::new(PageIndexReader {
+            inner,
+            path,
+            file: None,
+            file_metrics,
+        }))
     }
 }
 
-/// A reader that always asks for the page index with the footer.
+/// A reader that always asks for the page index with the footer and reads data ranges with
+/// positional reads.
 struct PageIndexReader {
     inner: Box<dyn AsyncFileReader + Send>,
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    file_metrics: ParquetFileMetrics,
+}
+
+impl PageIndexReader {
+    fn read_ranges(&mut self, ranges: &[Range<u64>]) -> ParquetResult<Vec<Bytes>> {
+        if self.file.is_none() {
+            let f = std::fs::File::open(&self.path).map_err(|e| {
+                ParquetError::External(format!("{}: {e}", self.path.display()).into())
+            })?;
+            self.file = Some(f);
+        }
+        let Some(file) = self.file.as_ref() else {
+            return Ok(vec![]);
+        };
+        let mut out = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            let len = usize::try_from(r.end.saturating_sub(r.start))
+                .map_err(|e| ParquetError::External(Box::new(e)))?;
+            let mut buf = vec![0u8; len];
+            file.read_exact_at(&mut buf, r.start).map_err(|e| {
+                ParquetError::External(
+                    format!(
+                        "{}: reading bytes {}..{}: {e}",
+                        self.path.display(),
+                        r.start,
+                        r.end
+                    )
+                    .into(),
+                )
+            })?;
+            self.file_metrics.bytes_scanned.add(len);
+            out.push(Bytes::from(buf));
+        }
+        Ok(out)
+    }
 }
 
 impl AsyncFileReader for PageIndexReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, ParquetResult<Bytes>> {
-        self.inner.get_bytes(range)
+        let result = self
+            .read_ranges(std::slice::from_ref(&range))
+            .map(|mut v| v.pop().unwrap_or_default());
+        futures::future::ready(result).boxed()
     }
 
     fn get_byte_ranges(
         &mut self,
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, ParquetResult<Vec<Bytes>>> {
-        self.inner.get_byte_ranges(ranges)
+        futures::future::ready(self.read_ranges(&ranges)).boxed()
     }
 
     fn get_metadata<'a>(
