@@ -173,26 +173,32 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   are sized for the file, near-unique columns (log_time, the key, document ids) carry no
   dictionary (a lookup used to read and decompress a ~1 MiB timestamp dictionary per file),
   pages hold 1024 rows, and page indexes are cached with the footers across queries (DataFusion
-  re-reads them on every scan). This round (q6 went from ~21 ms to ~7 ms on this machine):
+  re-reads them on every scan). This round (q6 went from ~21 ms to ~6–7 ms on this machine):
   UTF-8 validation of the `query` dictionary (Korean text) took a third of the CPU because
   parquet's simdutf8 was built without run-time CPU detection (Cuve now turns it on, which also
   helps plain DataFusion in this process); files are written with LZ4 instead of zstd, since
   arrow-rs creates a zstd compression and decompression context for every column chunk it opens;
   lookups on the sort key no longer read the bloom filter (the page index on the sorted column
-  already narrows each file to one or two pages; reading the filter was a quarter of q6); and
-  mimalloc is built without transparent huge pages (re-faulting 2 MiB pages showed up as a fifth
-  of small scans' CPU). What remains per file: DataFusion's per-file setup (open, prune, plan the
-  page reads) and decoding the dictionary pages of user_id and query, times 30 daily files of the
-  user's bucket (the user of q6 falls in the most skewed bucket: 15% of all rows). Measured
-  floors: `SELECT count(*) ... WHERE user_id = ...` over the same 30 files alone takes ~6 ms.
-  Writing user_id without a dictionary made q6 ~12% faster but user_id scans (q5, q7, q9) 10–30%
-  slower, so it was not kept. Reaching 10× needs fewer files per bucket than one per day (e.g.
-  month-level compaction, outside the daily Hive layout) or a lookup path that skips the
-  Parquet column readers; neither is built.
+  already narrows each file to one or two pages; reading the filter was a quarter of q6); the
+  selected pages are read with `pread` on the calling thread instead of one tokio blocking-pool
+  task per range (~15%); and mimalloc is built without transparent huge pages (re-faulting
+  2 MiB pages showed up as a fifth of small scans' CPU). What remains per file (perf): LZ4
+  decompression and view building for the dictionary pages of user_id (~12,500 ids per file in
+  this bucket) and query (~5,000 queries), allocation, and DataFusion's per-file setup (open,
+  prune, plan the page reads), times 30 daily files of the user's bucket (the user of q6 falls
+  in the most skewed bucket: 15% of all rows). Measured floor: `SELECT count(*) ... WHERE
+  user_id = ...` over the same 30 files alone takes ~5–6 ms. Tried and not kept: user_id
+  without a dictionary (q6 ~12% faster, user_id scans q5/q7/q9 10–30% slower), storing columns
+  LZ4 barely shrinks uncompressed (no gain on q6), filter pushdown for lookups (slower). Reaching
+  10× needs fewer files per bucket than one per day (e.g. month-level compaction, outside the
+  daily Hive layout) or a lookup path that skips the Parquet column readers; neither is built.
 - **Scans and aggregations (q1–q4, q7).** Cuve executes with the same DataFusion Parquet reader
   and operators as plain DataFusion on the same files, so parity with DataFusion is the expected
   outcome (both run with mimalloc in one process); where partition pruning applies both prune
-  the same directories. DuckDB's engine is faster on these single-table aggregations on 2 cores;
+  the same directories. One Cuve-specific saving: for filters on columns other than the sort key
+  (q2, q3, q5) Cuve reads neither page indexes nor bloom filters of the files it wrote (their
+  pages span every value, and only bucket columns have bloom filters), which DataFusion loads
+  and evaluates for every file (EXPLAIN ANALYZE: q2 open time 73 ms against 110 ms). DuckDB's engine is faster on these single-table aggregations on 2 cores;
   layout alone (pruning, buckets) cannot win when every selected file must be decoded.
 - **Bucket-key queries (q5, q8, q9).** Co-located plans remove the repartition on `user_id`
   (plain DataFusion repartitions), which helps most on q9 (two aggregations by the key, then a
@@ -200,9 +206,13 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
 - **Ingest.** Cuve does more per line than the DuckDB COPY: the unique key, Hive bucket hash,
   sorting every file by the bucket column, page statistics and a bloom filter, and the
   exactly-once ledger, with a fraction of DuckDB's memory (see peak RSS). Profiled and fixed
-  this round: JSON lines are parsed into borrowed (key, value) pairs instead of a
+  in earlier rounds: JSON lines are parsed into borrowed (key, value) pairs instead of a
   `serde_json::Value` map per line, `dt` is computed once per day, the key is formatted into a
-  reused buffer, no min/max statistics on near-unique text, and mimalloc. What remains (perf):
+  reused buffer, no min/max statistics on near-unique text, and mimalloc. This round: each line
+  is UTF-8-checked once with SIMD and borrowed instead of copied, the per-line lock on the
+  shared counters is gone, `dt` text is formatted by hand (chrono's strftime was 4%), and text
+  columns outside the bucket/sort key get no min/max statistics (comparisons were ~8%; in files
+  sorted by the key they prune nothing). What remains (perf):
   Parquet encoding (dictionary interning, min/max statistics of text columns ~8%, LZ4) ~30%,
   JSON parsing ~11%, three copies of every row (split by bucket, concatenate, sort) ~15%, and
   kernel time (page faults of fresh buffers, page-cache reclaim while reading 12 GB of raw
