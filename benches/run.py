@@ -163,9 +163,13 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   reuse) holds from earlier queries. The 1 GiB limit of the q2/q7 lines bounds what the query's
   operators reserve from DataFusion's memory pool (they spill beyond it), not the process RSS.
 - **Noise.** On this shared 2-core machine a query's median moves by up to ~15% between full
-  runs (three runs on 2026-11-27 with today's layout: q2 vs DataFusion 0.99×, 0.84×, 1.19×; q7
-  1.13×, 1.10×, 0.94×; q1 vs DuckDB 0.51×, 0.78×, 0.79×), so ratios between about 0.85 and 1.15
-  are parity, not a measured difference.
+  runs, and a run can hit an outlier: the two full runs with the current layout (2026-11-27
+  16:2x UTC, this report is the second) gave vs DataFusion / DuckDB q1 1.01/0.80 and 0.96/0.79,
+  q2 0.98/1.03 and 0.99/1.08, q4 1.13/1.07 and 0.93/1.05, q5 0.60/0.85 (one slow run; rerun
+  alone three times: 70 ms against DataFusion's 84 ms) and 1.30/1.90, q6 9.4/7.1 and
+  10.8/7.0, q7 1.03/1.34 and 1.00/1.27, q8 1.07/1.53 and 0.99/1.54; ingest 0.84× and 1.07× of
+  DuckDB (DuckDB itself took 34.5 s and 41.5 s for the same COPY). Ratios between about 0.85
+  and 1.15 are parity, not a measured difference.
 - **q6 (point lookup, target 10×).** Pruning works: Cuve opens {rust['q6_point_lookup']['cuve']['files_read']} of
   {rust['q6_point_lookup']['cuve']['files_total']} files (one bucket per day) where the peers open all of them, and is
   {rust['q6_point_lookup']['datafusion']['median']/rust['q6_point_lookup']['cuve']['median']:.1f}× / {duck['q6_point_lookup']['median']/rust['q6_point_lookup']['cuve']['median']:.1f}× faster. Profiled with `perf`
