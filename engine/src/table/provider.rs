@@ -187,29 +187,17 @@ impl CuveTable {
 
     /// Whether a filter uses the leading column of the files' sort key.
     fn filters_sort_key(&self, filters: &[Expr]) -> bool {
-        let Some(lead) = self
+        let lead = self
             .def
             .bucket
             .as_ref()
-            .and_then(|b| b.sort_columns().first())
-        else {
-            return false;
-        };
-        filters
-            .iter()
-            .any(|f| f.column_refs().iter().any(|c| &c.name == lead))
+            .and_then(|b| b.sort_columns().first());
+        lead.is_some_and(|c| filters_use(filters, std::slice::from_ref(c)))
     }
 
     /// Whether a filter refers to a bucket column (the only columns with bloom filters).
     fn filters_bucket_key(&self, filters: &[Expr]) -> bool {
-        let Some(spec) = self.def.bucket.as_ref() else {
-            return false;
-        };
-        filters.iter().any(|f| {
-            f.column_refs()
-                .iter()
-                .any(|c| spec.columns.contains(&c.name))
-        })
+        (self.def.bucket.as_ref()).is_some_and(|b| filters_use(filters, &b.columns))
     }
 
     /// Buckets to keep (and the bucket count) when bucket pruning applies.
@@ -273,11 +261,23 @@ impl CuveTable {
         })
     }
 
-    fn file_format(&self, state: &dyn Session) -> Arc<dyn FileFormat> {
+    /// The format of a scan with `filters` that does not filter on the sort key.
+    fn file_format(&self, state: &dyn Session, filters: &[Expr]) -> Arc<dyn FileFormat> {
         match self.def.format {
-            StorageFormat::Parquet => Arc::new(
-                ParquetFormat::default().with_options(state.table_options().parquet.clone()),
-            ),
+            StorageFormat::Parquet => {
+                let mut options = state.table_options().parquet.clone();
+                if !self.def.external {
+                    // Files Cuve wrote: rows are in sort-key order, so other columns' page
+                    // min/max span almost every value and the page index prunes nothing, yet
+                    // DataFusion would read and parse it for every file of every scan. Cuve
+                    // writes bloom filters on the bucket columns only.
+                    options.global.enable_page_index = false;
+                    if !self.filters_bucket_key(filters) {
+                        options.global.bloom_filter_on_read = false;
+                    }
+                }
+                Arc::new(ParquetFormat::default().with_options(options))
+            }
             StorageFormat::Csv => {
                 let header = self
                     .def
@@ -296,6 +296,13 @@ impl CuveTable {
             StorageFormat::Json => Arc::new(JsonFormat::default()),
         }
     }
+}
+
+/// Whether any filter refers to one of `columns`.
+fn filters_use(filters: &[Expr], columns: &[String]) -> bool {
+    filters
+        .iter()
+        .any(|f| f.column_refs().iter().any(|c| columns.contains(&c.name)))
 }
 
 /// Session switch for bucket optimisations (co-located joins and aggregations).
@@ -453,21 +460,7 @@ impl TableProvider for CuveTable {
             }
             return Ok(DataSourceExec::from_data_source(config(Arc::new(source))?));
         }
-        let format: Arc<dyn FileFormat> =
-            if self.def.format == StorageFormat::Parquet && !self.def.external {
-                let mut options = state.table_options().parquet.clone();
-                // Files Cuve wrote, filtered on other columns than the sort key: rows are in
-                // sort-key order, so other columns' page min/max span almost every value and the
-                // page index prunes nothing, yet DataFusion would read and parse it for every file
-                // of every scan. Cuve writes bloom filters on the bucket columns only.
-                options.global.enable_page_index = false;
-                if !self.filters_bucket_key(filters) {
-                    options.global.bloom_filter_on_read = false;
-                }
-                Arc::new(ParquetFormat::default().with_options(options))
-            } else {
-                self.file_format(state)
-            };
+        let format = self.file_format(state, filters);
         let config = config(format.file_source(table_schema))?;
         format.create_physical_plan(state, config).await
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::{
-    CachedParquetFileReaderFactory, ParquetFileMetrics, ParquetFileReaderFactory,
+    CachedParquetFileReaderFactory, ParquetFileReaderFactory,
 };
 use datafusion::error::Result as DfResult;
 use datafusion::execution::cache::cache_manager::FileMetadataCache;
@@ -30,7 +30,7 @@ use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
 use datafusion::parquet::arrow::async_reader::AsyncFileReader;
 use datafusion::parquet::errors::{ParquetError, Result as ParquetResult};
 use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
-use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
@@ -38,12 +38,15 @@ use futures::future::BoxFuture;
 #[derive(Debug)]
 pub struct PageIndexCachingFactory {
     inner: CachedParquetFileReaderFactory,
+    /// Maps object-store locations to file paths (the scans use the local file system store).
+    local: LocalFileSystem,
 }
 
 impl PageIndexCachingFactory {
     pub fn new(store: Arc<dyn ObjectStore>, cache: Arc<FileMetadataCache>) -> Self {
         PageIndexCachingFactory {
             inner: CachedParquetFileReaderFactory::new(store, cache),
+            local: LocalFileSystem::new(),
         }
     }
 }
@@ -57,8 +60,11 @@ impl ParquetFileReaderFactory for PageIndexCachingFactory {
         metrics: &ExecutionPlanMetricsSet,
     ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
         let location = &partitioned_file.object_meta.location;
-        let path = LocalFileSystem::new().path_to_filesystem(location)?;
-        let file_metrics = ParquetFileMetrics::new(partition_index, location.as_ref(), metrics);
+        let path = self.local.path_to_filesystem(location)?;
+        // DataFusion's `bytes_scanned` scan metric, for the ranges read here.
+        let bytes_scanned = MetricBuilder::new(metrics)
+            .with_new_label("filename", location.to_string())
+            .counter("bytes_scanned", partition_index);
         let inner = self.inner.create_reader(
             partition_index,
             partitioned_file,
@@ -69,7 +75,7 @@ impl ParquetFileReaderFactory for PageIndexCachingFactory {
             inner,
             path,
             file: None,
-            file_metrics,
+            bytes_scanned,
         }))
     }
 }
@@ -80,19 +86,19 @@ struct PageIndexReader {
     inner: Box<dyn AsyncFileReader + Send>,
     path: PathBuf,
     file: Option<std::fs::File>,
-    file_metrics: ParquetFileMetrics,
+    bytes_scanned: Count,
 }
 
 impl PageIndexReader {
     fn read_ranges(&mut self, ranges: &[Range<u64>]) -> ParquetResult<Vec<Bytes>> {
-        if self.file.is_none() {
-            let f = std::fs::File::open(&self.path).map_err(|e| {
-                ParquetError::External(format!("{}: {e}", self.path.display()).into())
-            })?;
-            self.file = Some(f);
-        }
-        let Some(file) = self.file.as_ref() else {
-            return Ok(vec![]);
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                let f = std::fs::File::open(&self.path).map_err(|e| {
+                    ParquetError::External(format!("{}: {e}", self.path.display()).into())
+                })?;
+                self.file.insert(f)
+            }
         };
         let mut out = Vec::with_capacity(ranges.len());
         for r in ranges {
@@ -110,7 +116,7 @@ impl PageIndexReader {
                     .into(),
                 )
             })?;
-            self.file_metrics.bytes_scanned.add(len);
+            self.bytes_scanned.add(len);
             out.push(Bytes::from(buf));
         }
         Ok(out)
