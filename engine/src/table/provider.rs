@@ -153,30 +153,39 @@ impl CuveTable {
             partitions_read: keep.len(),
             ..Default::default()
         };
-        let mut candidates: Vec<(DataFile, Vec<ScalarValue>)> = Vec::new();
-        for i in keep {
-            for f in cached_listing(&PathBuf::from(&parts[i].location))? {
-                candidates.push((f, values[i].clone()));
-            }
-        }
-        report.files_total = candidates.len();
-        let selected = match self.bucket_filter(filters, &candidates) {
+        // Listings are shared (cached); only the files that survive bucket pruning are copied.
+        let listings: Vec<(usize, Arc<Vec<DataFile>>)> = keep
+            .into_iter()
+            .map(|i| Ok((i, cached_listing(&PathBuf::from(&parts[i].location))?)))
+            .collect::<Result<_>>()?;
+        let candidates = || listings.iter().flat_map(|(_, l)| l.iter());
+        report.files_total = candidates().count();
+        let wanted = match self.bucket_filter(filters, candidates()) {
             Some((wanted, total)) => {
                 report.buckets = Some((wanted.len(), total as usize));
-                candidates
-                    .into_iter()
-                    .filter(|(f, _)| f.bucket.map(|b| wanted.contains(&b)).unwrap_or(true))
-                    .collect()
+                Some(wanted)
             }
             None => {
                 if let Some(b) = &self.def.bucket
-                    && candidates.iter().all(|(f, _)| f.bucket.is_some())
+                    && candidates().all(|f| f.bucket.is_some())
                 {
                     report.buckets = Some((b.num_buckets as usize, b.num_buckets as usize));
                 }
-                candidates
+                None
             }
         };
+        let mut selected: Vec<(DataFile, Vec<ScalarValue>)> = Vec::new();
+        for (i, listing) in &listings {
+            for f in listing.iter() {
+                let keep = match (&wanted, f.bucket) {
+                    (Some(w), Some(b)) => w.contains(&b),
+                    _ => true,
+                };
+                if keep {
+                    selected.push((f.clone(), values[*i].clone()));
+                }
+            }
+        }
         report.files_read = selected.len();
         report.bytes_read = selected.iter().map(|(f, _)| f.size).sum();
         Ok(FileSelection {
@@ -201,20 +210,18 @@ impl CuveTable {
     }
 
     /// Buckets to keep (and the bucket count) when bucket pruning applies.
-    fn bucket_filter(
+    fn bucket_filter<'a>(
         &self,
         filters: &[Expr],
-        candidates: &[(DataFile, Vec<ScalarValue>)],
+        mut candidates: impl Iterator<Item = &'a DataFile>,
     ) -> Option<(std::collections::BTreeSet<u32>, u32)> {
         let spec = self.def.bucket.as_ref()?;
-        if candidates.iter().any(|(f, _)| f.bucket.is_none()) {
-            if let Some((f, _)) = candidates.iter().find(|(f, _)| f.bucket.is_none()) {
-                log::warn!(
-                    "table {}: file {} has no bucket id in its name; bucket optimisations are off for this scan",
-                    self.def.qualified_name(),
-                    f.path.display()
-                );
-            }
+        if let Some(f) = candidates.find(|f| f.bucket.is_none()) {
+            log::warn!(
+                "table {}: file {} has no bucket id in its name; bucket optimisations are off for this scan",
+                self.def.qualified_name(),
+                f.path.display()
+            );
             return None;
         }
         let fields: Vec<FieldRef> = spec
@@ -313,7 +320,7 @@ pub struct BucketSettings {
 
 /// Directory listings, reused while the directory's modification time is unchanged (adding or
 /// renaming a file in a directory changes it).
-fn cached_listing(dir: &PathBuf) -> Result<Vec<DataFile>> {
+fn cached_listing(dir: &PathBuf) -> Result<Arc<Vec<DataFile>>> {
     type Cache = Mutex<HashMap<PathBuf, (SystemTime, Arc<Vec<DataFile>>)>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -324,13 +331,13 @@ fn cached_listing(dir: &PathBuf) -> Result<Vec<DataFile>> {
             && *t == mtime
             && mtime.elapsed().map(|e| e.as_secs() >= 2).unwrap_or(false)
         {
-            return Ok(files.as_ref().clone());
+            return Ok(files.clone());
         }
     }
-    let files = list_data_files(dir)?;
+    let files = Arc::new(list_data_files(dir)?);
     if let Some(mtime) = mtime {
         let mut guard = cache.lock().unwrap_or_else(|e| e.into_inner());
-        guard.insert(dir.clone(), (mtime, Arc::new(files.clone())));
+        guard.insert(dir.clone(), (mtime, files.clone()));
     }
     Ok(files)
 }

@@ -9,11 +9,11 @@
 //!
 //! A lookup reads a few small pages from each of many files. Through `object_store`, every
 //! range is a task on tokio's blocking pool (a thread hand-off and wake-up per read); here the
-//! ranges are read with `pread` on the calling thread, as DuckDB does. The reads are small and
+//! ranges are read on the calling thread, as DuckDB does. The reads are small and
 //! usually served from the page cache.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -104,8 +104,7 @@ impl PageIndexReader {
         for r in ranges {
             let len = usize::try_from(r.end.saturating_sub(r.start))
                 .map_err(|e| ParquetError::External(Box::new(e)))?;
-            let mut buf = vec![0u8; len];
-            file.read_exact_at(&mut buf, r.start).map_err(|e| {
+            let failed = |e: String| {
                 ParquetError::External(
                     format!(
                         "{}: reading bytes {}..{}: {e}",
@@ -115,7 +114,19 @@ impl PageIndexReader {
                     )
                     .into(),
                 )
-            })?;
+            };
+            // Read into the vector's spare capacity (no zero-fill of a buffer the read
+            // overwrites anyway).
+            let mut buf = Vec::with_capacity(len);
+            file.seek(SeekFrom::Start(r.start))
+                .and_then(|_| (&mut *file).take(len as u64).read_to_end(&mut buf))
+                .map_err(|e| failed(e.to_string()))?;
+            if buf.len() != len {
+                return Err(failed(format!(
+                    "the file ends after {} of them (was it truncated?)",
+                    buf.len()
+                )));
+            }
             self.bytes_scanned.add(len);
             out.push(Bytes::from(buf));
         }
