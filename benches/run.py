@@ -163,13 +163,17 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   reuse) holds from earlier queries. The 1 GiB limit of the q2/q7 lines bounds what the query's
   operators reserve from DataFusion's memory pool (they spill beyond it), not the process RSS.
 - **Noise.** On this shared 2-core machine a query's median moves by up to ~15% between full
-  runs, and a run can hit an outlier: the two full runs with the current layout (2026-11-27
-  16:2x UTC, this report is the second) gave vs DataFusion / DuckDB q1 1.01/0.80 and 0.96/0.79,
-  q2 0.98/1.03 and 0.99/1.08, q4 1.13/1.07 and 0.93/1.05, q5 0.60/0.85 (one slow run; rerun
-  alone three times: 70 ms against DataFusion's 84 ms) and 1.30/1.90, q6 9.4/7.1 and
-  10.8/7.0, q7 1.03/1.34 and 1.00/1.27, q8 1.07/1.53 and 0.99/1.54; ingest 0.84× and 1.07× of
-  DuckDB (DuckDB itself took 34.5 s and 41.5 s for the same COPY). Ratios between about 0.85
-  and 1.15 are parity, not a measured difference.
+  runs, and whole stretches of time are slower: the same binary's q6 alone gave medians from
+  4.4 ms to 8.5 ms within one hour (plain DataFusion's q6 45 to 67 ms), and inside the full run
+  q6 is slower than alone (this report: 7.3 to 10.9 ms; q1 to q6 rerun right after it: 5.4 to
+  6.4 ms for most runs). Per-run CPU of q6 is steady (10 to 11 ms over both workers); the slow
+  runs are the ones where one worker thread did most of the work (wall close to CPU time).
+  Three earlier full runs with the current layout gave vs DataFusion / DuckDB q1 1.01/0.80,
+  0.96/0.79 and this report's 1.04/0.84; q2 0.98/1.03, 0.99/1.08, 1.10/1.24; q4 1.13/1.07,
+  0.93/1.05, 1.01/1.14; q6 9.4/7.1, 10.8/7.0, 8.7/6.3; q7 1.03/1.34, 1.00/1.27, 0.99/1.35; q8
+  1.07/1.53, 0.99/1.54, 1.03/1.53; ingest 0.84×, 1.07× and 0.78× of DuckDB (DuckDB itself took
+  34.5 s, 41.5 s and 33.1 s for the same COPY). Ratios between about 0.85 and 1.15 are parity,
+  not a measured difference.
 - **q6 (point lookup, target 10×).** Pruning works: Cuve opens {rust['q6_point_lookup']['cuve']['files_read']} of
   {rust['q6_point_lookup']['cuve']['files_total']} files (one bucket per day) where the peers open all of them, and is
   {rust['q6_point_lookup']['datafusion']['median']/rust['q6_point_lookup']['cuve']['median']:.1f}× / {duck['q6_point_lookup']['median']/rust['q6_point_lookup']['cuve']['median']:.1f}× faster. Profiled with `perf`
@@ -184,7 +188,7 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   arrow-rs creates a zstd compression and decompression context for every column chunk it opens;
   lookups on the sort key no longer read the bloom filter (the page index on the sorted column
   already narrows each file to one or two pages; reading the filter was a quarter of q6); the
-  selected pages are read with `pread` on the calling thread instead of one tokio blocking-pool
+  selected pages are read directly from the file on the calling thread instead of one tokio blocking-pool
   task per range (~15%); and mimalloc is built without transparent huge pages (re-faulting
   2 MiB pages showed up as a fifth of small scans' CPU). What remains per file (perf): LZ4
   decompression and view building for the dictionary pages of user_id (~12,500 ids per file in
@@ -193,7 +197,13 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   in the most skewed bucket: 15% of all rows). Measured floor: `SELECT count(*) ... WHERE
   user_id = ...` over the same 30 files alone takes ~5–6 ms. Tried and not kept: user_id
   without a dictionary (q6 ~12% faster, user_id scans q5/q7/q9 10–30% slower), storing columns
-  LZ4 barely shrinks uncompressed (no gain on q6), filter pushdown for lookups (slower). Reaching
+  LZ4 barely shrinks uncompressed (no gain on q6), filter pushdown for lookups (slower), row
+  groups of 8,192 rows (the dictionaries a lookup decodes shrink: q6 8.2 to 5.0 ms, but every
+  scan pays per row group: q1 +16%, q2 +11%, q3 +40%, q9 +33%), one file group per file for
+  lookups and turning DataFusion's file work stealing off (no better within the noise; without
+  stealing clearly worse). Planning (parse, optimize, physical plan with partition and bucket
+  pruning) is ~1.2 to 1.5 ms of a lookup; this round the file selection stopped copying every
+  listed file before bucket pruning and page reads stopped zero-filling their buffers. Reaching
   10× needs fewer files per bucket than one per day (e.g. month-level compaction, outside the
   daily Hive layout) or a lookup path that skips the Parquet column readers; neither is built.
 - **Scans and aggregations (q1–q4, q7).** Cuve executes with the same DataFusion Parquet reader

@@ -1,6 +1,6 @@
 //! The Parquet reader factory of Cuve's lookups (scans that filter on the sort key):
 //! DataFusion's cached reader, asked to keep each file's page index in the footer cache, and
-//! reading the selected pages with positional reads of the local file.
+//! reading the selected pages straight from the local file.
 //!
 //! DataFusion first reads a footer without its page index (to prune row groups), caches it,
 //! and then loads the page index on every scan without caching it. Cuve's lookups prune by
@@ -81,7 +81,7 @@ impl ParquetFileReaderFactory for PageIndexCachingFactory {
 }
 
 /// A reader that always asks for the page index with the footer and reads data ranges with
-/// positional reads.
+/// direct reads of the local file.
 struct PageIndexReader {
     inner: Box<dyn AsyncFileReader + Send>,
     path: PathBuf,
