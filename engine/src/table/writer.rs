@@ -646,7 +646,6 @@ impl DataSink for CuveSink {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use cuve_catalog::{BucketSpec, ColumnDef, StorageFormat};
     use datafusion::arrow::array::{Int64Array, StringArray};
@@ -707,23 +706,13 @@ mod tests {
     #[test]
     fn sorted_rows_gathers_every_row_in_key_order() {
         let def = TableDef {
-            database: "d".into(),
-            name: "t".into(),
             columns: vec![ColumnDef::new("k", "STRING"), ColumnDef::new("v", "BIGINT")],
-            partition_columns: vec![],
             bucket: Some(BucketSpec {
                 columns: vec!["k".into()],
                 sorted_by: vec![],
                 num_buckets: 2,
             }),
-            format: StorageFormat::Parquet,
-            location: "/nowhere".into(),
-            external: false,
-            comment: None,
-            properties: BTreeMap::new(),
-            created_at: String::new(),
-            updated_at: String::new(),
-            version: 1,
+            ..def_with(&[])
         };
         let schema = Arc::new(Schema::new(vec![
             Field::new("k", DataType::Utf8, true),
