@@ -35,6 +35,21 @@ fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// CPU time (user + system, all threads) this process has used so far, in seconds: per-run
+/// CPU is steadier than wall time on a shared 2-core machine, so A/B comparisons use it.
+fn process_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes to it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
 /// Peak RSS in bytes since the last reset.
 fn peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -158,6 +173,7 @@ async fn run_queries(args: &[String]) {
         let mut entry = serde_json::Map::new();
         // Cuve
         let mut times = Vec::new();
+        let mut cpu = Vec::new();
         let mut peak = 0;
         let mut rows = Vec::new();
         let mut scans = (0usize, 0usize, 0u64);
@@ -169,8 +185,10 @@ async fn run_queries(args: &[String]) {
         for i in 0..if run_cuve { runs } else { 0 } {
             reset_peak();
             let t = Instant::now();
+            let c = process_cpu();
             let o = cuve.execute(sql).await.unwrap();
             times.push(t.elapsed().as_secs_f64());
+            cpu.push(process_cpu() - c);
             peak = peak.max(peak_rss());
             if i == 0 {
                 rows = canonical(&o.batches, sort);
@@ -196,8 +214,8 @@ async fn run_queries(args: &[String]) {
             inner.contains("Hash([user_id") || (!colocated && plan_text.contains("Hash([user_id"));
         entry.insert(
             "cuve".into(),
-            json!({"times": times.clone(), "median": median_or_zero(&mut times), "peak_rss": peak, "rows": rows,
-                   "files_read": scans.0, "files_total": scans.1, "bytes_read": scans.2,
+            json!({"times": times.clone(), "median": median_or_zero(&mut times), "cpu_median": median_or_zero(&mut cpu),
+                   "peak_rss": peak, "rows": rows, "files_read": scans.0, "files_total": scans.1, "bytes_read": scans.2,
                    "colocated": colocated, "repartition_on_key": repartition_on_key}),
         );
         if run_cuve && (name.starts_with("q2") || name.starts_with("q7")) {

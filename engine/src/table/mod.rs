@@ -2,6 +2,7 @@
 //! bucket hash, and the writer INSERT and ingest share.
 
 pub mod bucket;
+pub mod compressibility;
 pub mod layout;
 pub mod provider;
 pub mod prune;

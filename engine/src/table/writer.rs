@@ -27,6 +27,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::StreamExt;
 
 use super::bucket::{BucketHash, bucket_file_name, bucket_ids};
+use super::compressibility;
 use super::layout::{list_data_files, validate_partition_value};
 use crate::error::{EngineError, Result};
 
@@ -283,8 +284,13 @@ impl Layout {
     /// on the bucket columns are sized for the values the file actually holds: the default
     /// sizing, a million values, would add about 1 MiB to every file and to every lookup).
     pub fn writer_properties(&self, batch: &RecordBatch) -> Result<WriterProperties> {
+        let codec = parquet_compression(&self.def)?;
+        // With LZ4 (the default, chosen for speed), columns it barely shrinks are stored
+        // uncompressed (see compressibility.rs); other codecs are chosen for size and apply
+        // to every column.
+        let lz4 = codec == Compression::LZ4_RAW;
         let mut b = WriterProperties::builder()
-            .set_compression(parquet_compression(&self.def)?)
+            .set_compression(codec)
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(1 << 20))
             // Small pages on a file sorted by the bucket key: the page index then narrows a
@@ -305,6 +311,9 @@ impl Layout {
             let unique = near_unique(batch.column(i))?;
             if unique {
                 b = b.set_column_dictionary_enabled(path.clone(), false);
+            }
+            if lz4 && !compressibility::lz4_pays(batch.column(i), !unique)? {
+                b = b.set_column_compression(path.clone(), Compression::UNCOMPRESSED);
             }
             let text = matches!(
                 field.data_type(),
