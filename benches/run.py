@@ -165,11 +165,11 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
 - **Noise.** On this shared 2-core machine a query's median moves by up to ~15% between full
   runs, and whole stretches of time are slower: the same binary's q6 alone gave medians from
   4.4 ms to 8.5 ms within one hour (plain DataFusion's q6 45 to 67 ms), and inside the full run
-  q6 is slower than alone (this report: 7.3 to 10.9 ms; q1 to q6 rerun right after it: 5.4 to
-  6.4 ms for most runs). Per-run CPU of q6 is steady (10 to 11 ms over both workers); the slow
-  runs are the ones where one worker thread did most of the work (wall close to CPU time).
-  Three earlier full runs with the current layout gave vs DataFusion / DuckDB q1 1.01/0.80,
-  0.96/0.79 and this report's 1.04/0.84; q2 0.98/1.03, 0.99/1.08, 1.10/1.24; q4 1.13/1.07,
+  q6 is slower than alone (one earlier report: 7.3 to 10.9 ms; q1 to q6 rerun right after it:
+  5.4 to 6.4 ms for most runs). Per-run CPU of q6 is steady (`cpu_median` in the results JSON);
+  the slow runs are the ones where one worker thread did most of the work (wall close to CPU
+  time). Three earlier full runs (before the per-column codec below) gave vs DataFusion / DuckDB
+  q1 1.01/0.80, 0.96/0.79 and 1.04/0.84; q2 0.98/1.03, 0.99/1.08, 1.10/1.24; q4 1.13/1.07,
   0.93/1.05, 1.01/1.14; q6 9.4/7.1, 10.8/7.0, 8.7/6.3; q7 1.03/1.34, 1.00/1.27, 0.99/1.35; q8
   1.07/1.53, 0.99/1.54, 1.03/1.53; ingest 0.84×, 1.07× and 0.78× of DuckDB (DuckDB itself took
   34.5 s, 41.5 s and 33.1 s for the same COPY). Ratios between about 0.85 and 1.15 are parity,
@@ -197,13 +197,19 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   in the most skewed bucket: 15% of all rows). Measured floor: `SELECT count(*) ... WHERE
   user_id = ...` over the same 30 files alone takes ~5–6 ms. Tried and not kept: user_id
   without a dictionary (q6 ~12% faster, user_id scans q5/q7/q9 10–30% slower), storing columns
-  LZ4 barely shrinks uncompressed (no gain on q6), filter pushdown for lookups (slower), row
+  filter pushdown for lookups (slower), row
   groups of 8,192 rows (the dictionaries a lookup decodes shrink: q6 8.2 to 5.0 ms, but every
   scan pays per row group: q1 +16%, q2 +11%, q3 +40%, q9 +33%), one file group per file for
   lookups and turning DataFusion's file work stealing off (no better within the noise; without
   stealing clearly worse). Planning (parse, optimize, physical plan with partition and bucket
-  pruning) is ~1.2 to 1.5 ms of a lookup; this round the file selection stopped copying every
-  listed file before bucket pruning and page reads stopped zero-filling their buffers. Reaching
+  pruning) is ~1.2 to 1.5 ms of a lookup; the file selection no longer copies every listed file
+  before bucket pruning and page reads do not zero-fill their buffers. This round: with LZ4,
+  columns it would not shrink by a third (judged per file on a 1,024-row sample, or on the
+  distinct values of a dictionary column) are stored uncompressed (here log_time, sender_ip,
+  user_id, section, event, rank): measured alternately against the previous layout, q6 CPU 8.1
+  to 7.5 ms per lookup and wall 5.4–6.3 to 4.6–5.2 ms alone, q2/q7/q9 3–8% faster, files +3%,
+  ingest CPU unchanged; also storing query and doc_id uncompressed cut q6 CPU ~20% but made
+  files +13% (not kept). Reaching
   10× needs fewer files per bucket than one per day (e.g. month-level compaction, outside the
   daily Hive layout) or a lookup path that skips the Parquet column readers; neither is built.
 - **Scans and aggregations (q1–q4, q7).** Cuve executes with the same DataFusion Parquet reader
