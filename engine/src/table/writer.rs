@@ -655,7 +655,6 @@ impl DataSink for CuveSink {
 
 #[cfg(test)]
 mod tests {
-
     use cuve_catalog::{BucketSpec, ColumnDef, StorageFormat};
     use datafusion::arrow::array::{Int64Array, StringArray};
     use datafusion::arrow::datatypes::{Field, Schema};
