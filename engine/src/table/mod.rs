@@ -4,6 +4,7 @@
 pub mod bucket;
 pub mod compressibility;
 pub mod layout;
+pub mod mapped;
 pub mod provider;
 pub mod prune;
 pub mod reader;

@@ -8,11 +8,10 @@
 //! that kind; asking for it with the footer caches both.
 //!
 //! A lookup reads a few small pages from each of many files. Through `object_store`, every
-//! range is a task on tokio's blocking pool (a thread hand-off and wake-up per read); here the
-//! ranges are read on the calling thread, as DuckDB does. The reads are small and
-//! usually served from the page cache.
+//! range is a task on tokio's blocking pool (a thread hand-off and wake-up per read) and a copy
+//! into a new buffer; here the ranges are slices of the file's memory map (see mapped.rs),
+//! taken on the calling thread without copying.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,6 +32,8 @@ use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
 use futures::FutureExt;
 use futures::future::BoxFuture;
+
+use super::mapped::{self, MappedFile, Version};
 
 /// Creates readers whose footer (with its page index) comes from the shared cache.
 #[derive(Debug)]
@@ -61,6 +62,14 @@ impl ParquetFileReaderFactory for PageIndexCachingFactory {
     ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
         let location = &partitioned_file.object_meta.location;
         let path = self.local.path_to_filesystem(location)?;
+        let version = Version {
+            size: partitioned_file.object_meta.size,
+            modified: partitioned_file
+                .object_meta
+                .last_modified
+                .timestamp_nanos_opt()
+                .unwrap_or_default(),
+        };
         // DataFusion's `bytes_scanned` scan metric, for the ranges read here.
         let bytes_scanned = MetricBuilder::new(metrics)
             .with_new_label("filename", location.to_string())
@@ -74,27 +83,29 @@ impl ParquetFileReaderFactory for PageIndexCachingFactory {
         Ok(Box::new(PageIndexReader {
             inner,
             path,
+            version,
             file: None,
             bytes_scanned,
         }))
     }
 }
 
-/// A reader that always asks for the page index with the footer and reads data ranges with
-/// direct reads of the local file.
+/// A reader that always asks for the page index with the footer and reads data ranges from
+/// the local file's memory map.
 struct PageIndexReader {
     inner: Box<dyn AsyncFileReader + Send>,
     path: PathBuf,
-    file: Option<std::fs::File>,
+    version: Version,
+    file: Option<Arc<MappedFile>>,
     bytes_scanned: Count,
 }
 
 impl PageIndexReader {
     fn read_ranges(&mut self, ranges: &[Range<u64>]) -> ParquetResult<Vec<Bytes>> {
-        let file = match &mut self.file {
+        let file = match &self.file {
             Some(f) => f,
             None => {
-                let f = std::fs::File::open(&self.path).map_err(|e| {
+                let f = mapped::map(&self.path, self.version).map_err(|e| {
                     ParquetError::External(format!("{}: {e}", self.path.display()).into())
                 })?;
                 self.file.insert(f)
@@ -102,33 +113,24 @@ impl PageIndexReader {
         };
         let mut out = Vec::with_capacity(ranges.len());
         for r in ranges {
-            let len = usize::try_from(r.end.saturating_sub(r.start))
-                .map_err(|e| ParquetError::External(Box::new(e)))?;
-            let failed = |e: String| {
-                ParquetError::External(
-                    format!(
-                        "{}: reading bytes {}..{}: {e}",
-                        self.path.display(),
-                        r.start,
-                        r.end
+            let bytes = usize::try_from(r.start)
+                .ok()
+                .zip(usize::try_from(r.end).ok())
+                .and_then(|(start, end)| file.slice(start..end))
+                .ok_or_else(|| {
+                    ParquetError::External(
+                        format!(
+                            "{}: reading bytes {}..{}: the file has only {} bytes (was it truncated?)",
+                            self.path.display(),
+                            r.start,
+                            r.end,
+                            file.len()
+                        )
+                        .into(),
                     )
-                    .into(),
-                )
-            };
-            // Read into the vector's spare capacity (no zero-fill of a buffer the read
-            // overwrites anyway).
-            let mut buf = Vec::with_capacity(len);
-            file.seek(SeekFrom::Start(r.start))
-                .and_then(|_| (&mut *file).take(len as u64).read_to_end(&mut buf))
-                .map_err(|e| failed(e.to_string()))?;
-            if buf.len() != len {
-                return Err(failed(format!(
-                    "the file ends after {} of them (was it truncated?)",
-                    buf.len()
-                )));
-            }
-            self.bytes_scanned.add(len);
-            out.push(Bytes::from(buf));
+                })?;
+            self.bytes_scanned.add(bytes.len());
+            out.push(bytes);
         }
         Ok(out)
     }
