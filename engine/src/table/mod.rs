@@ -5,6 +5,7 @@ pub mod bucket;
 pub mod compressibility;
 pub mod layout;
 pub mod mapped;
+pub mod page_select;
 pub mod provider;
 pub mod prune;
 pub mod reader;

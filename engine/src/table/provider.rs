@@ -17,6 +17,9 @@ use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::{
+    ParquetFileReaderFactory, ParquetRowSelection,
+};
 use datafusion::datasource::physical_plan::{
     FileGroup, FileScanConfigBuilder, FileSource, ParquetSource,
 };
@@ -28,12 +31,18 @@ use datafusion::error::Result as DfResult;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::parquet::arrow::arrow_reader::RowSelection;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 
 use super::bucket::BucketHash;
 use super::layout::{DataFile, list_data_files, table_partitions};
-use super::prune::{is_partition_filter, partition_scalar, prune_partitions, select_buckets};
+use super::page_select::{Keys, select_rows};
+use super::prune::{
+    allowed_values, is_partition_filter, partition_scalar, prune_partitions, select_buckets,
+    unqualify,
+};
 use super::reader::PageIndexCachingFactory;
 use super::scan_report::{QueryScans, ScanReport};
 use super::writer::CuveSink;
@@ -202,6 +211,29 @@ impl CuveTable {
             .as_ref()
             .and_then(|b| b.sort_columns().first());
         lead.is_some_and(|c| filters_use(filters, std::slice::from_ref(c)))
+    }
+
+    /// For a lookup that pins the sort key's leading column to a few values: the rows of each
+    /// file that can hold them, from the file's page index (footer cache; read now if not
+    /// cached). `None` leaves the pruning to DataFusion: the filters do not pin the column,
+    /// its type is not compared here, or a footer could not be read (the scan then reports it).
+    async fn page_selections(
+        &self,
+        factory: &PageIndexCachingFactory,
+        files: &[PartitionedFile],
+        filters: &[Expr],
+    ) -> Option<Vec<RowSelection>> {
+        let column = self.def.bucket.as_ref()?.sort_columns().first()?.clone();
+        let filters: Vec<Expr> = filters.iter().map(unqualify).collect();
+        let keys = Keys::new(&allowed_values(&filters, &column)?)?;
+        let metrics = ExecutionPlanMetricsSet::new();
+        let mut out = Vec::with_capacity(files.len());
+        for f in files {
+            let mut reader = factory.create_reader(0, f.clone(), None, &metrics).ok()?;
+            let metadata = reader.get_metadata(None).await.ok()?;
+            out.push(select_rows(&metadata, &column, &keys)?);
+        }
+        Some(out)
     }
 
     /// Whether a filter refers to a bucket column (the only columns with bloom filters).
@@ -409,12 +441,8 @@ impl TableProvider for CuveTable {
         if let Some(scans) = state.config().get_extension::<QueryScans>() {
             scans.record(selection.report.clone());
         }
-        if selection.files.is_empty() {
-            let projected = project_schema(&self.schema, projection)?;
-            return Ok(Arc::new(EmptyExec::new(projected)));
-        }
         let bucketing = self.bucket_tag(state, &selection);
-        let files: Vec<PartitionedFile> = selection
+        let mut files: Vec<PartitionedFile> = selection
             .files
             .into_iter()
             .map(|(f, values)| {
@@ -433,22 +461,12 @@ impl TableProvider for CuveTable {
                 }
             })
             .collect();
-        let groups = balance(files, state.config().target_partitions());
-        let table_schema = TableSchema::builder(self.file_schema.clone())
-            .with_table_partition_cols(self.partition_fields.clone())
-            .build();
         let url = ObjectStoreUrl::local_filesystem();
-        let config = |source: Arc<dyn FileSource>| -> DfResult<_> {
-            Ok(FileScanConfigBuilder::new(url.clone(), source)
-                .with_file_groups(groups)
-                .with_projection_indices(projection.cloned())?
-                .with_limit(limit)
-                .build())
-        };
-        if self.def.format == StorageFormat::Parquet && self.filters_sort_key(filters) {
-            // A filter on the sort key: the page index narrows the scan to a few pages per
-            // file, so it is kept in the footer cache (other scans read whole column chunks
-            // and are faster without it). Otherwise as `ParquetFormat::create_physical_plan`.
+        // A filter on the sort key: the page index narrows the scan to a few pages per file,
+        // so it is kept in the footer cache (other scans read whole column chunks and are
+        // faster without it), and the pages are chosen here (page_select.rs).
+        let lookup = if self.def.format == StorageFormat::Parquet && self.filters_sort_key(filters)
+        {
             let mut options = state.table_options().parquet.clone();
             // The bloom filter is not read: on a file sorted by the key the page index already
             // narrows the scan to the one or two pages that can hold the value, and reading the
@@ -459,6 +477,36 @@ impl TableProvider for CuveTable {
                 runtime.object_store(&url)?,
                 runtime.cache_manager.get_file_metadata_cache(),
             );
+            if let Some(rows) = self.page_selections(&factory, &files, filters).await {
+                files = files
+                    .into_iter()
+                    .zip(rows)
+                    .filter(|(_, rows)| rows.row_count() > 0)
+                    .map(|(f, rows)| f.with_extension(ParquetRowSelection::new(rows)))
+                    .collect();
+                options.global.pruning = false;
+                options.global.enable_page_index = false;
+            }
+            Some((options, factory))
+        } else {
+            None
+        };
+        if files.is_empty() {
+            let projected = project_schema(&self.schema, projection)?;
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        let groups = balance(files, state.config().target_partitions());
+        let table_schema = TableSchema::builder(self.file_schema.clone())
+            .with_table_partition_cols(self.partition_fields.clone())
+            .build();
+        let config = |source: Arc<dyn FileSource>| -> DfResult<_> {
+            Ok(FileScanConfigBuilder::new(url.clone(), source)
+                .with_file_groups(groups)
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build())
+        };
+        if let Some((options, factory)) = lookup {
             let mut source = ParquetSource::new(table_schema)
                 .with_table_parquet_options(options.clone())
                 .with_parquet_file_reader_factory(Arc::new(factory));

@@ -127,6 +127,21 @@ fn values_for(e: &Expr, col: &str) -> Option<Vec<ScalarValue>> {
     }
 }
 
+/// The values `filters` (unqualified conjuncts) allow for column `col`, when they pin it to a
+/// finite set.
+pub fn allowed_values(filters: &[Expr], col: &str) -> Option<Vec<ScalarValue>> {
+    let mut allowed: Option<Vec<ScalarValue>> = None;
+    for f in filters {
+        if let Some(vals) = values_for(f, col) {
+            allowed = Some(match allowed {
+                None => vals,
+                Some(prev) => prev.into_iter().filter(|v| vals.contains(v)).collect(),
+            });
+        }
+    }
+    allowed
+}
+
 /// Buckets that can hold rows matching `filters`, or `None` when the filters do not pin every
 /// bucket column (then every bucket is read).
 pub fn select_buckets(
@@ -139,16 +154,7 @@ pub fn select_buckets(
     let filters: Vec<Expr> = filters.iter().map(unqualify).collect();
     let mut per_column: Vec<Vec<ScalarValue>> = Vec::new();
     for field in bucket_fields {
-        let mut allowed: Option<Vec<ScalarValue>> = None;
-        for f in &filters {
-            if let Some(vals) = values_for(f, field.name()) {
-                allowed = Some(match allowed {
-                    None => vals,
-                    Some(prev) => prev.into_iter().filter(|v| vals.contains(v)).collect(),
-                });
-            }
-        }
-        per_column.push(allowed?);
+        per_column.push(allowed_values(&filters, field.name())?);
     }
     let combos: usize = per_column.iter().map(|v| v.len().max(1)).product();
     if combos > MAX_COMBINATIONS {
