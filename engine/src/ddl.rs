@@ -388,6 +388,7 @@ impl Session {
         }
         if loc.exists() {
             std::fs::remove_dir_all(&loc).map_err(|e| EngineError::io(&loc, e))?;
+            crate::table::mapped::forget(&loc);
         }
         Ok(())
     }
@@ -687,6 +688,7 @@ impl Session {
                             {
                                 std::fs::remove_dir_all(&dir)
                                     .map_err(|e| EngineError::io(&dir, e))?;
+                                crate::table::mapped::forget(&dir);
                             }
                         }
                         None if if_exists => {}

@@ -8,7 +8,8 @@
 //!
 //! This is safe because Cuve never changes a published file: ingest and INSERT write a new file
 //! under a temporary name and publish it by link or rename, and INSERT OVERWRITE or DROP remove
-//! files, which leaves an open map valid until it is dropped. A map is keyed by the file's path,
+//! files, which leaves an open map valid until it is dropped (they also drop the cached maps of
+//! what they delete, so its disk space is freed once running queries finish). A map is keyed by the file's path,
 //! size and modification time as listed, so a new file at an old path is mapped afresh. Only a
 //! file truncated in place by something outside Cuve could fault a reader (as with every
 //! memory-mapped reader, e.g. DuckDB's or SQLite's); the listed size is checked on every map.
@@ -139,6 +140,15 @@ pub fn map(path: &Path, version: Version) -> io::Result<Arc<MappedFile>> {
     Ok(mapped)
 }
 
+/// Drops the maps of `path` and of every file under it (a table or partition directory, or
+/// one file), called when Cuve deletes them: a map keeps a deleted file's disk space in use
+/// until it is dropped. Queries still reading such a file keep their own reference.
+pub fn forget(path: &Path) {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut maps = MAPS.lock().unwrap_or_else(|p| p.into_inner());
+    maps.entries.retain(|p, _| !p.starts_with(&path));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +194,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("13 bytes, but 99"), "{err}");
+
+        // Deleting the directory forgets its maps; a held map stays readable.
+        let listed = Version {
+            size: 13,
+            modified: 2,
+        };
+        assert!(Arc::ptr_eq(&c, &map(&path, listed).unwrap()));
+        forget(dir.path());
+        assert!(!Arc::ptr_eq(&c, &map(&path, listed).unwrap()));
+        assert_eq!(&c.slice(5..8).unwrap()[..], b"bye");
     }
 }

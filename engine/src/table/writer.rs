@@ -545,6 +545,7 @@ impl TableWriter {
         }
         for f in replaced {
             std::fs::remove_file(&f).map_err(|e| EngineError::io(&f, e))?;
+            super::mapped::forget(&f);
         }
         if !parts.is_empty() {
             self.catalog
