@@ -84,12 +84,10 @@ impl CuveTable {
         let file_schema = Arc::new(Schema::new(fields.clone()));
         let mut partition_fields: Vec<FieldRef> = Vec::new();
         for c in &def.partition_columns {
-            // String partition values repeat for a whole file: dictionary-encode them, as
-            // DataFusion's listing tables do.
+            // String partition values repeat for a whole file: string views (a short value such
+            // as a date is stored inline in each view, with no data buffer).
             let t = match arrow_type(&c.data_type)? {
-                DataType::Utf8 => {
-                    DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8))
-                }
+                DataType::Utf8 => DataType::Utf8View,
                 other => other,
             };
             let f = Arc::new(Field::new(&c.name, t, true));
