@@ -76,7 +76,7 @@ fn dictionary_pays(column: &ArrayRef) -> Result<bool> {
     let dictionary = bytes.len() as f64 * scale;
     let indices = (rows * bits as usize / 8) as f64 * packed_ids.len() as f64 / ids.len() as f64;
     let raw = dictionary + indices;
-    if raw < 256.0 || packed.is_empty() {
+    if raw < 256.0 {
         return Ok(true);
     }
     let compressed = dictionary * compression_ratio(&bytes) + indices * compression_ratio(&packed);
@@ -134,27 +134,34 @@ fn bit_pack(ids: &[u32], bits: u32, base: u32) -> Vec<u8> {
 /// The distinct values of `rows` in order of first appearance, and each row's index into
 /// them: a dictionary page and its indices.
 fn dictionary_ids(rows: &ArrayRef) -> Result<(ArrayRef, Vec<u32>)> {
+    let (firsts, ids) = first_rows_and_ids(rows)?;
+    let firsts = UInt32Array::from(firsts);
+    Ok((
+        datafusion::arrow::compute::take(rows.as_ref(), &firsts, None)?,
+        ids,
+    ))
+}
+
+/// For the distinct values of `rows` (by a 64-bit hash) in order of first appearance: the
+/// row each first appears on, and each row's index into that order.
+fn first_rows_and_ids(rows: &ArrayRef) -> Result<(Vec<u32>, Vec<u32>)> {
     let state = datafusion::common::hash_utils::RandomState::with_seed(0);
-    let (picks, ids) = datafusion::common::hash_utils::with_hashes([rows], &state, |hashes| {
+    datafusion::common::hash_utils::with_hashes([rows], &state, |hashes| {
         let mut index = std::collections::HashMap::with_capacity(hashes.len());
-        let mut picks = Vec::new();
+        let mut firsts = Vec::new();
         let ids = hashes
             .iter()
             .enumerate()
             .map(|(i, h)| {
                 *index.entry(*h).or_insert_with(|| {
-                    picks.push(i as u32);
-                    picks.len() as u32 - 1
+                    firsts.push(i as u32);
+                    firsts.len() as u32 - 1
                 })
             })
             .collect::<Vec<_>>();
-        Ok((picks, ids))
-    })?;
-    let picks = UInt32Array::from(picks);
-    Ok((
-        datafusion::arrow::compute::take(rows.as_ref(), &picks, None)?,
-        ids,
-    ))
+        Ok((firsts, ids))
+    })
+    .map_err(Into::into)
 }
 
 /// Distinct values in a column of `rows` rows from an evenly spaced sample of `sampled`
@@ -168,15 +175,12 @@ fn distinct_estimate(seen: f64, singletons: f64, sampled: f64, rows: f64) -> f64
 
 /// How many distinct values `rows` holds, and how many of them occur once.
 fn distinct_counts(rows: &ArrayRef) -> Result<(usize, usize)> {
-    let state = datafusion::common::hash_utils::RandomState::with_seed(0);
-    datafusion::common::hash_utils::with_hashes([rows], &state, |hashes| {
-        let mut counts = std::collections::HashMap::with_capacity(hashes.len());
-        for h in hashes {
-            *counts.entry(*h).or_insert(0u32) += 1;
-        }
-        Ok((counts.len(), counts.values().filter(|&&n| n == 1).count()))
-    })
-    .map_err(Into::into)
+    let (firsts, ids) = first_rows_and_ids(rows)?;
+    let mut counts = vec![0u32; firsts.len()];
+    for id in ids {
+        counts[id as usize] += 1;
+    }
+    Ok((firsts.len(), counts.iter().filter(|&&n| n == 1).count()))
 }
 
 /// The non-null values of `array` roughly as Parquet's PLAIN encoding lays them out (a

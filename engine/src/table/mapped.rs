@@ -109,7 +109,9 @@ pub fn map(path: &Path, version: Version) -> io::Result<Arc<MappedFile>> {
     let size = file.metadata()?.len();
     if size != version.size {
         return Err(io::Error::other(format!(
-            "the file is {size} bytes, but {} when the table was listed (was it changed outside Cuve?)",
+            "the file is {size} bytes, but {} when the table was listed: it was changed outside \
+             Cuve (Cuve never rewrites a published file); restore it, or drop its partition and \
+             ingest it again",
             version.size
         )));
     }

@@ -30,30 +30,30 @@ impl Keys {
     pub fn new(values: &[ScalarValue]) -> Option<Keys> {
         let first = values.first()?;
         match first {
-            ScalarValue::Utf8(_) | ScalarValue::LargeUtf8(_) | ScalarValue::Utf8View(_) => values
-                .iter()
-                .map(|v| v.try_as_str().flatten().map(|s| s.as_bytes().to_vec()))
-                .collect::<Option<_>>()
-                .map(Keys::Bytes),
-            ScalarValue::Int32(_) => values
-                .iter()
-                .map(|v| match v {
-                    ScalarValue::Int32(Some(i)) => Some(*i),
-                    _ => None,
+            ScalarValue::Utf8(_) | ScalarValue::LargeUtf8(_) | ScalarValue::Utf8View(_) => {
+                all(values, |v| {
+                    v.try_as_str().flatten().map(|s| s.as_bytes().to_vec())
                 })
-                .collect::<Option<_>>()
-                .map(Keys::Int32),
-            ScalarValue::Int64(_) => values
-                .iter()
-                .map(|v| match v {
-                    ScalarValue::Int64(Some(i)) => Some(*i),
-                    _ => None,
-                })
-                .collect::<Option<_>>()
-                .map(Keys::Int64),
+                .map(Keys::Bytes)
+            }
+            ScalarValue::Int32(_) => all(values, |v| match v {
+                ScalarValue::Int32(Some(i)) => Some(*i),
+                _ => None,
+            })
+            .map(Keys::Int32),
+            ScalarValue::Int64(_) => all(values, |v| match v {
+                ScalarValue::Int64(Some(i)) => Some(*i),
+                _ => None,
+            })
+            .map(Keys::Int64),
             _ => None,
         }
     }
+}
+
+/// Every value converted by `f`, or `None` if one does not convert.
+fn all<T>(values: &[ScalarValue], f: impl Fn(&ScalarValue) -> Option<T>) -> Option<Vec<T>> {
+    values.iter().map(f).collect()
 }
 
 /// The rows of the file described by `metadata` that can hold one of `keys` in top-level

@@ -84,7 +84,7 @@ impl ParquetFileReaderFactory for PageIndexCachingFactory {
             inner,
             path,
             version,
-            file: None,
+            map: None,
             bytes_scanned,
         }))
     }
@@ -96,19 +96,19 @@ struct PageIndexReader {
     inner: Box<dyn AsyncFileReader + Send>,
     path: PathBuf,
     version: Version,
-    file: Option<Arc<MappedFile>>,
+    map: Option<Arc<MappedFile>>,
     bytes_scanned: Count,
 }
 
 impl PageIndexReader {
     fn read_ranges(&mut self, ranges: &[Range<u64>]) -> ParquetResult<Vec<Bytes>> {
-        let file = match &self.file {
+        let file = match &self.map {
             Some(f) => f,
             None => {
                 let f = mapped::map(&self.path, self.version).map_err(|e| {
                     ParquetError::External(format!("{}: {e}", self.path.display()).into())
                 })?;
-                self.file.insert(f)
+                self.map.insert(f)
             }
         };
         let mut out = Vec::with_capacity(ranges.len());
