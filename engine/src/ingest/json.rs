@@ -156,16 +156,19 @@ impl<'a> JLine<'a> {
     /// The value of `name`: an exact key (the last one when repeated), else a key equal to it
     /// ignoring ASCII case.
     pub fn get(&self, name: &str) -> Option<&JVal<'a>> {
+        self.position(name).map(|p| &self.fields[p].1)
+    }
+
+    /// Where [`JLine::get`] finds `name` among the fields.
+    pub fn position(&self, name: &str) -> Option<usize> {
         self.fields
             .iter()
-            .rev()
-            .find(|(k, _)| k == name)
+            .rposition(|(k, _)| k == name)
             .or_else(|| {
                 self.fields
                     .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .position(|(k, _)| k.eq_ignore_ascii_case(name))
             })
-            .map(|(_, v)| v)
     }
 }
 
