@@ -132,7 +132,9 @@ Machine: {machine()}. Data: {lines:,} log lines ({a.scale} × 30 days × 1,000,0
 `benches/queries/` (shared/design/BENCHMARK.md), one untimed warm-up then {a.runs} runs each, medians. Peers read the same
 Parquet files Cuve's ingest wrote: plain DataFusion 55 as a `PARTITIONED BY (dt)` listing table
 (in the same Rust process), DuckDB {duckdb_version()} with `hive_partitioning`. Ratios are peer
-time / Cuve time (higher is better for Cuve).
+time / Cuve time (higher is better for Cuve). Cuve and plain DataFusion share one binary,
+built for this machine's CPU (`-C target-cpu=native`, as `benches/run.sh` builds it); DuckDB's
+wheel picks CPU-specific code at run time.
 
 | query | Cuve ms | DataFusion ms | DuckDB ms | vs DataFusion | vs DuckDB | Cuve files, bytes | DataFusion bytes scanned | peak RSS Cuve / DF / DuckDB | identical results | target met |
 |---|---|---|---|---|---|---|---|---|---|---|
@@ -175,7 +177,10 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   34.5 s, 41.5 s and 33.1 s for the same COPY). The last full run before this round's changes
   (codec by whole column, memory-mapped lookups, Cuve's own page selection, ingest keeping
   freed memory, partition columns as string views) gave q1 1.01/0.87, q2 1.11/1.27, q4 1.03/1.15, q6 7.7/6.1, q7 1.02/1.48, q8
-  1.18/1.46 and ingest 0.85×. Ratios between about 0.85 and 1.15 are parity, not a measured
+  1.18/1.46 and ingest 0.85×. The previous round's last full run (before this round's ingest
+  changes and the CPU-specific build) gave q1 1.72/1.41, q2 1.05/1.32, q3 1.04/1.85, q4
+  0.96/1.06, q5 1.23/1.83, q6 10.3/8.7, q7 1.00/1.40, q8 1.06/1.50, q9 1.38/1.64 and ingest
+  0.94×. Ratios between about 0.85 and 1.15 are parity, not a measured
   difference.
 - **q6 (point lookup, target 10×).** Pruning works: Cuve opens {rust['q6_point_lookup']['cuve']['files_read']} of
   {rust['q6_point_lookup']['cuve']['files_total']} files (one bucket per day) where the peers open all of them, and is
@@ -227,10 +232,11 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   and two workers sharing 30 files. What remains per file (perf): string views built for the
   user_id dictionary (~6,600 ids per file in this bucket) and the query dictionary (~7,600),
   the ~250 KB a lookup touches per file, and DataFusion's per-file reader setup (Parquet to
-  Arrow schema conversion, ~3%). This round's two full runs gave q6 3.4 ms (15.3× / 21.1×,
-  DuckDB at 72 ms in that run) and 5.2 ms (10.3× / 8.7×): the target holds against DataFusion
-  and depends on the run against DuckDB (43 to 72 ms across full runs); inside the full run q6
-  is also slower than alone (4.2–4.9 ms). Cutting further needs fewer files per bucket than one per day (e.g. month-level compaction,
+  Arrow schema conversion, ~3%). The previous round's two full runs gave q6 3.4 ms (15.3× /
+  21.1×, DuckDB at 72 ms in that run) and 5.2 ms (10.3× / 8.7×): the target held against
+  DataFusion and depended on the run against DuckDB (43 to 72 ms across full runs); inside the
+  full run q6 is also slower than alone (4.2–4.9 ms). This run, with binaries built for the CPU
+  and files whose rows of one user are in time order: 4.9 ms, 11.0× / 11.0×. Cutting further needs fewer files per bucket than one per day (e.g. month-level compaction,
   outside the daily Hive layout) or a lookup path that skips the Parquet column readers;
   neither is built.
 - **Scans and aggregations (q1–q4, q7).** Cuve executes with the same DataFusion Parquet reader
@@ -262,10 +268,26 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   sorted by the key they prune nothing). This round: `cuve ingest` keeps the memory mimalloc
   frees for reuse (purge delay -1) instead of returning it to the OS after a second and
   faulting it back in, zeroed: system time 12 to 7 s, wall 37 to 34 s, peak RSS 2.0 to 2.6 GiB
-  (two runs each). What remains (perf): Parquet encoding (dictionary interning, min/max
-  statistics of text columns ~8%, LZ4) ~30%, JSON parsing ~11%, three copies of every row
-  (split by bucket, concatenate, sort) ~15%, and kernel time (reading 12 GB of raw input,
-  page-cache reclaim on a 24 GiB machine) ~12%.
+  (two runs each). This round (3 M-line subset, alternating binaries, three runs each; user
+  CPU of `cuve ingest`): (1) a line's keys are matched to the table's columns once per key
+  layout instead of searched for every column (~70 string comparisons a line), and splitting by
+  partition no longer builds a key per row: 6.3 to 6.05 s; (2) binaries built for the CPU
+  (AES-NI for the hash with which the Parquet dictionary encoder interns every value): 6.05 to
+  5.6 s; (3) the decoder's column builders start each batch with the last batch's capacity
+  (growing them re-faulted fresh memory), the unique key and `dt` are formatted without
+  `core::fmt`, and files are sorted on a single text key through 16-byte integer prefixes
+  (whole-string comparisons were 40% of ingest's `memcmp`; rows of one key now keep their
+  arrival order, which is time order, and the files came out 3% smaller): 5.15 to 4.85 s,
+  system time 1.2 to 0.85 s, wall 3.4 to 3.0 s; (4) flat JSON lines (keys and strings without escapes,
+  literals, integers) are read by a direct scanner, everything else still by serde_json (a
+  test checks both give the same fields): 5.11 to 4.84 s. Tried and not kept: copying the rows
+  only once, gathering each file's rows from the whole 2 M-line batch (slower: the gather jumps
+  across the batch's memory), and `memchr` for the ends of JSON strings (the values are too
+  short for it to pay). What remains (perf): the Parquet dictionary encoder interning every
+  value of the ten dictionary-encoded columns ~16% (arrow-rs re-interns even an Arrow
+  dictionary array), JSON scanning and building the Arrow columns ~25%, LZ4 ~5%, the copies
+  (split by bucket, sort) ~8%, and kernel time (reading 14 GB of raw input, writing the
+  files, page faults) ~12%.
 """
     (ROOT / "benches" / "RESULTS.md").write_text(report)
     print(report)
