@@ -12,6 +12,7 @@ use cuve_catalog::{Catalog, PartitionDef, StorageFormat, TableDef};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::{ScalarValue, project_schema};
+use datafusion::config::TableParquetOptions;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
@@ -302,7 +303,7 @@ impl CuveTable {
     fn file_format(&self, state: &dyn Session, filters: &[Expr]) -> Arc<dyn FileFormat> {
         match self.def.format {
             StorageFormat::Parquet => {
-                let mut options = state.table_options().parquet.clone();
+                let mut options = parquet_options(state);
                 if !self.def.external {
                     // Files Cuve wrote: rows are in sort-key order, so other columns' page
                     // min/max span almost every value and the page index prunes nothing, yet
@@ -465,7 +466,7 @@ impl TableProvider for CuveTable {
         // faster without it), and the pages are chosen here (page_select.rs).
         let lookup = if self.def.format == StorageFormat::Parquet && self.filters_sort_key(filters)
         {
-            let mut options = state.table_options().parquet.clone();
+            let mut options = parquet_options(state);
             // The bloom filter is not read: on a file sorted by the key the page index already
             // narrows the scan to the one or two pages that can hold the value, and reading the
             // filter costs a read per file (q6: 10.5 ms with it, 7.9 ms without).
@@ -549,6 +550,27 @@ impl TableProvider for CuveTable {
         );
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
+}
+
+/// The session's Parquet read options: its table options with the current settings of how
+/// files are read (`datafusion.execution.parquet.pushdown_filters`, `reorder_filters`,
+/// `force_filter_selections`, `pruning`, `enable_page_index`, `bloom_filter_on_read`,
+/// `skip_metadata`, `metadata_size_hint`), so `SET` changes them for Cuve tables as for
+/// DataFusion's own (DataFusion copies its settings into the table options only when the
+/// session is created). Settings that change column types stay as the table's schema needs.
+fn parquet_options(state: &dyn Session) -> TableParquetOptions {
+    let mut options = state.table_options().parquet.clone();
+    let now = &state.config_options().execution.parquet;
+    let o = &mut options.global;
+    o.pushdown_filters = now.pushdown_filters;
+    o.reorder_filters = now.reorder_filters;
+    o.force_filter_selections = now.force_filter_selections;
+    o.pruning = now.pruning;
+    o.enable_page_index = now.enable_page_index;
+    o.bloom_filter_on_read = now.bloom_filter_on_read;
+    o.skip_metadata = now.skip_metadata;
+    o.metadata_size_hint = now.metadata_size_hint;
+    options
 }
 
 #[cfg(test)]

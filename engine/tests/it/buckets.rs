@@ -313,21 +313,10 @@ async fn lookups_prune_pages_with_the_cached_page_index() {
         let plan = explain(&mut s, &format!("ANALYZE {sql}")).await;
         // Rows the scan decoded: the selected pages (1,024 rows each), not the 8,000 rows of
         // the table.
-        let scanned = plan
-            .split("DataSourceExec")
-            .nth(1)
-            .and_then(|t| t.split("output_rows=").nth(1))
-            .and_then(|t| t.split(',').next())
-            .unwrap_or_else(|| panic!("run {run}: no scan metrics in {plan}"))
-            .trim()
-            .to_string();
-        let n: f64 = match scanned.strip_suffix(" K") {
-            Some(k) => k.parse::<f64>().unwrap() * 1000.0,
-            None => scanned.parse().unwrap(),
-        };
+        let n = scan_rows(&plan);
         assert!(
             n > 0.0 && n <= 2048.0,
-            "run {run}: the scan read {scanned} rows of 8000"
+            "run {run}: the scan read {n} rows of 8000"
         );
         assert_eq!(rows(&mut s, sql).await, expected);
     }
@@ -345,4 +334,42 @@ async fn lookups_prune_pages_with_the_cached_page_index() {
         .await;
         assert_eq!(pinned, opaque, "{keys}");
     }
+}
+
+/// Rows the first scan of an `EXPLAIN ANALYZE` plan produced.
+fn scan_rows(plan: &str) -> f64 {
+    let text = plan
+        .split("DataSourceExec")
+        .nth(1)
+        .and_then(|t| t.split("output_rows=").nth(1))
+        .and_then(|t| t.split(',').next())
+        .unwrap_or_else(|| panic!("no scan metrics in {plan}"))
+        .trim()
+        .to_string();
+    match text.strip_suffix(" K") {
+        Some(k) => k.parse::<f64>().unwrap() * 1000.0,
+        None => text.parse().unwrap(),
+    }
+}
+
+/// `SET datafusion.execution.parquet.*` applies to Cuve tables: with pruning off, the scan
+/// reads the row group its statistics rule out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_parquet_options_apply_to_cuve_tables() {
+    let home = tempfile::tempdir().unwrap();
+    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
+    let mut s = engine.session(AccessView::admin("t")).unwrap();
+    s.execute("CREATE DATABASE d").await.unwrap();
+    make_table(&mut s, "x", 1, 500, 1, 8000).await;
+    let sql = "SELECT count(*) FROM d.x WHERE v > 1000000";
+    let expected = rows(&mut s, sql).await;
+    assert_eq!(expected, ["| 0        |"]);
+    let pruned = scan_rows(&explain(&mut s, &format!("ANALYZE {sql}")).await);
+    assert_eq!(pruned, 0.0, "statistics rule out every row group");
+    s.execute("SET datafusion.execution.parquet.pruning = false")
+        .await
+        .unwrap();
+    let read = scan_rows(&explain(&mut s, &format!("ANALYZE {sql}")).await);
+    assert_eq!(read, 8000.0, "with pruning off every row is read");
+    assert_eq!(rows(&mut s, sql).await, expected);
 }
