@@ -252,7 +252,18 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   views, so the same query takes DataFusion's vectorized multi-column group values: q1 121 to
   74 ms (5 runs × 2 rounds, alternating binaries; q3, q4, q5, q8, q9 unchanged). Otherwise
   DuckDB's engine is faster on these single-table aggregations on 2 cores; layout alone
-  (pruning, buckets) cannot win when every selected file must be decoded.
+  (pruning, buckets) cannot win when every selected file must be decoded. In the 02:19 run q2
+  and q3 came out at 0.95× and 0.99× of DataFusion; measured right after, alternating the two
+  engines (8 runs × 3 rounds, `cuve-bench queries --only cuve|datafusion`): q2 Cuve 783–822 ms
+  against DataFusion 793–831 ms, q3 176–178 ms against 192–203 ms, i.e. parity on q2 and Cuve
+  ahead on q3. Where q2's time goes (EXPLAIN ANALYZE): the partial aggregation keeps a set of
+  distinct `user_id || '|' || query` per day, and the final aggregation merges those sets
+  again (319 ms of ~1.3 s CPU). Running each day's files in one partition with a single-mode
+  aggregation would remove the merge (the co-located machinery exists for the bucket key, not
+  yet for partition columns). Not helping: DataFusion's rewrite of a single DISTINCT into a
+  two-level GROUP BY does not apply next to COUNT(*), and written by hand it is slower here
+  (3.1 s against 2.8 s for three runs); filter pushdown (`SET
+  datafusion.execution.parquet.pushdown_filters = true`) costs more CPU (4.1 against 3.6 s).
 - **Bucket-key queries (q5, q8, q9).** Co-located plans remove the repartition on `user_id`
   (plain DataFusion repartitions), which helps most on q9 (two aggregations by the key, then a
   join).
