@@ -132,6 +132,7 @@ impl Session {
             .with_runtime_env(runtime)
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(crate::planner::BucketJoinRule))
+            .with_physical_optimizer_rule(Arc::new(crate::planner::PartitionAggregateRule))
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.register_catalog(

@@ -57,16 +57,16 @@ struct Side {
     column_type: DataType,
 }
 
-fn bucket_of(f: &PartitionedFile) -> Option<&BucketFile> {
+pub(crate) fn bucket_of(f: &PartitionedFile) -> Option<&BucketFile> {
     f.extensions.get::<BucketFile>()
 }
 
-fn file_config(plan: &dyn ExecutionPlan) -> Option<&FileScanConfig> {
+pub(crate) fn file_config(plan: &dyn ExecutionPlan) -> Option<&FileScanConfig> {
     let ds = (plan as &dyn Any).downcast_ref::<DataSourceExec>()?;
     (ds.data_source().as_ref() as &dyn Any).downcast_ref::<FileScanConfig>()
 }
 
-fn column_name(e: &Arc<dyn datafusion::physical_expr::PhysicalExpr>) -> Option<String> {
+pub(crate) fn column_name(e: &Arc<dyn datafusion::physical_expr::PhysicalExpr>) -> Option<String> {
     (e.as_ref() as &dyn Any)
         .downcast_ref::<Column>()
         .map(|c| c.name().to_string())
@@ -168,21 +168,23 @@ fn analyze(plan: &Arc<dyn ExecutionPlan>, key: &str, shuffled: &mut bool) -> Opt
 
 /// A copy of `plan` that reads only `bucket`, with repartitions removed and runtime state reset.
 fn for_bucket(plan: &Arc<dyn ExecutionPlan>, bucket: u32) -> Result<Arc<dyn ExecutionPlan>> {
-    rebuild(plan, Some(bucket))
+    rebuild(plan, &|f| {
+        bucket_of(f).map(|b| b.bucket == bucket).unwrap_or(false)
+    })
 }
 
-/// Rebuilds `plan` with each scan reading one file group (only `bucket`'s files when given),
+/// Rebuilds `plan` with each scan reading one file group (the files `keep` accepts),
 /// repartitions removed and runtime state reset.
-fn rebuild(plan: &Arc<dyn ExecutionPlan>, bucket: Option<u32>) -> Result<Arc<dyn ExecutionPlan>> {
+pub(crate) fn rebuild(
+    plan: &Arc<dyn ExecutionPlan>,
+    keep: &dyn Fn(&PartitionedFile) -> bool,
+) -> Result<Arc<dyn ExecutionPlan>> {
     if let Some(cfg) = file_config(plan.as_ref()) {
         let files: Vec<PartitionedFile> = cfg
             .file_groups
             .iter()
             .flat_map(|g| g.files().iter().cloned())
-            .filter(|f| match bucket {
-                Some(wanted) => bucket_of(f).map(|b| b.bucket == wanted).unwrap_or(false),
-                None => true,
-            })
+            .filter(|f| keep(f))
             .collect();
         let new_cfg = FileScanConfigBuilder::from(cfg.clone())
             .with_file_groups(vec![FileGroup::new(files)])
@@ -191,20 +193,20 @@ fn rebuild(plan: &Arc<dyn ExecutionPlan>, bucket: Option<u32>) -> Result<Arc<dyn
     }
     let any = plan.as_ref() as &dyn Any;
     if let Some(b) = any.downcast_ref::<BucketParallelExec>() {
-        return rebuild(&b.template, bucket);
+        return rebuild(&b.template, keep);
     }
     if let Some(r) = any.downcast_ref::<RepartitionExec>() {
-        return rebuild(r.input(), bucket);
+        return rebuild(r.input(), keep);
     }
     if any.is::<CoalescePartitionsExec>()
         && let Some(child) = plan.children().into_iter().next()
     {
-        return rebuild(child, bucket);
+        return rebuild(child, keep);
     }
     let children = plan
         .children()
         .into_iter()
-        .map(|c| rebuild(c, bucket))
+        .map(|c| rebuild(c, keep))
         .collect::<Result<Vec<_>>>()?;
     let rebuilt = if children.is_empty() {
         plan.clone()
@@ -232,7 +234,7 @@ pub struct BucketParallelExec {
 /// The subtree as every bucket runs it (one file group per scan, no repartitions); this is
 /// also what EXPLAIN shows.
 fn strip_repartitions(plan: &Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
-    rebuild(plan, None)
+    rebuild(plan, &|_| true)
 }
 
 impl BucketParallelExec {

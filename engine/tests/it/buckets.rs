@@ -373,3 +373,66 @@ async fn set_parquet_options_apply_to_cuve_tables() {
     assert_eq!(read, 8000.0, "with pruning off every row is read");
     assert_eq!(rows(&mut s, sql).await, expected);
 }
+
+/// Aggregations grouped by the partition column run in one phase per share of its values, with
+/// the same results as DataFusion's two-phase plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregations_by_partition_column_run_per_value() {
+    let home = tempfile::tempdir().unwrap();
+    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
+    let mut s = engine.session(AccessView::admin("t")).unwrap();
+    s.execute("CREATE DATABASE d").await.unwrap();
+    make_table(&mut s, "p", 4, 41, 3, 300).await;
+    // (query, whether it keeps a DISTINCT aggregate after DataFusion's logical rewrites)
+    let queries = [
+        (
+            "SELECT dt, count(*), count(DISTINCT g), count(DISTINCT k || '|' || g) FROM d.p GROUP BY dt",
+            true,
+        ),
+        (
+            "SELECT dt, g, sum(DISTINCT v), count(*), max(k) FROM d.p WHERE v % 7 <> 0 GROUP BY dt, g",
+            true,
+        ),
+        (
+            "SELECT g, dt, avg(v), count(DISTINCT k) FROM d.p GROUP BY g, dt HAVING count(*) > 10",
+            true,
+        ),
+        (
+            "SELECT dt, count(DISTINCT v), count(*) FROM d.p WHERE k IS NULL GROUP BY dt",
+            true,
+        ),
+        // A lone DISTINCT becomes a two-level GROUP BY; no DISTINCT at all: small partial
+        // states, cheap to merge, so DataFusion's plan stays.
+        ("SELECT dt, count(DISTINCT g) FROM d.p GROUP BY dt", false),
+        ("SELECT dt, g, sum(v) FROM d.p GROUP BY dt, g", false),
+    ];
+    for target in [1, 2, 4] {
+        s.execute(&format!(
+            "SET datafusion.execution.target_partitions = {target}"
+        ))
+        .await
+        .unwrap();
+        for (q, distinct) in queries {
+            s.set_bucket_optimizations(false);
+            let expected = rows(&mut s, q).await;
+            assert!(!expected.is_empty(), "{q}");
+            assert!(!explain(&mut s, q).await.contains("PartitionParallelExec"));
+            s.set_bucket_optimizations(true);
+            let plan = explain(&mut s, q).await;
+            // Two dt values: two shares unless only one partition is wanted.
+            assert_eq!(
+                plan.contains("PartitionParallelExec"),
+                target > 1 && distinct,
+                "target_partitions {target}, {q}:\n{plan}"
+            );
+            assert_eq!(
+                rows(&mut s, q).await,
+                expected,
+                "target_partitions {target}, {q}"
+            );
+        }
+    }
+    // Grouped by the bucket key: the bucket-parallel plan, not this one.
+    let plan = explain(&mut s, "SELECT k, count(*) FROM d.p GROUP BY k").await;
+    assert!(!plan.contains("PartitionParallelExec"), "{plan}");
+}
