@@ -180,7 +180,11 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   1.18/1.46 and ingest 0.85×. The previous round's last full run (before this round's ingest
   changes and the CPU-specific build) gave q1 1.72/1.41, q2 1.05/1.32, q3 1.04/1.85, q4
   0.96/1.06, q5 1.23/1.83, q6 10.3/8.7, q7 1.00/1.40, q8 1.06/1.50, q9 1.38/1.64 and ingest
-  0.94×. Ratios between about 0.85 and 1.15 are parity, not a measured
+  0.94×. This round's first full run (02:19, before the per-day DISTINCT aggregation) gave q1
+  1.44/1.12, q2 0.95/1.18, q3 0.99/1.48, q4 1.03/1.21, q5 1.27/1.95, q6 11.0/11.0, q7
+  1.04/1.38, q8 1.06/1.41, q9 1.28/1.55 and ingest 1.14×. After this run (02:41), alternating
+  Cuve and plain DataFusion (8 runs × 3 rounds): q7 665–713 against 675–709 ms (parity; 0.90×
+  in the run), q8 38–40 against 42 ms (0.98× in the run). Ratios between about 0.85 and 1.15 are parity, not a measured
   difference.
 - **q6 (point lookup, target 10×).** Pruning works: Cuve opens {rust['q6_point_lookup']['cuve']['files_read']} of
   {rust['q6_point_lookup']['cuve']['files_total']} files (one bucket per day) where the peers open all of them, and is
@@ -235,8 +239,14 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   Arrow schema conversion, ~3%). The previous round's two full runs gave q6 3.4 ms (15.3× /
   21.1×, DuckDB at 72 ms in that run) and 5.2 ms (10.3× / 8.7×): the target held against
   DataFusion and depended on the run against DuckDB (43 to 72 ms across full runs); inside the
-  full run q6 is also slower than alone (4.2–4.9 ms). This run, with binaries built for the CPU
-  and files whose rows of one user are in time order: 4.9 ms, 11.0× / 11.0×. Cutting further needs fewer files per bucket than one per day (e.g. month-level compaction,
+  full run q6 is also slower than alone (4.2–4.9 ms). This round's first full run (02:19),
+  with binaries built for the CPU and files whose rows of one user are in time order: 4.9 ms,
+  11.0× / 11.0×. This run (02:41): 6.8 ms, 12.6× / 7.5× (DuckDB 50 ms, plain DataFusion 85 ms,
+  both slower than usual too); measured right after it, alternating the engines (8 runs × 3
+  rounds): Cuve 3.3–4.7 ms, DataFusion 61–64 ms; q6 alone, 300 lookups: median 3.9 ms, 4.8 ms
+  CPU. Per lookup (perf over those 300): decoding the dictionary pages of user_id and query of
+  each of the 30 files into string views (view building, plain decoding, UTF-8 validation)
+  ~22%, allocation ~7%. Cutting further needs fewer files per bucket than one per day (e.g. month-level compaction,
   outside the daily Hive layout) or a lookup path that skips the Parquet column readers;
   neither is built.
 - **Scans and aggregations (q1–q4, q7).** Cuve executes with the same DataFusion Parquet reader
@@ -252,17 +262,21 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   views, so the same query takes DataFusion's vectorized multi-column group values: q1 121 to
   74 ms (5 runs × 2 rounds, alternating binaries; q3, q4, q5, q8, q9 unchanged). Otherwise
   DuckDB's engine is faster on these single-table aggregations on 2 cores; layout alone
-  (pruning, buckets) cannot win when every selected file must be decoded. In the 02:19 run q2
-  and q3 came out at 0.95× and 0.99× of DataFusion; measured right after, alternating the two
-  engines (8 runs × 3 rounds, `cuve-bench queries --only cuve|datafusion`): q2 Cuve 783–822 ms
-  against DataFusion 793–831 ms, q3 176–178 ms against 192–203 ms, i.e. parity on q2 and Cuve
-  ahead on q3. Where q2's time goes (EXPLAIN ANALYZE): the partial aggregation keeps a set of
-  distinct `user_id || '|' || query` per day, and the final aggregation merges those sets
-  again (319 ms of ~1.3 s CPU). Running each day's files in one partition with a single-mode
-  aggregation would remove the merge (the co-located machinery exists for the bucket key, not
-  yet for partition columns). Not helping: DataFusion's rewrite of a single DISTINCT into a
-  two-level GROUP BY does not apply next to COUNT(*), and written by hand it is slower here
-  (3.1 s against 2.8 s for three runs); filter pushdown (`SET
+  (pruning, buckets) cannot win when every selected file must be decoded. A full run at 02:19
+  (before the change below) gave q2 and q3 at 0.95× and 0.99× of DataFusion; measured right
+  after, alternating the two engines (8 runs × 3 rounds, `cuve-bench queries --only
+  cuve|datafusion`): q2 Cuve 783–822 ms against DataFusion 793–831 ms, q3 176–178 ms against
+  192–203 ms, i.e. parity on q2 and Cuve ahead on q3. q2 (EXPLAIN ANALYZE): the partial
+  aggregation kept a set of distinct `user_id || '|' || query` per day, and the final
+  aggregation merged those sets again (319 ms of ~1.3 s CPU). Since each day's rows are the
+  files of one `dt` directory, Cuve now runs such an aggregation (a DISTINCT aggregate grouped
+  by a partition column) in a single phase per share of the days, each share's files in one
+  partition (`PartitionParallelExec`, engine/src/planner/partition_agg.rs): q2 811–1059 to
+  576–586 ms, CPU 1.54 to 1.10 s (6 runs × 3 rounds, alternating binaries). Restricted to
+  DISTINCT aggregates: for small states (q1) one phase per share only loses the scan's
+  file-level parallelism (72 to 80 ms). Not helping: DataFusion's rewrite of a single DISTINCT
+  into a two-level GROUP BY does not apply next to COUNT(*), and written by hand it is slower
+  here (3.1 s against 2.8 s for three runs); filter pushdown (`SET
   datafusion.execution.parquet.pushdown_filters = true`) costs more CPU (4.1 against 3.6 s).
 - **Bucket-key queries (q5, q8, q9).** Co-located plans remove the repartition on `user_id`
   (plain DataFusion repartitions), which helps most on q9 (two aggregations by the key, then a
