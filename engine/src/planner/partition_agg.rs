@@ -239,7 +239,10 @@ impl PartitionAggregateRule {
         final_agg: &AggregateExec,
         target_partitions: usize,
     ) -> Option<PartitionParallelExec> {
-        if *final_agg.mode() != AggregateMode::FinalPartitioned {
+        // An aggregation with a row limit (top-k by group) keeps DataFusion's plan.
+        if *final_agg.mode() != AggregateMode::FinalPartitioned
+            || final_agg.limit_options().is_some()
+        {
             return None;
         }
         let repartition = through_batching(final_agg.input());
@@ -256,6 +259,7 @@ impl PartitionAggregateRule {
             || !partial.group_expr().is_single()
             || partial.group_expr().expr().is_empty()
             || !partial.aggr_expr().iter().any(|a| a.is_distinct())
+            || partial.limit_options().is_some()
         {
             return None;
         }
@@ -338,5 +342,60 @@ impl PhysicalOptimizerRule for PartitionAggregateRule {
 
     fn schema_check(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_keep_each_value_whole_and_balance_bytes() {
+        let file = |name: &str, size: u64, value: &str| {
+            (
+                PartitionedFile::new(name.to_string(), size),
+                value.to_string(),
+            )
+        };
+        let files = vec![
+            file("d1/a", 100, "d1"),
+            file("d1/b", 100, "d1"),
+            file("d2/a", 150, "d2"),
+            file("d3/a", 60, "d3"),
+            file("d4/a", 50, "d4"),
+            file("d4/b", 40, "d4"),
+        ];
+        let s = shares(&files, 2);
+        assert_eq!(s.len(), 2);
+        // Every file once; a value's files in one share.
+        let total: usize = s.iter().map(|x| x.len()).sum();
+        assert_eq!(total, files.len());
+        for (f, v) in &files {
+            let share = s
+                .iter()
+                .position(|x| x.contains(&f.object_meta.location.to_string()))
+                .unwrap();
+            for (g, w) in &files {
+                if w == v {
+                    assert!(s[share].contains(&g.object_meta.location.to_string()));
+                }
+            }
+        }
+        // Greedy by bytes: d1 (200) | d2 (150), d4 (90) -> 240, d3 (60) -> 260 | 240.
+        let bytes: Vec<u64> = s
+            .iter()
+            .map(|x| {
+                files
+                    .iter()
+                    .filter(|(f, _)| x.contains(&f.object_meta.location.to_string()))
+                    .map(|(f, _)| f.object_meta.size)
+                    .sum()
+            })
+            .collect();
+        assert_eq!(bytes.iter().sum::<u64>(), 500);
+        assert!(bytes.iter().all(|b| *b >= 240 && *b <= 260), "{bytes:?}");
+        // Never more shares than values.
+        assert_eq!(shares(&files, 16).len(), 4);
+        assert_eq!(shares(&files[..2], 4).len(), 1);
     }
 }
