@@ -182,7 +182,9 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   0.96/1.06, q5 1.23/1.83, q6 10.3/8.7, q7 1.00/1.40, q8 1.06/1.50, q9 1.38/1.64 and ingest
   0.94×. This round's first full run (02:19, before the per-day DISTINCT aggregation) gave q1
   1.44/1.12, q2 0.95/1.18, q3 0.99/1.48, q4 1.03/1.21, q5 1.27/1.95, q6 11.0/11.0, q7
-  1.04/1.38, q8 1.06/1.41, q9 1.28/1.55 and ingest 1.14×. After this run (02:41), alternating
+  1.04/1.38, q8 1.06/1.41, q9 1.28/1.55 and ingest 1.14×; the second (02:41, with it) q1
+  1.63/1.33, q2 1.37/1.70, q3 1.06/1.58, q4 1.02/1.27, q5 2.08/1.85, q6 12.6/7.5, q7
+  0.90/1.25, q8 0.98/1.44, q9 1.41/1.79 and ingest 1.18×. After the second run, alternating
   Cuve and plain DataFusion (8 runs × 3 rounds): q7 665–713 against 675–709 ms (parity; 0.90×
   in the run), q8 38–40 against 42 ms (0.98× in the run). Ratios between about 0.85 and 1.15 are parity, not a measured
   difference.
@@ -241,12 +243,12 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
   DataFusion and depended on the run against DuckDB (43 to 72 ms across full runs); inside the
   full run q6 is also slower than alone (4.2–4.9 ms). This round's first full run (02:19),
   with binaries built for the CPU and files whose rows of one user are in time order: 4.9 ms,
-  11.0× / 11.0×. This run (02:41): 6.8 ms, 12.6× / 7.5× (DuckDB 50 ms, plain DataFusion 85 ms,
-  both slower than usual too); measured right after it, alternating the engines (8 runs × 3
+  11.0× / 11.0×. The second (02:41): 6.8 ms, 12.6× / 7.5× (DuckDB 50 ms, plain DataFusion 85
+  ms, both slower than usual too); measured right after it, alternating the engines (8 runs × 3
   rounds): Cuve 3.3–4.7 ms, DataFusion 61–64 ms; q6 alone, 300 lookups: median 3.9 ms, 4.8 ms
   CPU. Per lookup (perf over those 300): decoding the dictionary pages of user_id and query of
   each of the 30 files into string views (view building, plain decoding, UTF-8 validation)
-  ~22%, allocation ~7%. Cutting further needs fewer files per bucket than one per day (e.g. month-level compaction,
+  ~22%, allocation ~7%. This run (02:52): 4.4 ms, 12.6× / 10.4×. Cutting further needs fewer files per bucket than one per day (e.g. month-level compaction,
   outside the daily Hive layout) or a lookup path that skips the Parquet column readers;
   neither is built.
 - **Scans and aggregations (q1–q4, q7).** Cuve executes with the same DataFusion Parquet reader
