@@ -662,16 +662,21 @@ mod tests {
         ]))
     }
 
-    #[test]
-    fn decodes_json_lines_with_key_and_dt() {
-        let mut d = RowDecoder::new(
+    /// A JSON-lines decoder for [`schema`] with `dt` from the log time in `tz`.
+    fn json_decoder(tz: &str) -> RowDecoder {
+        RowDecoder::new(
             schema(),
             &["dt".into()],
             InputFormat::Jsonl,
             TimeUnit::Ns,
-            "Asia/Seoul".parse().unwrap(),
+            tz.parse().unwrap(),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn decodes_json_lines_with_key_and_dt() {
+        let mut d = json_decoder("Asia/Seoul");
         let o = LineOrigin {
             sender_ip: "10.0.0.1",
             line_no: 7,
@@ -706,14 +711,7 @@ mod tests {
 
     #[test]
     fn lines_with_other_key_orders_find_their_values() {
-        let mut d = RowDecoder::new(
-            schema(),
-            &["dt".into()],
-            InputFormat::Jsonl,
-            TimeUnit::Ns,
-            "UTC".parse().unwrap(),
-        )
-        .unwrap();
+        let mut d = json_decoder("UTC");
         let o = LineOrigin {
             sender_ip: "10.0.0.1",
             line_no: 1,

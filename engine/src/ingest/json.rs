@@ -157,12 +157,14 @@ impl<'a> JLine<'a> {
     }
 
     /// The value of `name`: an exact key (the last one when repeated), else a key equal to it
-    /// ignoring ASCII case.
+    /// ignoring ASCII case. (The decoder keeps the positions per key layout instead.)
+    #[cfg(test)]
     pub fn get(&self, name: &str) -> Option<&JVal<'a>> {
         self.position(name).map(|p| &self.fields[p].1)
     }
 
-    /// Where [`JLine::get`] finds `name` among the fields.
+    /// Where `name`'s value is among the fields: an exact key (the last one when repeated),
+    /// else a key equal to it ignoring ASCII case.
     pub fn position(&self, name: &str) -> Option<usize> {
         self.fields
             .iter()

@@ -23,6 +23,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::projection::ProjectionExpr;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::sanity_checker::SanityCheckPlan;
@@ -72,6 +73,25 @@ pub(crate) fn column_name(e: &Arc<dyn datafusion::physical_expr::PhysicalExpr>) 
         .map(|c| c.name().to_string())
 }
 
+/// Whether a projection passes `key` through under its own name (not renamed or computed).
+pub(crate) fn passes_through(exprs: &[ProjectionExpr], key: &str) -> bool {
+    exprs
+        .iter()
+        .any(|pe| pe.alias == key && column_name(&pe.expr).as_deref() == Some(key))
+}
+
+/// Executes a rebuilt copy of a subtree as one stream (merging it if it has several
+/// partitions, e.g. a scan with no files).
+pub(crate) fn execute_as_one(
+    plan: Arc<dyn ExecutionPlan>,
+    context: Arc<TaskContext>,
+) -> Result<SendableRecordBatchStream> {
+    if plan.properties().partitioning.partition_count() == 1 {
+        return plan.execute(0, context);
+    }
+    Arc::new(CoalescePartitionsExec::new(plan)).execute(0, context)
+}
+
 /// Follows `key` (a column name) down a chain of operators to one bucketed scan whose bucket
 /// column it is. `shuffled` records whether a repartition was crossed.
 fn analyze(plan: &Arc<dyn ExecutionPlan>, key: &str, shuffled: &mut bool) -> Option<Side> {
@@ -87,13 +107,10 @@ fn analyze(plan: &Arc<dyn ExecutionPlan>, key: &str, shuffled: &mut bool) -> Opt
             return None;
         }
         // The key must be the bucket column itself, not a renamed or computed column.
-        if let Some(projection) = cfg.file_source().projection() {
-            let passes = projection
-                .iter()
-                .any(|pe| pe.alias == key && column_name(&pe.expr).as_deref() == Some(key));
-            if !passes {
-                return None;
-            }
+        if let Some(projection) = cfg.file_source().projection()
+            && !passes_through(projection.as_ref(), key)
+        {
+            return None;
         }
         for f in &files {
             let b = bucket_of(f)?;
@@ -143,11 +160,7 @@ fn analyze(plan: &Arc<dyn ExecutionPlan>, key: &str, shuffled: &mut bool) -> Opt
     }
     if let Some(p) = any.downcast_ref::<ProjectionExec>() {
         // The key must pass through under its own name.
-        let passes = p
-            .expr()
-            .iter()
-            .any(|pe| pe.alias == key && column_name(&pe.expr).as_deref() == Some(key));
-        if !passes {
+        if !passes_through(p.expr(), key) {
             return None;
         }
         return analyze(p.input(), key, shuffled);
@@ -314,13 +327,7 @@ impl ExecutionPlan for BucketParallelExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let plan = for_bucket(&self.template, partition as u32)?;
-        let n = plan.properties().partitioning.partition_count();
-        if n == 1 {
-            return plan.execute(0, context);
-        }
-        // A copy with several partitions (e.g. an empty bucket) is merged.
-        Arc::new(CoalescePartitionsExec::new(plan)).execute(0, context)
+        execute_as_one(for_bucket(&self.template, partition as u32)?, context)
     }
 }
 

@@ -16,7 +16,7 @@
 //! anything that does not fit keeps the normal plan.
 
 use std::any::Any;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -30,14 +30,15 @@ use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::sanity_checker::SanityCheckPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 
-use super::bucket_join::{bucket_of, column_name, file_config, rebuild};
+use super::bucket_join::{
+    bucket_of, column_name, execute_as_one, file_config, passes_through, rebuild,
+};
 
 /// Skips `CoalesceBatchesExec` nodes.
 fn through_batching(plan: &Arc<dyn ExecutionPlan>) -> &Arc<dyn ExecutionPlan> {
@@ -68,13 +69,10 @@ fn partition_files(
             .table_partition_cols()
             .iter()
             .position(|f| f.name() == key)?;
-        if let Some(projection) = cfg.file_source().projection() {
-            let passes = projection
-                .iter()
-                .any(|pe| pe.alias == key && column_name(&pe.expr).as_deref() == Some(key));
-            if !passes {
-                return None;
-            }
+        if let Some(projection) = cfg.file_source().projection()
+            && !passes_through(projection.as_ref(), key)
+        {
+            return None;
         }
         let mut out = Vec::new();
         for f in cfg.file_groups.iter().flat_map(|g| g.files()) {
@@ -95,15 +93,9 @@ fn partition_files(
         return partition_files(plan.children().into_iter().next()?, key);
     }
     if let Some(p) = any.downcast_ref::<ProjectionExec>() {
-        let passes = p
-            .expr()
-            .iter()
-            .any(|pe| pe.alias == key && column_name(&pe.expr).as_deref() == Some(key));
-        return if passes {
-            partition_files(p.input(), key)
-        } else {
-            None
-        };
+        return passes_through(p.expr(), key)
+            .then(|| partition_files(p.input(), key))
+            .flatten();
     }
     None
 }
@@ -111,18 +103,17 @@ fn partition_files(
 /// Splits the partition values into at most `n` shares of about equal bytes (largest first,
 /// each to the lightest share); returns each share's file paths.
 fn shares(files: &[(PartitionedFile, String)], n: usize) -> Vec<HashSet<String>> {
-    let mut values: Vec<(String, u64, Vec<String>)> = Vec::new();
+    let mut by_value: BTreeMap<&str, (u64, Vec<String>)> = BTreeMap::new();
     for (f, v) in files {
-        let path = f.object_meta.location.to_string();
-        match values.iter_mut().find(|(x, ..)| x == v) {
-            Some((_, bytes, paths)) => {
-                *bytes += f.object_meta.size;
-                paths.push(path);
-            }
-            None => values.push((v.clone(), f.object_meta.size, vec![path])),
-        }
+        let (bytes, paths) = by_value.entry(v.as_str()).or_default();
+        *bytes += f.object_meta.size;
+        paths.push(f.object_meta.location.to_string());
     }
-    values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut values: Vec<(&str, u64, Vec<String>)> = by_value
+        .into_iter()
+        .map(|(v, (bytes, paths))| (v, bytes, paths))
+        .collect();
+    values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let n = n.min(values.len()).max(1);
     let mut out: Vec<(u64, HashSet<String>)> = vec![(0, HashSet::new()); n];
     for (_, bytes, paths) in values {
@@ -217,14 +208,11 @@ impl ExecutionPlan for PartitionParallelExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let share = self.shares.get(partition).cloned().unwrap_or_default();
+        let share = self.shares.get(partition);
         let plan = rebuild(&self.template, &|f| {
-            share.contains(&f.object_meta.location.to_string())
+            share.is_some_and(|paths| paths.contains(&f.object_meta.location.to_string()))
         })?;
-        if plan.properties().partitioning.partition_count() == 1 {
-            return plan.execute(0, context);
-        }
-        Arc::new(CoalescePartitionsExec::new(plan)).execute(0, context)
+        execute_as_one(plan, context)
     }
 }
 

@@ -29,6 +29,15 @@ async fn explain(s: &mut Session, sql: &str) -> String {
     pretty_format_batches(&out.batches).unwrap().to_string()
 }
 
+/// A new warehouse with database `d`, and an admin session on it.
+async fn new_session() -> (tempfile::TempDir, Session) {
+    let home = tempfile::tempdir().unwrap();
+    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
+    let mut s = engine.session(AccessView::admin("t")).unwrap();
+    s.execute("CREATE DATABASE d").await.unwrap();
+    (home, s)
+}
+
 async fn make_table(
     s: &mut Session,
     name: &str,
@@ -71,10 +80,7 @@ const QUERIES: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn colocated_plans_match_normal_plans() {
-    let home = tempfile::tempdir().unwrap();
-    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
-    let mut s = engine.session(AccessView::admin("t")).unwrap();
-    s.execute("CREATE DATABASE d").await.unwrap();
+    let (_home, mut s) = new_session().await;
     for (i, n) in [1u32, 4, 16].iter().enumerate() {
         make_table(&mut s, &format!("a{n}"), *n, 37 + i as u32 * 11, 3, 200).await;
         make_table(&mut s, &format!("b{n}"), *n, 23 + i as u32 * 7, 2, 150).await;
@@ -141,10 +147,7 @@ async fn colocated_plans_match_normal_plans() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_shows_no_repartition_on_the_bucket_key() {
-    let home = tempfile::tempdir().unwrap();
-    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
-    let mut s = engine.session(AccessView::admin("t")).unwrap();
-    s.execute("CREATE DATABASE d").await.unwrap();
+    let (_home, mut s) = new_session().await;
     make_table(&mut s, "x", 8, 50, 2, 100).await;
     make_table(&mut s, "y", 8, 40, 2, 100).await;
     let plan = explain(&mut s, "SELECT COUNT(*) FROM d.x JOIN d.y ON x.k = y.k").await;
@@ -167,10 +170,7 @@ async fn explain_shows_no_repartition_on_the_bucket_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bloom_filters_are_sized_for_the_file() {
     use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
-    let home = tempfile::tempdir().unwrap();
-    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
-    let mut s = engine.session(AccessView::admin("t")).unwrap();
-    s.execute("CREATE DATABASE d").await.unwrap();
+    let (home, mut s) = new_session().await;
     make_table(&mut s, "x", 4, 500, 1, 4000).await;
     let mut files = 0;
     for entry in walk(&home.path().join("warehouse")) {
@@ -219,10 +219,7 @@ async fn bloom_filters_are_sized_for_the_file() {
 async fn parquet_compression_property_sets_the_codec() {
     use datafusion::parquet::basic::Compression;
     use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
-    let home = tempfile::tempdir().unwrap();
-    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
-    let mut s = engine.session(AccessView::admin("t")).unwrap();
-    s.execute("CREATE DATABASE d").await.unwrap();
+    let (home, mut s) = new_session().await;
     for (name, props, want) in [
         ("dflt", "", "LZ4_RAW"),
         (
@@ -301,10 +298,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_prune_pages_with_the_cached_page_index() {
-    let home = tempfile::tempdir().unwrap();
-    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
-    let mut s = engine.session(AccessView::admin("t")).unwrap();
-    s.execute("CREATE DATABASE d").await.unwrap();
+    let (_home, mut s) = new_session().await;
     make_table(&mut s, "x", 1, 500, 1, 8000).await;
     let sql = "SELECT k, v FROM d.x WHERE k = 'k7'";
     let expected = rows(&mut s, sql).await;
@@ -356,10 +350,7 @@ fn scan_rows(plan: &str) -> f64 {
 /// reads the row group its statistics rule out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_parquet_options_apply_to_cuve_tables() {
-    let home = tempfile::tempdir().unwrap();
-    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
-    let mut s = engine.session(AccessView::admin("t")).unwrap();
-    s.execute("CREATE DATABASE d").await.unwrap();
+    let (_home, mut s) = new_session().await;
     make_table(&mut s, "x", 1, 500, 1, 8000).await;
     let sql = "SELECT count(*) FROM d.x WHERE v > 1000000";
     let expected = rows(&mut s, sql).await;
@@ -378,10 +369,7 @@ async fn set_parquet_options_apply_to_cuve_tables() {
 /// the same results as DataFusion's two-phase plan.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aggregations_by_partition_column_run_per_value() {
-    let home = tempfile::tempdir().unwrap();
-    let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
-    let mut s = engine.session(AccessView::admin("t")).unwrap();
-    s.execute("CREATE DATABASE d").await.unwrap();
+    let (_home, mut s) = new_session().await;
     make_table(&mut s, "p", 4, 41, 3, 300).await;
     // (query, whether it keeps a DISTINCT aggregate after DataFusion's logical rewrites)
     let queries = [
