@@ -1,8 +1,18 @@
-//! Hive's `LATERAL VIEW [OUTER] explode(array) t AS col` and `explode(...)` in a select list,
-//! which DataFusion rejects, rewritten to DataFusion's `unnest`:
+//! Hive's table-generating functions, which DataFusion rejects, rewritten to DataFusion's
+//! `unnest` and to scalar functions:
 //!
 //! `SELECT a, w FROM t LATERAL VIEW explode(split(s, ' ')) v AS w`
 //! → `SELECT a, w FROM (SELECT t.*, unnest(split(s, ' ')) AS w FROM t) AS t`.
+//!
+//! - `LATERAL VIEW explode(map) v AS k, v` → `unnest(map_keys(m)) AS k, unnest(map_values(m)) AS v`
+//!   (two unnests in one projection are zipped);
+//! - `LATERAL VIEW posexplode(arr) v AS pos, x` → `unnest(range(0, cardinality(arr)))` and
+//!   `unnest(arr)`;
+//! - `LATERAL VIEW json_tuple(j, 'k1', 'k2') v AS a, b` → `json_tuple_value(j, 'k1') AS a, ...`
+//!   (one row per input row);
+//! - in a select list, `json_tuple(j, 'k1', 'k2')` becomes columns `c0, c1`, `posexplode(arr)`
+//!   columns `pos, col`, `explode(map(...))` columns `key, value`, `explode(x)` column `col`;
+//! - Hive's empty `map()` becomes an empty `map<string,string>`.
 //!
 //! `OUTER` keeps rows whose array is empty or null (with a null element).
 
@@ -10,7 +20,7 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart,
-    Query, Select, SetExpr, Statement, TableFactor, visit_expressions_mut,
+    Query, Select, SelectItem, SetExpr, Statement, TableFactor, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::{GenericDialect, HiveDialect};
 use datafusion::sql::sqlparser::parser::Parser;
@@ -18,7 +28,10 @@ use datafusion::sql::sqlparser::parser::Parser;
 /// The statement rewritten when it uses LATERAL VIEW or explode; `Ok(None)` when untouched.
 pub fn rewrite_hive_sql(sql: &str) -> Result<Option<String>, String> {
     let lower = sql.to_ascii_lowercase();
-    if !lower.contains("lateral") && !lower.contains("explode") {
+    if !["lateral", "explode", "json_tuple", "map("]
+        .iter()
+        .any(|k| lower.contains(k))
+    {
         return Ok(None);
     }
     let Ok(mut stmts) = Parser::parse_sql(&HiveDialect {}, sql) else {
@@ -51,6 +64,45 @@ pub fn rewrite_hive_sql(sql: &str) -> Result<Option<String>, String> {
                 f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("unnest"))]);
                 exploded = true;
             }
+            Expr::Function(f)
+                if f.name.to_string().eq_ignore_ascii_case("map")
+                    && let Some((_, args)) = call(&Expr::Function(f.clone()))
+                    && args.len() >= 2
+                    && args.len() % 2 == 0
+                    && (args.len() > 2 || args.iter().all(|a| matches!(a, Expr::Value(_)))) =>
+            {
+                // Hive's map(k1, v1, k2, v2): keys and values coerced as Hive's array() does
+                let keys: Vec<String> = args.iter().step_by(2).map(|a| a.to_string()).collect();
+                let values: Vec<String> = args
+                    .iter()
+                    .skip(1)
+                    .step_by(2)
+                    .map(|a| a.to_string())
+                    .collect();
+                if let Ok(m) = parse_expr(&format!(
+                    "map(array({}), array({}))",
+                    keys.join(", "),
+                    values.join(", ")
+                )) {
+                    *e = m;
+                    exploded = true;
+                }
+            }
+            Expr::Function(f)
+                if f.name.to_string().eq_ignore_ascii_case("map")
+                    && match &f.args {
+                        FunctionArguments::List(l) => l.args.is_empty(),
+                        FunctionArguments::None => true,
+                        _ => false,
+                    } =>
+            {
+                if let Ok(empty) = parse_expr(
+                    "map(CAST(make_array() AS VARCHAR[]), CAST(make_array() AS VARCHAR[]))",
+                ) {
+                    *e = empty;
+                    exploded = true;
+                }
+            }
             _ => {}
         }
         ControlFlow::<()>::Continue(())
@@ -81,22 +133,150 @@ fn rewrite_set_expr(
     }
 }
 
-fn explode_arg(e: &Expr) -> Result<Expr, String> {
-    if let Expr::Function(f) = e {
-        let name = f.name.to_string().to_ascii_lowercase();
-        if name == "explode"
-            && let FunctionArguments::List(list) = &f.args
-            && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice()
-        {
-            return Ok(arg.clone());
-        }
-        return Err(format!(
-            "LATERAL VIEW {name}(...) is not supported: use LATERAL VIEW [OUTER] explode(array) t AS col"
-        ));
+fn parse_expr(sql: &str) -> Result<Expr, String> {
+    Parser::new(&GenericDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| format!("Hive function rewrite failed: {e}"))
+}
+
+/// The name and plain arguments of a function call.
+fn call(e: &Expr) -> Option<(String, Vec<Expr>)> {
+    let Expr::Function(f) = e else { return None };
+    let args = match &f.args {
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x.clone()),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?,
+        FunctionArguments::None => vec![],
+        _ => return None,
+    };
+    Some((f.name.to_string().to_ascii_lowercase(), args))
+}
+
+/// `OUTER`: an empty or null list becomes a list of one null.
+fn outer(list: &str, is_outer: bool) -> String {
+    if is_outer {
+        format!("CASE WHEN cardinality({list}) > 0 THEN {list} ELSE make_array(NULL) END")
+    } else {
+        list.to_string()
     }
-    Err(format!(
-        "LATERAL VIEW {e} is not supported: use LATERAL VIEW [OUTER] explode(array) t AS col"
-    ))
+}
+
+/// The columns (SQL expression, name) a generator call produces, given its column names
+/// (`None`: Hive's default names). `Ok(None)` when `e` is not a generator.
+fn generator(
+    e: &Expr,
+    names: Option<&[String]>,
+    is_outer: bool,
+) -> Result<Option<Vec<(String, String)>>, String> {
+    let Some((name, args)) = call(e) else {
+        return Ok(None);
+    };
+    let pick = |defaults: &[&str]| -> Result<Vec<String>, String> {
+        match names {
+            None => Ok(defaults.iter().map(|s| s.to_string()).collect()),
+            Some(n) if n.len() == defaults.len() => Ok(n.to_vec()),
+            Some(n) => Err(format!(
+                "{name}(...) produces {} columns but {} aliases were given",
+                defaults.len(),
+                n.len()
+            )),
+        }
+    };
+    match (name.as_str(), args.as_slice()) {
+        ("explode", [arg]) => {
+            let is_map =
+                call(arg).is_some_and(|(n, _)| n == "map") || names.is_some_and(|n| n.len() == 2);
+            if is_map {
+                let n = pick(&["key", "value"])?;
+                Ok(Some(vec![
+                    (
+                        format!("unnest({})", outer(&format!("map_keys({arg})"), is_outer)),
+                        n[0].clone(),
+                    ),
+                    (
+                        format!("unnest({})", outer(&format!("map_values({arg})"), is_outer)),
+                        n[1].clone(),
+                    ),
+                ]))
+            } else {
+                let n = pick(&["col"])?;
+                Ok(Some(vec![(
+                    format!("unnest({})", outer(&arg.to_string(), is_outer)),
+                    n[0].clone(),
+                )]))
+            }
+        }
+        ("posexplode", [arg]) => {
+            let n = pick(&["pos", "col"])?;
+            let list = outer(&arg.to_string(), is_outer);
+            Ok(Some(vec![
+                (
+                    format!("unnest(range(0, cardinality({list})))"),
+                    n[0].clone(),
+                ),
+                (format!("unnest({list})"), n[1].clone()),
+            ]))
+        }
+        ("json_tuple", [json, keys @ ..]) if !keys.is_empty() => {
+            let defaults: Vec<String> = (0..keys.len()).map(|i| format!("c{i}")).collect();
+            let d: Vec<&str> = defaults.iter().map(|s| s.as_str()).collect();
+            let n = pick(&d)?;
+            Ok(Some(
+                keys.iter()
+                    .zip(n)
+                    .map(|(k, n)| (format!("json_tuple_value({json}, {k})"), n))
+                    .collect(),
+            ))
+        }
+        ("explode" | "posexplode" | "json_tuple", _) => {
+            Err(format!("{name}(...): wrong number of arguments"))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Select-list generators (`json_tuple`, `posexplode`, `explode(map(...))`, unaliased
+/// `explode`) expanded to their columns.
+fn rewrite_projection(sel: &mut Select) -> Result<bool, String> {
+    let mut changed = false;
+    let mut out = Vec::with_capacity(sel.projection.len());
+    for item in std::mem::take(&mut sel.projection) {
+        let (expr, alias) = match &item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(vec![alias.value.clone()])),
+            _ => {
+                out.push(item);
+                continue;
+            }
+        };
+        let is_plain_explode = call(expr).is_some_and(|(n, a)| {
+            n == "explode" && a.len() == 1 && call(&a[0]).is_none_or(|(inner, _)| inner != "map")
+        });
+        if alias.is_some() && is_plain_explode {
+            out.push(item);
+            continue;
+        }
+        match generator(expr, alias.as_deref(), false)? {
+            Some(cols) => {
+                for (sql, name) in cols {
+                    out.push(SelectItem::ExprWithAlias {
+                        expr: parse_expr(&sql)?,
+                        alias: Ident::new(name),
+                    });
+                }
+                changed = true;
+            }
+            None => out.push(item),
+        }
+    }
+    sel.projection = out;
+    Ok(changed)
 }
 
 fn rewrite_select(sel: &mut Select, renames: &mut Vec<(String, String)>) -> Result<bool, String> {
@@ -107,6 +287,7 @@ fn rewrite_select(sel: &mut Select, renames: &mut Vec<(String, String)>) -> Resu
             changed |= rewrite_query(subquery, renames)?;
         }
     }
+    changed |= rewrite_projection(sel)?;
     if sel.lateral_views.is_empty() {
         return Ok(changed);
     }
@@ -132,14 +313,8 @@ fn rewrite_select(sel: &mut Select, renames: &mut Vec<(String, String)>) -> Resu
         other => other.to_string(),
     };
     for lv in std::mem::take(&mut sel.lateral_views) {
-        if lv.lateral_col_alias.len() != 1 {
-            return Err(
-                "LATERAL VIEW with several column aliases (explode of a map, posexplode) is not supported: explode one array"
-                    .into(),
-            );
-        }
-        let mut arg = explode_arg(&lv.lateral_view)?;
-        let _ = visit_expressions_mut(&mut arg, |e| {
+        let mut view = lv.lateral_view.clone();
+        let _ = visit_expressions_mut(&mut view, |e| {
             if let Expr::CompoundIdentifier(parts) = e
                 && parts.len() == 2
                 && let Some((_, a)) = renames
@@ -150,14 +325,22 @@ fn rewrite_select(sel: &mut Select, renames: &mut Vec<(String, String)>) -> Resu
             }
             ControlFlow::<()>::Continue(())
         });
-        let col = &lv.lateral_col_alias[0];
-        let arg_sql = if lv.outer {
-            format!("CASE WHEN cardinality({arg}) > 0 THEN {arg} ELSE make_array(NULL) END")
-        } else {
-            arg.to_string()
-        };
-        let sub =
-            format!("(SELECT {alias}.*, unnest({arg_sql}) AS {col} FROM {relation}) AS {alias}");
+        let names: Vec<String> = lv
+            .lateral_col_alias
+            .iter()
+            .map(|i| i.value.clone())
+            .collect();
+        let cols = generator(&view, Some(&names), lv.outer)?.ok_or_else(|| {
+            format!("LATERAL VIEW {view} is not supported: use explode, posexplode or json_tuple")
+        })?;
+        let cols: Vec<String> = cols
+            .into_iter()
+            .map(|(sql, name)| format!("{sql} AS {}", Ident::new(name)))
+            .collect();
+        let sub = format!(
+            "(SELECT {alias}.*, {} FROM {relation}) AS {alias}",
+            cols.join(", ")
+        );
         renames.push((lv.lateral_view_name.to_string(), alias.clone()));
         relation = sub;
     }
@@ -204,5 +387,18 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(out.contains("make_array(NULL)"), "{out}");
+        let out = rewrite_hive_sql("SELECT k, v FROM t LATERAL VIEW explode(m) x AS k, v")
+            .unwrap()
+            .unwrap();
+        assert!(out.contains("unnest(map_keys(m)) AS k"), "{out}");
+        let out = rewrite_hive_sql("SELECT json_tuple(j, 'a', 'b') FROM t")
+            .unwrap()
+            .unwrap();
+        assert!(out.contains("json_tuple_value(j, 'b') AS c1"), "{out}");
+        assert!(
+            rewrite_hive_sql("SELECT * FROM t LATERAL VIEW posexplode(a) x AS p")
+                .unwrap_err()
+                .contains("2 columns")
+        );
     }
 }

@@ -11,11 +11,16 @@
 pub mod docs;
 pub mod hangul;
 pub mod hive;
+pub mod hivejson;
+pub mod hivetime;
 pub mod javafmt;
 pub mod lateral;
 pub mod search;
 pub mod topk;
 pub mod udf;
+
+#[cfg(test)]
+mod nopanic;
 
 use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
