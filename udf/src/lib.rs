@@ -3,7 +3,8 @@
 //! - [`search`]: search-log functions (query normalisation, Hangul, referrers, user agents,
 //!   age bands, CTR), with [`hangul`] holding the Hangul rules.
 //! - [`hive`]: Hive-compatible functions (datafusion-spark's plus Cuve's own), with
-//!   [`javafmt`] for Java date patterns and [`lateral`] for `LATERAL VIEW explode`.
+//!   [`hivetime`] for date functions, [`hivejson`] for JSONPath, [`javafmt`] for Java date
+//!   patterns and [`lateral`] for `LATERAL VIEW` / `explode` / `posexplode` / `json_tuple`.
 //! - [`topk`]: `approx_top_k`, a mergeable Space-Saving sketch.
 //! - [`docs`]: `SHOW FUNCTIONS` / `DESCRIBE FUNCTION` for every registered function.
 //! - [`udf`]: the small frame the scalar functions are written in.
