@@ -8,8 +8,10 @@
 //! - [`ledger`]: committed progress of each ingest source.
 //! - [`tickets`]: users, tickets, grants, quotas, usage and audit.
 //! - [`archive`]: the SQL archive (answered requests by issue number, versioned).
+//! - [`checks`]: what was verified of foreign files' bucket and sort layout.
 
 pub mod archive;
+pub mod checks;
 pub mod error;
 pub mod ledger;
 pub mod model;
@@ -18,6 +20,7 @@ pub mod store;
 pub mod tickets;
 
 pub use archive::ArchiveEntry;
+pub use checks::FileCheck;
 pub use error::{CatalogError, Result};
 pub use ledger::{SourceAdvance, SourceProgress};
 pub use model::*;
@@ -25,5 +28,9 @@ pub use store::Catalog;
 pub use tickets::{AuditEntry, Grant, Priv, Quota, Role, Ticket, Usage, User};
 
 /// Migrations added by later modules, run after [`store`]'s own.
-pub(crate) const MIGRATIONS_EXTRA: &[&str] =
-    &[ledger::MIGRATION, tickets::MIGRATION, archive::MIGRATION];
+pub(crate) const MIGRATIONS_EXTRA: &[&str] = &[
+    ledger::MIGRATION,
+    tickets::MIGRATION,
+    archive::MIGRATION,
+    checks::MIGRATION,
+];

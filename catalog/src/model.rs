@@ -8,7 +8,9 @@ use crate::error::{CatalogError, Result};
 
 /// Table property that lists sensitive columns, Hive style: `'sensitive_columns'='a,b'`.
 pub const SENSITIVE_COLUMNS_PROPERTY: &str = "sensitive_columns";
-/// Table property that selects the bucket hash (`1` or `2`, default `2`).
+/// Table property that selects the bucket hash (`1` or `2`). Absent means `1`, as Hive and
+/// Trino read it, except on managed tables (Cuve wrote their files with `2`); Cuve records it
+/// explicitly on every bucketed table it creates.
 pub const BUCKETING_VERSION_PROPERTY: &str = "bucketing_version";
 /// Table property that names the time zone `dt` partitions are computed in (default `UTC`).
 pub const PARTITION_TIME_ZONE_PROPERTY: &str = "partition.time_zone";
@@ -50,6 +52,8 @@ impl ColumnDef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StorageFormat {
     Parquet,
+    /// Read only (Hive's refined tables); writing ORC is not supported.
+    Orc,
     Csv,
     Json,
 }
@@ -58,16 +62,18 @@ impl StorageFormat {
     pub fn parse(s: &str) -> Result<Self> {
         match s.to_ascii_uppercase().as_str() {
             "PARQUET" => Ok(StorageFormat::Parquet),
+            "ORC" => Ok(StorageFormat::Orc),
             "CSV" | "TEXTFILE" => Ok(StorageFormat::Csv),
             "JSON" | "JSONFILE" => Ok(StorageFormat::Json),
             other => Err(CatalogError::invalid(format!(
-                "unsupported storage format '{other}': use PARQUET, CSV or JSON"
+                "unsupported storage format '{other}': use PARQUET, ORC, CSV or JSON"
             ))),
         }
     }
     pub fn as_str(&self) -> &'static str {
         match self {
             StorageFormat::Parquet => "PARQUET",
+            StorageFormat::Orc => "ORC",
             StorageFormat::Csv => "CSV",
             StorageFormat::Json => "JSON",
         }
@@ -76,6 +82,7 @@ impl StorageFormat {
     pub fn extension(&self) -> &'static str {
         match self {
             StorageFormat::Parquet => "parquet",
+            StorageFormat::Orc => "orc",
             StorageFormat::Csv => "csv",
             StorageFormat::Json => "json",
         }
@@ -140,7 +147,9 @@ impl TableDef {
         self.all_columns().find(|c| c.name == name)
     }
 
-    /// Hive bucketing version: 2 unless `TBLPROPERTIES ('bucketing_version'='1')`.
+    /// Hive bucketing version: the `bucketing_version` property; without it 1 for an external
+    /// table (Hive's and Trino's default: Hive 1/2 and Spark write v1 and record nothing) and 2
+    /// for a managed one (Cuve writes v2; tables created before the property was recorded).
     pub fn bucketing_version(&self) -> u8 {
         match self
             .properties
@@ -148,6 +157,8 @@ impl TableDef {
             .map(|s| s.trim())
         {
             Some("1") => 1,
+            Some("2") => 2,
+            _ if self.external => 1,
             _ => 2,
         }
     }

@@ -567,7 +567,7 @@ pub(crate) fn bump_version(tx: &Transaction<'_>, id: i64) -> Result<()> {
     Ok(())
 }
 
-fn table_id(tx: &Transaction<'_>, database: &str, table: &str) -> Result<i64> {
+pub(crate) fn table_id(tx: &Transaction<'_>, database: &str, table: &str) -> Result<i64> {
     tx.query_row(
         "SELECT id FROM tables WHERE database = ?1 AND name = ?2",
         params![database, table],

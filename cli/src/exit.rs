@@ -44,7 +44,7 @@ impl CliError {
     /// An engine error, with a prefix saying where it happened.
     pub fn engine(e: &EngineError, prefix: &str) -> Self {
         let code = match e.kind() {
-            ErrorKind::Sql => SQL,
+            ErrorKind::Sql | ErrorKind::Internal => SQL,
             ErrorKind::Denied => DENIED,
             ErrorKind::Quota => QUOTA,
             ErrorKind::Io => IO,

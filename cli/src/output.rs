@@ -1,12 +1,16 @@
 //! Result formats: `table` (aligned by display width, so Korean text lines up), `csv` (one
-//! header row), `json` (one array per statement) and `ndjson` (one object per line).
+//! header row), `json` (one array per statement) and `ndjson` (one object per line). In `table`
+//! and `csv`, arrays, maps and structs print as JSON text, as Hive's CLI prints them
+//! (`["a","b"]`, `{"a":"1"}`); `json` and `ndjson` nest them.
 
 use std::io::Write;
 
 use clap::ValueEnum;
-use datafusion::arrow::array::RecordBatch;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::csv::WriterBuilder;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::json::{ArrayWriter, LineDelimitedWriter};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
@@ -47,15 +51,21 @@ pub fn write_result(
         return Ok(());
     }
     match format {
-        Format::Table => write_table(out, schema, batches, max_rows)?,
+        Format::Table => {
+            let flat: Vec<RecordBatch> = batches
+                .iter()
+                .map(nested_as_json)
+                .collect::<Result<_, _>>()?;
+            write_table(out, &flat_schema(schema), &flat, max_rows)?
+        }
         Format::Csv => {
             let mut w = WriterBuilder::new().with_header(true).build(&mut *out);
             if batches.is_empty() {
-                let empty = RecordBatch::new_empty(schema.clone());
+                let empty = RecordBatch::new_empty(flat_schema(schema));
                 w.write(&empty)?;
             }
             for b in batches {
-                w.write(b)?;
+                w.write(&nested_as_json(b)?)?;
             }
         }
         Format::Json => {
@@ -76,6 +86,91 @@ pub fn write_result(
         }
     }
     Ok(())
+}
+
+fn is_nested(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::FixedSizeList(_, _)
+            | DataType::ListView(_)
+            | DataType::LargeListView(_)
+            | DataType::Map(_, _)
+            | DataType::Struct(_)
+            | DataType::Union(_, _)
+    )
+}
+
+/// `schema` with nested columns as strings.
+fn flat_schema(schema: &SchemaRef) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                if is_nested(f.data_type()) {
+                    Field::new(f.name(), DataType::Utf8, true)
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The batch with every nested column as JSON text (NULL stays NULL).
+pub fn nested_as_json(batch: &RecordBatch) -> anyhow_like::Result<RecordBatch> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| is_nested(f.data_type()))
+    {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| {
+            if is_nested(c.data_type()) {
+                json_text(c)
+            } else {
+                Ok(c.clone())
+            }
+        })
+        .collect::<anyhow_like::Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(flat_schema(&batch.schema()), columns)?)
+}
+
+/// JSON text of each value of a nested column, through Arrow's JSON writer; a value it cannot
+/// write as JSON (a map with non-string keys) is shown as Arrow displays it.
+fn json_text(column: &ArrayRef) -> anyhow_like::Result<ArrayRef> {
+    let one = RecordBatch::try_from_iter(vec![("v", column.clone())])?;
+    let mut buf = Vec::new();
+    let written = {
+        let mut w = LineDelimitedWriter::new(&mut buf);
+        w.write(&one).and_then(|_| w.finish())
+    };
+    if written.is_err() {
+        let fmt = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())?;
+        let values: StringArray = (0..column.len())
+            .map(|i| (!column.is_null(i)).then(|| fmt.value(i).to_string()))
+            .collect();
+        return Ok(Arc::new(values));
+    }
+    let text = String::from_utf8(buf)?;
+    let values: StringArray = text
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("v").cloned())
+                .filter(|v| !v.is_null())
+                .map(|v| v.to_string())
+        })
+        .collect();
+    Ok(Arc::new(values))
 }
 
 /// An aligned table; cells are padded by display width (East Asian wide characters count 2).
@@ -121,6 +216,38 @@ pub fn write_table(
 }
 
 /// A boxed error type for output paths.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, ListBuilder, StringBuilder};
+
+    #[test]
+    fn nested_values_print_as_json_text() {
+        let mut b = ListBuilder::new(StringBuilder::new());
+        b.values().append_value("a");
+        b.values().append_value("한\"b");
+        b.append(true);
+        b.append(false);
+        let list: ArrayRef = Arc::new(b.finish());
+        let batch = RecordBatch::try_from_iter(vec![("l", list)]).unwrap();
+        let flat = nested_as_json(&batch).unwrap();
+        let col = flat
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(col.value(0), r#"["a","한\"b"]"#);
+        assert!(col.is_null(1));
+        let mut out = Vec::new();
+        write_result(&mut out, Format::Csv, &batch.schema(), &[batch], None).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            // a lone empty field is quoted so the row is not blank
+            "l\n\"[\"\"a\"\",\"\"한\\\"\"b\"\"]\"\n\"\"\n"
+        );
+    }
+}
+
 pub mod anyhow_like {
     pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 }

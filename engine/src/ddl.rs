@@ -15,10 +15,10 @@ use crate::parse::{
     AlterAction, CreateTable, PartitionSpec, Statement, TableName, canonical_table,
 };
 use crate::session::{Session, string_batch};
-use crate::table::bucket;
 use crate::table::layout::{
     BadPartitionDir, discover_partitions, resolve_location, validate_partition_value,
 };
+use crate::table::{bucket, verify};
 use crate::types::{arrow_type, hive_type_name};
 
 /// Quotes an identifier for DataFusion's SQL.
@@ -304,6 +304,8 @@ impl Session {
                     "partitions added: {added}, found: {}",
                     found.len()
                 )]];
+                let dirs: Vec<PathBuf> = found.iter().map(|p| PathBuf::from(&p.location)).collect();
+                rows.extend(self.check_layout(&def.database, &def.name, &dirs)?);
                 // Partitions registered whose directory is gone are reported, not dropped.
                 for p in self.engine.catalog().partitions(&def.database, &def.name)? {
                     if !known.contains(&p.location) && !Path::new(&p.location).exists() {
@@ -320,6 +322,47 @@ impl Session {
                 Err(EngineError::invalid("internal: not a front statement"))
             }
         }
+    }
+
+    /// Checks the bucket layout of the files in `dirs` (external bucketed tables; see
+    /// table/verify.rs) and returns the warnings as result rows.
+    fn check_layout(&self, db: &str, name: &str, dirs: &[PathBuf]) -> Result<Vec<Vec<String>>> {
+        let Some(def) = self.engine.catalog().table(db, name)? else {
+            return Ok(vec![]);
+        };
+        Ok(verify::check_dirs(self.engine.catalog(), &def, dirs)?
+            .into_iter()
+            .map(|w| vec![w])
+            .collect())
+    }
+
+    /// [`Self::check_layout`] as a statement result (no rows when all is well).
+    fn layout_result(&self, def: &TableDef, dirs: &[PathBuf]) -> Result<Vec<RecordBatch>> {
+        let rows = self.check_layout(&def.database, &def.name, dirs)?;
+        if rows.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(vec![string_batch(&["result"], rows)?])
+    }
+
+    /// After a change of the declared layout (`bucketing_version`): forgets every check and
+    /// checks every file again.
+    fn recheck_layout(&self, def: &TableDef, relayout: bool) -> Result<Vec<RecordBatch>> {
+        if !relayout || !verify::applies(def) {
+            return Ok(vec![]);
+        }
+        let catalog = self.engine.catalog();
+        catalog.clear_file_checks(&def.database, &def.name)?;
+        let dirs: Vec<PathBuf> = if def.partition_columns.is_empty() {
+            vec![PathBuf::from(&def.location)]
+        } else {
+            catalog
+                .partitions(&def.database, &def.name)?
+                .iter()
+                .map(|p| PathBuf::from(&p.location))
+                .collect()
+        };
+        self.layout_result(def, &dirs)
     }
 
     /// Checks a user-given LOCATION: non-admin tickets stay inside their database's warehouse
@@ -529,27 +572,39 @@ impl Session {
             updated_at: String::new(),
             version: 1,
         };
+        if def.bucket.is_some() && !def.external {
+            // Cuve writes v2; recorded so the table reads the same wherever it is registered.
+            def.properties
+                .entry(cuve_catalog::BUCKETING_VERSION_PROPERTY.into())
+                .or_insert_with(|| "2".into());
+        }
         validate_properties(&mut def)?;
         if !location.exists() {
             std::fs::create_dir_all(&location).map_err(|e| EngineError::io(&location, e))?;
         }
         self.engine.catalog().create_table(&def, false)?;
         let mut out = vec![];
-        if c.external && !def.partition_columns.is_empty() {
-            let (found, bad) = discover_partitions(&def)?;
-            self.engine
-                .catalog()
-                .add_partitions(&db, &name, &found, true)?;
+        if c.external {
             let mut rows = Vec::new();
-            if !found.is_empty() {
-                rows.push(vec![format!(
-                    "registered {} existing partitions",
-                    found.len()
-                )]);
-            }
-            for b in &bad {
-                rows.push(vec![format!("warning: skipped {}: {}", b.path, b.reason)]);
-            }
+            let dirs = if def.partition_columns.is_empty() {
+                vec![location.clone()]
+            } else {
+                let (found, bad) = discover_partitions(&def)?;
+                self.engine
+                    .catalog()
+                    .add_partitions(&db, &name, &found, true)?;
+                if !found.is_empty() {
+                    rows.push(vec![format!(
+                        "registered {} existing partitions",
+                        found.len()
+                    )]);
+                }
+                for b in &bad {
+                    rows.push(vec![format!("warning: skipped {}: {}", b.path, b.reason)]);
+                }
+                found.iter().map(|p| PathBuf::from(&p.location)).collect()
+            };
+            rows.extend(self.check_layout(&db, &name, &dirs)?);
             if !rows.is_empty() {
                 out.push(string_batch(&["result"], rows)?);
             }
@@ -615,7 +670,12 @@ impl Session {
                     found
                 };
                 catalog.relocate_table(&def.database, &def.name, &moved.location, &parts)?;
-                Ok(vec![])
+                let dirs = if parts.is_empty() {
+                    vec![loc.clone()]
+                } else {
+                    parts.iter().map(|p| PathBuf::from(&p.location)).collect()
+                };
+                self.layout_result(&def, &dirs)
             }
             AlterAction::SetLocation {
                 partition: Some(spec),
@@ -636,7 +696,7 @@ impl Session {
                     &partition_spec(&values),
                     &loc.display().to_string(),
                 )?;
-                Ok(vec![])
+                self.layout_result(&def, &[loc])
             }
             AlterAction::AddPartitions {
                 if_not_exists,
@@ -669,7 +729,8 @@ impl Session {
                     });
                 }
                 catalog.add_partitions(&def.database, &def.name, &defs, if_not_exists)?;
-                Ok(vec![])
+                let dirs: Vec<PathBuf> = defs.iter().map(|p| PathBuf::from(&p.location)).collect();
+                self.layout_result(&def, &dirs)
             }
             AlterAction::DropPartitions {
                 if_exists,
@@ -724,22 +785,32 @@ impl Session {
                 )))
             }
             AlterAction::SetProperties(props) => {
+                let relayout = props.contains_key(cuve_catalog::BUCKETING_VERSION_PROPERTY);
                 catalog.alter_table(&def.database, &def.name, |d| {
                     d.properties.extend(props.clone());
-                    validate_properties(d)
-                        .map_err(|e| cuve_catalog::CatalogError::invalid(e.user_message()))
-                })?;
-                Ok(vec![])
-            }
-            AlterAction::UnsetProperties(keys) => {
-                catalog.alter_table(&def.database, &def.name, |d| {
-                    for k in &keys {
-                        d.properties.remove(k);
+                    if relayout {
+                        d.properties.remove(verify::MISMATCH_PROPERTY);
                     }
                     validate_properties(d)
                         .map_err(|e| cuve_catalog::CatalogError::invalid(e.user_message()))
                 })?;
-                Ok(vec![])
+                self.recheck_layout(&def, relayout)
+            }
+            AlterAction::UnsetProperties(keys) => {
+                let relayout = keys
+                    .iter()
+                    .any(|k| k == cuve_catalog::BUCKETING_VERSION_PROPERTY);
+                catalog.alter_table(&def.database, &def.name, |d| {
+                    for k in &keys {
+                        d.properties.remove(k);
+                    }
+                    if relayout {
+                        d.properties.remove(verify::MISMATCH_PROPERTY);
+                    }
+                    validate_properties(d)
+                        .map_err(|e| cuve_catalog::CatalogError::invalid(e.user_message()))
+                })?;
+                self.recheck_layout(&def, relayout)
             }
         }
     }
@@ -981,6 +1052,14 @@ fn describe(def: &TableDef, formatted: bool) -> Result<RecordBatch> {
                 "Bucketing Version:",
                 def.bucketing_version().to_string(),
             ));
+            let layout = if !def.external {
+                "written by Cuve: bucket pruning and co-located plans apply".to_string()
+            } else if let Some(m) = def.properties.get(verify::MISMATCH_PROPERTY) {
+                format!("not trusted, bucket optimisations are off: {m}")
+            } else {
+                "foreign: bucket optimisations apply to files whose rows were checked against their bucket when registered (MSCK REPAIR TABLE checks new files)".to_string()
+            };
+            rows.push(kv("Bucket Layout:", layout));
         }
         let sensitive: Vec<&str> = def
             .all_columns()

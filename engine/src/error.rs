@@ -26,6 +26,11 @@ pub enum EngineError {
     Denied(String),
     #[error("quota exceeded: {0}")]
     Quota(String),
+    /// A bug: a panic inside a statement, caught and turned into that statement's error.
+    #[error(
+        "internal error: {0} (a bug in Cuve, not in the statement: please report it with the statement)"
+    )]
+    Internal(String),
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,
@@ -79,6 +84,7 @@ impl EngineError {
             EngineError::Denied(_) => ErrorKind::Denied,
             EngineError::Quota(_) => ErrorKind::Quota,
             EngineError::Io { .. } | EngineError::File { .. } => ErrorKind::Io,
+            EngineError::Internal(_) => ErrorKind::Internal,
             EngineError::Catalog(cuve_catalog::CatalogError::Denied(_)) => ErrorKind::Denied,
             // Memory limits surface as ResourcesExhausted, sometimes wrapped (spawned tasks).
             EngineError::DataFusion(e)
@@ -99,6 +105,28 @@ pub enum ErrorKind {
     Denied,
     Quota,
     Io,
+    /// A caught panic.
+    Internal,
+}
+
+/// The message of a caught panic's payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// Runs `fut`, turning a panic inside it into [`EngineError::Internal`].
+pub async fn catch_panic<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(r) => r,
+        Err(payload) => Err(EngineError::Internal(panic_message(payload.as_ref()))),
+    }
 }
 
 impl From<datafusion::arrow::error::ArrowError> for EngineError {

@@ -227,7 +227,18 @@ impl Stream for MeteredStream {
                 )))));
             }
         }
-        match self.inner.as_mut().poll_next(cx) {
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.inner.as_mut().poll_next(cx)
+        }));
+        let polled = match polled {
+            Ok(p) => p,
+            Err(payload) => {
+                let e = EngineError::Internal(crate::error::panic_message(payload.as_ref()));
+                self.finish("error", Some(e.user_message()));
+                return Poll::Ready(Some(Err(DataFusionError::External(Box::new(e)))));
+            }
+        };
+        match polled {
             Poll::Ready(Some(Ok(b))) => {
                 self.rows += b.num_rows() as u64;
                 Poll::Ready(Some(Ok(b)))

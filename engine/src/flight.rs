@@ -70,7 +70,7 @@ fn status(e: EngineError) -> Status {
     match e.kind() {
         ErrorKind::Denied => Status::permission_denied(msg),
         ErrorKind::Quota => Status::resource_exhausted(msg),
-        ErrorKind::Io => Status::internal(msg),
+        ErrorKind::Io | ErrorKind::Internal => Status::internal(msg),
         ErrorKind::Sql => Status::invalid_argument(msg),
     }
 }

@@ -214,7 +214,7 @@ impl Session {
     pub async fn execute_stream(&mut self, sql: &str) -> Result<StatementOutput> {
         let started = Instant::now();
         self.scans.take();
-        let result = self.execute_inner(sql, started).await;
+        let result = crate::error::catch_panic(self.execute_inner(sql, started)).await;
         if let Err(e) = &result {
             let decision = match e.kind() {
                 crate::error::ErrorKind::Denied | crate::error::ErrorKind::Quota => "deny",
@@ -291,6 +291,10 @@ impl Session {
     /// cheap and run; statements that change something are not run and report no columns).
     /// Front ends that announce a schema before streaming (Flight SQL) use this.
     pub async fn plan_schema(&mut self, sql: &str) -> Result<SchemaRef> {
+        crate::error::catch_panic(self.plan_schema_inner(sql)).await
+    }
+
+    async fn plan_schema_inner(&mut self, sql: &str) -> Result<SchemaRef> {
         self.scans.take();
         let df_sql = match parse_statement(sql)? {
             Statement::Sql(sql) => sql,

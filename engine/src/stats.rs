@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::error::{EngineError, Result};
 use crate::table::layout::{is_data_file_name, list_data_files, table_partitions};
+use crate::table::verify;
 use crate::types::hive_type_name;
 
 /// Rows in a Parquet file, from its footer.
@@ -35,7 +36,14 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
     } else {
         catalog.partitions(&def.database, &def.name)?
     };
+    let checks = if verify::applies(def) {
+        catalog.file_checks(&def.database, &def.name)?
+    } else {
+        Default::default()
+    };
+    let mismatch = def.properties.contains_key(verify::MISMATCH_PROPERTY);
     let mut groups: BTreeMap<(String, String), (u64, u64, u64)> = BTreeMap::new();
+    let mut layouts: BTreeMap<(String, String), &'static str> = BTreeMap::new();
     for p in table_partitions(def, registered) {
         let spec = if p.values.is_empty() {
             String::new()
@@ -47,12 +55,19 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
             continue;
         }
         for f in list_data_files(&dir)? {
-            let rows = if def.format == cuve_catalog::StorageFormat::Parquet {
-                parquet_rows(&f.path)?
-            } else {
-                0
+            let rows = match def.format {
+                cuve_catalog::StorageFormat::Parquet => parquet_rows(&f.path)?,
+                cuve_catalog::StorageFormat::Orc => orc_rows(&f.path)?,
+                _ => 0,
             };
             let bucket = f.bucket.map(|b| format!("{b:06}")).unwrap_or_default();
+            let layout = file_layout(def, &checks, mismatch, &f);
+            let l = layouts
+                .entry((spec.clone(), bucket.clone()))
+                .or_insert(layout);
+            if layout_rank(layout) > layout_rank(l) {
+                *l = layout;
+            }
             let e = groups.entry((spec.clone(), bucket)).or_default();
             e.0 += 1;
             e.1 += rows;
@@ -63,7 +78,14 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
     let mut part_col = Vec::new();
     let mut bucket_col = Vec::new();
     let (mut fc, mut rc, mut bc) = (Vec::new(), Vec::new(), Vec::new());
+    let mut layout_col = Vec::new();
+    let mut worst = "";
     for ((p, b), (f, r, s)) in &groups {
+        let layout = layouts.get(&(p.clone(), b.clone())).copied().unwrap_or("");
+        if layout_rank(layout) > layout_rank(worst) {
+            worst = layout;
+        }
+        layout_col.push(layout);
         part_col.push(p.clone());
         bucket_col.push(b.clone());
         fc.push(*f);
@@ -78,12 +100,14 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
     fc.push(files);
     rc.push(rows);
     bc.push(bytes);
+    layout_col.push(worst);
     let schema = Arc::new(Schema::new(vec![
         Field::new("partition", DataType::Utf8, false),
         Field::new("bucket", DataType::Utf8, false),
         Field::new("files", DataType::UInt64, false),
         Field::new("rows", DataType::UInt64, false),
         Field::new("bytes", DataType::UInt64, false),
+        Field::new("layout", DataType::Utf8, false),
     ]));
     RecordBatch::try_new(
         schema,
@@ -93,9 +117,59 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
             Arc::new(UInt64Array::from(fc)),
             Arc::new(UInt64Array::from(rc)),
             Arc::new(UInt64Array::from(bc)),
+            Arc::new(StringArray::from(layout_col)),
         ],
     )
     .map_err(|e| EngineError::DataFusion(e.into()))
+}
+
+/// Rows in an ORC file, from its footer.
+pub fn orc_rows(path: &Path) -> Result<u64> {
+    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let builder = orc_rust::ArrowReaderBuilder::try_new(file).map_err(|e| EngineError::File {
+        path: path.display().to_string(),
+        message: format!("not a readable ORC file: {e}"),
+    })?;
+    Ok(builder.file_metadata().number_of_rows())
+}
+
+/// Whether a file's bucket layout is relied on: `cuve` (Cuve wrote it), `checked` (a foreign
+/// file whose sample matched its bucket), `mismatch` (rows in another bucket than its name
+/// says, or the table's layout is known wrong), `unchecked` (new or changed since the last
+/// check: run MSCK REPAIR TABLE); empty for a table without buckets.
+fn file_layout(
+    def: &TableDef,
+    checks: &std::collections::HashMap<String, cuve_catalog::FileCheck>,
+    mismatch: bool,
+    f: &crate::table::layout::DataFile,
+) -> &'static str {
+    if def.bucket.is_none() {
+        return "";
+    }
+    if !def.external {
+        return "cuve";
+    }
+    match checks.get(&f.path.display().to_string()) {
+        Some(c) if c.size == f.size && c.mtime_ns == verify::mtime_ns(f.modified) => {
+            if c.buckets_ok && !mismatch {
+                "checked"
+            } else {
+                "mismatch"
+            }
+        }
+        _ => "unchecked",
+    }
+}
+
+/// Which layout state a group reports when its files differ: the least trusted.
+fn layout_rank(layout: &str) -> u8 {
+    match layout {
+        "mismatch" => 4,
+        "unchecked" => 3,
+        "checked" => 2,
+        "cuve" => 1,
+        _ => 0,
+    }
 }
 
 fn first_parquet(dir: &Path, depth: usize) -> Option<PathBuf> {

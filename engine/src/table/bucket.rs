@@ -55,7 +55,10 @@ fn mix_k(k: u32) -> u32 {
 /// Hive bucketing hash of one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BucketHash {
+    /// Hive's original hash (`ObjectInspectorUtils.hashCode`): what Hive 1/2, Spark's Hive
+    /// tables and Trino's `bucketing_version=1` write.
     V1,
+    /// Murmur3 (`ObjectInspectorUtils.hashCodeMurmur`): Hive 3+ with `bucketing_version=2`.
     V2,
 }
 
@@ -68,11 +71,20 @@ impl BucketHash {
         }
     }
 
+    /// The `bucketing_version` this hash is.
+    pub fn version(&self) -> u8 {
+        match self {
+            BucketHash::V1 => 1,
+            BucketHash::V2 => 2,
+        }
+    }
+
     fn string(&self, s: &str) -> i32 {
         match self {
             BucketHash::V2 => murmur3_32(s.as_bytes()),
-            // Hadoop Text.hashCode: 31*h + signed byte, starting at 1.
-            BucketHash::V1 => s.as_bytes().iter().fold(1i32, |h, b| {
+            // ObjectInspectorUtils.hashCode(STRING): 31*r + signed byte over the UTF-8 bytes,
+            // starting at 0 (String.hashCode for ASCII).
+            BucketHash::V1 => s.as_bytes().iter().fold(0i32, |h, b| {
                 h.wrapping_mul(31).wrapping_add(*b as i8 as i32)
             }),
         }
@@ -162,27 +174,46 @@ pub fn hash_scalar(hash: BucketHash, v: &ScalarValue, column_type: &DataType) ->
     })
 }
 
-/// Bucket id carried by a data file name: `000003_0`, `000003_0_copy_1`, `000003_0.parquet`,
-/// `bucket_00003`, `bucket_00003_1`. `None` when the name has none.
+/// Bucket id carried by a data file name, in the conventions Hive, Spark and Trino write
+/// (Trino's `BUCKET_PATTERNS` plus Spark's own):
+/// - Hive: `000003_0`, `000003_0_copy_1`, `000003_0.parquet`;
+/// - Spark writing a Hive table: `00003_0_part-00000-<uuid>_00003.c000.snappy.parquet`;
+/// - Spark's own bucketing: `part-00000-<uuid>_00003.c000.snappy.parquet`;
+/// - Trino: `bucket_00003`, `bucket_00003_1`, with or without an extension.
+///
+/// `None` when the name carries no bucket id.
 pub fn bucket_of_file_name(name: &str) -> Option<u32> {
+    fn digits(s: &str) -> (&str, &str) {
+        let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        s.split_at(end)
+    }
+    let number = |d: &str| if d.is_empty() { None } else { d.parse().ok() };
     if let Some(rest) = name.strip_prefix("bucket_") {
-        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-        return if digits.is_empty() {
-            None
+        let (id, rest) = digits(rest);
+        let ok = rest.is_empty()
+            || rest.starts_with('.')
+            || rest.strip_prefix('_').is_some_and(|r| {
+                digits(r).0.len() > 0 && matches!(digits(r).1.chars().next(), None | Some('.'))
+            });
+        return if ok { number(id) } else { None };
+    }
+    if let Some(rest) = name.strip_prefix("part-") {
+        // part-<task>-<uuid>_<bucket>[.c<n>][.<ext>...]
+        let stem = rest.split('.').next().unwrap_or(rest);
+        let (_, id) = stem.rsplit_once('_')?;
+        return if id.len() >= 5 && id.bytes().all(|b| b.is_ascii_digit()) {
+            number(id)
         } else {
-            digits.parse().ok()
+            None
         };
     }
-    let digits: String = name.chars().take_while(|c| c.is_ascii_digit()).collect();
-    if digits.is_empty() {
+    // <bucket>_<attempt>[anything]
+    let (id, rest) = digits(name);
+    let attempt = rest.strip_prefix('_').map(|r| digits(r).0)?;
+    if attempt.is_empty() {
         return None;
     }
-    let rest = &name[digits.len()..];
-    if rest.is_empty() || rest.starts_with('_') || rest.starts_with('.') {
-        digits.parse().ok()
-    } else {
-        None
-    }
+    number(id)
 }
 
 /// File name of the `n`-th file of `bucket`: `<bucket:06>_<n>.<ext>` (interface contract).
@@ -252,23 +283,95 @@ mod tests {
         );
     }
 
-    #[test]
-    fn v1_hash_is_java_hashcode() {
-        // "ab".hashCode() over bytes starting at 1: (31*1 + 97)*31 + 98
-        let a: ArrayRef = Arc::new(StringArray::from(vec!["ab"]));
+    fn v1(a: ArrayRef) -> i32 {
         let mut acc = vec![0];
         hash_array_into(BucketHash::V1, &a, &mut acc).unwrap();
-        assert_eq!(acc[0], (31 + 97) * 31 + 98);
+        acc[0]
     }
 
     #[test]
-    fn reads_bucket_ids_from_hive_names() {
+    fn v1_matches_trino_vectors() {
+        // Trino's TestHiveBucketing, bucketing_version=1.
+        let s = |v: &str| v1(Arc::new(StringArray::from(vec![v])));
+        assert_eq!(s("Trino rocks"), 1132136730);
+        assert_eq!(s("test string"), -318923937);
+        assert_eq!(s(""), 0);
+        assert_eq!(v1(Arc::new(Int32Array::from(vec![300000]))), 300000);
+        assert_eq!(
+            v1(Arc::new(Int64Array::from(vec![300000000000i64]))),
+            -647710651
+        );
+        assert_eq!(v1(Arc::new(Date32Array::from(vec![16758]))), 16758);
+        assert_eq!(v1(Arc::new(StringArray::from(vec![None::<&str>]))), 0);
+    }
+
+    #[test]
+    fn v1_matches_spark_written_buckets() {
+        // Values and the bucket Spark 4.3 (Hive v1) wrote them to, 4 buckets (shared notes).
+        let bucket = |a: ArrayRef| bucket_ids(BucketHash::V1, &[a], 4).unwrap()[0];
+        let s = |v: Option<&str>| bucket(Arc::new(StringArray::from(vec![v])));
+        assert_eq!(v1(Arc::new(StringArray::from(vec!["u0"]))), 3675);
+        assert_eq!(s(Some("u0")), 3);
+        assert_eq!(s(Some("u1")), 0);
+        assert_eq!(s(Some("abc")), 2);
+        assert_eq!(s(Some("")), 0);
+        // non-ASCII: bytes are signed in Java
+        assert_eq!(v1(Arc::new(StringArray::from(vec!["한글"]))), -645773218);
+        assert_eq!(s(Some("한글")), 2);
+        assert_eq!(s(Some("user_0001")), 1);
+        assert_eq!(s(None), 0);
+        let b = |v: Option<i64>| bucket(Arc::new(Int64Array::from(vec![v])));
+        assert_eq!(b(Some(-3)), 2);
+        assert_eq!(b(Some(0)), 0);
+        assert_eq!(b(Some(5)), 1);
+        assert_eq!(b(Some(1 << 31)), 0);
+        assert_eq!(b(Some((1 << 40) + 7)), 3);
+        assert_eq!(b(Some(-(1 << 35))), 0);
+        assert_eq!(b(None), 0);
+        // the user of the report: bucket 8 of 16 under v1
+        let ids = bucket_ids(
+            BucketHash::V1,
+            &[Arc::new(StringArray::from(vec!["ucf28ed658abe"])) as ArrayRef],
+            16,
+        )
+        .unwrap();
+        assert_eq!(ids, vec![8]);
+    }
+
+    #[test]
+    fn reads_bucket_ids_from_hive_spark_and_trino_names() {
         assert_eq!(bucket_of_file_name("000003_0"), Some(3));
         assert_eq!(bucket_of_file_name("000003_0_copy_1"), Some(3));
         assert_eq!(bucket_of_file_name("000012_4.parquet"), Some(12));
         assert_eq!(bucket_of_file_name("bucket_00003"), Some(3));
+        assert_eq!(bucket_of_file_name("bucket_00003_1"), Some(3));
+        assert_eq!(bucket_of_file_name("bucket_00003.orc"), Some(3));
+        assert_eq!(
+            bucket_of_file_name(
+                "00008_0_part-00000-4f1c5a8e-1a2b-4c3d-9e8f-0a1b2c3d4e5f_00008.c000.snappy.parquet"
+            ),
+            Some(8)
+        );
+        assert_eq!(
+            bucket_of_file_name(
+                "part-00000-4f1c5a8e-1a2b-4c3d-9e8f-0a1b2c3d4e5f_00011.c000.snappy.parquet"
+            ),
+            Some(11)
+        );
+        assert_eq!(
+            bucket_of_file_name("00002_0_part-00000-x_00002.c000.zstd.orc"),
+            Some(2)
+        );
+        assert_eq!(
+            bucket_of_file_name("part-00000-4f1c5a8e.snappy.parquet"),
+            None
+        );
         assert_eq!(bucket_of_file_name("part-0000.parquet"), None);
         assert_eq!(bucket_of_file_name("123abc"), None);
+        assert_eq!(bucket_of_file_name("000003.parquet"), None);
+        assert_eq!(bucket_of_file_name("000003_x"), None);
+        assert_eq!(bucket_of_file_name("bucket_x"), None);
+        assert_eq!(bucket_of_file_name("99999999999999_0"), None);
         assert_eq!(bucket_file_name(3, 0, "parquet"), "000003_0.parquet");
     }
 }

@@ -1,15 +1,18 @@
 //! Tables on storage: the provider DataFusion scans, the layout and pruning rules, the Hive
-//! bucket hash, and the writer INSERT and ingest share.
+//! bucket hash, the ORC source, the checks of foreign layouts, and the writer INSERT and ingest
+//! share.
 
 pub mod bucket;
 pub mod compressibility;
 pub mod layout;
 pub mod mapped;
+pub mod orc;
 pub mod page_select;
 pub mod provider;
 pub mod prune;
 pub mod reader;
 pub mod scan_report;
+pub mod verify;
 pub mod writer;
 
 pub use provider::CuveTable;

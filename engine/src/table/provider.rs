@@ -39,6 +39,7 @@ use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 
 use super::bucket::BucketHash;
 use super::layout::{DataFile, list_data_files, table_partitions};
+use super::orc::OrcSource;
 use super::page_select::{Keys, select_rows};
 use super::prune::{
     allowed_values, is_partition_filter, partition_scalar, prune_partitions, select_buckets,
@@ -46,6 +47,7 @@ use super::prune::{
 };
 use super::reader::PageIndexCachingFactory;
 use super::scan_report::{QueryScans, ScanReport};
+use super::verify::{self, Trust};
 use super::writer::CuveSink;
 use crate::error::{EngineError, Result};
 use crate::planner::BucketFile;
@@ -68,6 +70,8 @@ pub struct FileSelection {
     /// Selected files with their partition values.
     pub files: Vec<(DataFile, Vec<ScalarValue>)>,
     pub report: ScanReport,
+    /// Whether the files' bucket and sort layout may be relied on (verify.rs).
+    pub trust: Trust,
 }
 
 impl CuveTable {
@@ -168,13 +172,27 @@ impl CuveTable {
             .collect::<Result<_>>()?;
         let candidates = || listings.iter().flat_map(|(_, l)| l.iter());
         report.files_total = candidates().count();
-        let wanted = match self.bucket_filter(filters, candidates()) {
+        let trust = if self.def.bucket.is_some() {
+            verify::trust(&self.catalog, &self.def, candidates())?
+        } else {
+            Trust {
+                buckets: false,
+                sorted: false,
+            }
+        };
+        let bucket_filter = if trust.buckets {
+            self.bucket_filter(filters, candidates())
+        } else {
+            None
+        };
+        let wanted = match bucket_filter {
             Some((wanted, total)) => {
                 report.buckets = Some((wanted.len(), total as usize));
                 Some(wanted)
             }
             None => {
                 if let Some(b) = &self.def.bucket
+                    && trust.buckets
                     && candidates().all(|f| f.bucket.is_some())
                 {
                     report.buckets = Some((b.num_buckets as usize, b.num_buckets as usize));
@@ -199,6 +217,7 @@ impl CuveTable {
         Ok(FileSelection {
             files: selected,
             report,
+            trust,
         })
     }
 
@@ -274,7 +293,10 @@ impl CuveTable {
     /// single-column bucket spec, every file with a bucket id, and the session allowing it.
     fn bucket_tag(&self, state: &dyn Session, selection: &FileSelection) -> Option<BucketFile> {
         let spec = self.def.bucket.as_ref()?;
-        if spec.columns.len() != 1 || selection.files.iter().any(|(f, _)| f.bucket.is_none()) {
+        if !selection.trust.buckets
+            || spec.columns.len() != 1
+            || selection.files.iter().any(|(f, _)| f.bucket.is_none())
+        {
             return None;
         }
         if let Some(settings) = state.config().get_extension::<BucketSettings>()
@@ -300,8 +322,9 @@ impl CuveTable {
     }
 
     /// The format of a scan with `filters` that does not filter on the sort key.
-    fn file_format(&self, state: &dyn Session, filters: &[Expr]) -> Arc<dyn FileFormat> {
-        match self.def.format {
+    /// `None` for ORC, which is scanned by [`OrcSource`].
+    fn file_format(&self, state: &dyn Session, filters: &[Expr]) -> Option<Arc<dyn FileFormat>> {
+        Some(match self.def.format {
             StorageFormat::Parquet => {
                 let mut options = parquet_options(state);
                 if !self.def.external {
@@ -332,7 +355,9 @@ impl CuveTable {
                 Arc::new(f)
             }
             StorageFormat::Json => Arc::new(JsonFormat::default()),
-        }
+            // scanned by OrcSource (orc.rs)
+            StorageFormat::Orc => return None,
+        })
     }
 }
 
@@ -441,6 +466,7 @@ impl TableProvider for CuveTable {
             scans.record(selection.report.clone());
         }
         let bucketing = self.bucket_tag(state, &selection);
+        let sorted = selection.trust.sorted;
         let mut files: Vec<PartitionedFile> = selection
             .files
             .into_iter()
@@ -464,7 +490,9 @@ impl TableProvider for CuveTable {
         // A filter on the sort key: the page index narrows the scan to a few pages per file,
         // so it is kept in the footer cache (other scans read whole column chunks and are
         // faster without it), and the pages are chosen here (page_select.rs).
-        let lookup = if self.def.format == StorageFormat::Parquet && self.filters_sort_key(filters)
+        let lookup = if self.def.format == StorageFormat::Parquet
+            && sorted
+            && self.filters_sort_key(filters)
         {
             let mut options = parquet_options(state);
             // The bloom filter is not read: on a file sorted by the key the page index already
@@ -514,7 +542,10 @@ impl TableProvider for CuveTable {
             }
             return Ok(DataSourceExec::from_data_source(config(Arc::new(source))?));
         }
-        let format = self.file_format(state, filters);
+        let Some(format) = self.file_format(state, filters) else {
+            let source = Arc::new(OrcSource::new(table_schema));
+            return Ok(DataSourceExec::from_data_source(config(source)?));
+        };
         let config = config(format.file_source(table_schema))?;
         format.create_physical_plan(state, config).await
     }
@@ -527,7 +558,7 @@ impl TableProvider for CuveTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         if self.def.format != StorageFormat::Parquet {
             return Err(EngineError::Unsupported(format!(
-                "INSERT into {} tables is not supported: table {} must be STORED AS PARQUET",
+                "INSERT into {} tables is not supported (Cuve reads them but writes only Parquet): table {} must be STORED AS PARQUET",
                 self.def.format.as_str(),
                 self.def.qualified_name()
             ))
