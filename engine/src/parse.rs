@@ -9,10 +9,11 @@
 use std::collections::BTreeMap;
 
 use cuve_catalog::{BucketSpec, ColumnDef, names};
+use datafusion::sql::sqlparser::ast::DataType as SqlType;
 use datafusion::sql::sqlparser::ast::{
     self, Expr as SqlExpr, ObjectName, ObjectNamePart, Statement as SqlStatement, Value,
 };
-use datafusion::sql::sqlparser::dialect::HiveDialect;
+use datafusion::sql::sqlparser::dialect::{HiveDialect, SparkSqlDialect};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -635,9 +636,45 @@ fn parse_ident_list(p: &mut Parser<'_>) -> Result<Vec<String>, ParserError> {
     Ok(v)
 }
 
+/// A column type in Hive's syntax. sqlparser's Hive dialect does not parse `MAP<K, V>` or
+/// `STRUCT<a: T>`; its Spark dialect (the same DDL types) does, so the type's tokens (up to the
+/// next `,`, `)`, `COMMENT`, `NOT` or `NULL` outside brackets) are parsed again with it.
+fn hive_data_type(p: &mut Parser<'_>) -> Result<SqlType, ParserError> {
+    let mut text = String::new();
+    let mut depth = 0i32;
+    loop {
+        let tok = p.peek_token().token;
+        let stop = match &tok {
+            Token::EOF | Token::SemiColon => true,
+            Token::Comma | Token::RParen => depth == 0,
+            Token::Word(w) => {
+                depth == 0
+                    && !text.is_empty()
+                    && matches!(w.keyword, Keyword::COMMENT | Keyword::NOT | Keyword::NULL)
+            }
+            _ => false,
+        };
+        if stop {
+            break;
+        }
+        match &tok {
+            Token::Lt | Token::LParen => depth += 1,
+            Token::Gt | Token::RParen => depth -= 1,
+            Token::ShiftRight => depth -= 2,
+            _ => {}
+        }
+        text.push_str(&tok.to_string());
+        text.push(' ');
+        p.next_token();
+    }
+    Parser::new(&SparkSqlDialect {})
+        .try_with_sql(&text)?
+        .parse_data_type()
+}
+
 fn column_def(p: &mut Parser<'_>) -> Result<ColumnDef, ParserError> {
     let name = p.parse_identifier()?.value;
-    let ty = p.parse_data_type()?;
+    let ty = hive_data_type(p)?;
     let data_type = canonical_type(&ty)
         .map_err(|e| ParserError::ParserError(format!("column '{name}': {}", e.user_message())))?;
     let mut comment = None;

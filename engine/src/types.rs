@@ -6,7 +6,7 @@ use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion::sql::sqlparser::ast::{
     ArrayElemTypeDef, DataType as SqlType, ExactNumberInfo, StructBracketKind,
 };
-use datafusion::sql::sqlparser::dialect::HiveDialect;
+use datafusion::sql::sqlparser::dialect::SparkSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::error::{EngineError, Result};
@@ -15,12 +15,41 @@ use crate::error::{EngineError, Result};
 pub fn canonical_type(t: &SqlType) -> Result<String> {
     // Validate now so the catalog never holds a type we cannot read.
     arrow_type_of(t)?;
-    Ok(t.to_string().to_uppercase())
+    Ok(hive_text(t))
+}
+
+/// A type as Hive writes it (sqlparser prints `MAP(K, V)`, ClickHouse's form).
+fn hive_text(t: &SqlType) -> String {
+    match t {
+        SqlType::Map(k, v) => format!("MAP<{}, {}>", hive_text(k), hive_text(v)),
+        SqlType::Array(ArrayElemTypeDef::AngleBracket(inner))
+        | SqlType::Array(ArrayElemTypeDef::SquareBracket(inner, _))
+        | SqlType::Array(ArrayElemTypeDef::Parenthesis(inner)) => {
+            format!("ARRAY<{}>", hive_text(inner))
+        }
+        SqlType::Struct(fields, _) => format!(
+            "STRUCT<{}>",
+            fields
+                .iter()
+                .map(|f| format!(
+                    "{}: {}",
+                    f.field_name
+                        .as_ref()
+                        .map(|n| n.value.to_lowercase())
+                        .unwrap_or_default(),
+                    hive_text(&f.field_type)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string().to_uppercase(),
+    }
 }
 
 /// Arrow type of a stored type name.
 pub fn arrow_type(type_name: &str) -> Result<DataType> {
-    let parsed = Parser::new(&HiveDialect {})
+    // Spark's dialect parses Hive's DDL types (`MAP<K, V>`, `STRUCT<a: T>`); Hive's does not.
+    let parsed = Parser::new(&SparkSqlDialect {})
         .try_with_sql(type_name)
         .and_then(|mut p| p.parse_data_type())
         .map_err(|e| EngineError::invalid(format!("bad type '{type_name}': {e}")))?;

@@ -133,3 +133,52 @@ fn statements_on_stdin_and_usage_errors() {
     assert_eq!(o.status.code(), Some(5));
     assert!(stderr(&o).contains("/nonexistent.sql"), "{}", stderr(&o));
 }
+
+#[test]
+fn nested_values_print_in_every_format() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let sql = "SELECT split('a,b,한', ',') AS s, str_to_map('a:1,b:2') AS m, named_struct('x', 1, 'y', 'q\"') AS st";
+    let csv = ok(cuve(h).args(["sql", "--format", "csv", "-e", sql]));
+    assert_eq!(
+        csv,
+        "s,m,st\n\"[\"\"a\"\",\"\"b\"\",\"\"한\"\"]\",\"{\"\"a\"\":\"\"1\"\",\"\"b\"\":\"\"2\"\"}\",\"{\"\"x\"\":1,\"\"y\"\":\"\"q\\\"\"\"\"}\"\n"
+    );
+    let table = ok(cuve(h).args(["sql", "-e", sql]));
+    assert!(table.contains(r#"["a","b","한"]"#), "{table}");
+    assert!(table.contains(r#"{"a":"1","b":"2"}"#), "{table}");
+    let json = ok(cuve(h).args(["sql", "--format", "json", "-e", sql]));
+    assert_eq!(
+        json.trim(),
+        r#"[{"s":["a","b","한"],"m":{"a":"1","b":"2"},"st":{"x":1,"y":"q\""}}]"#
+    );
+    let nd = ok(cuve(h).args([
+        "sql",
+        "--format",
+        "ndjson",
+        "-e",
+        "SELECT collect_set(x) AS c FROM (VALUES ('a'), ('a')) t(x)",
+    ]));
+    assert_eq!(nd, "{\"c\":[\"a\"]}\n");
+}
+
+#[test]
+fn a_panic_inside_a_statement_is_an_error_of_that_statement() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // DataFusion's approx_percentile_cont panics on this centroid count (an upstream bug).
+    let o = cuve(h)
+        .args([
+            "sql",
+            "-e",
+            "SELECT approx_percentile_cont(v, 0.5, 9223372036854775807) FROM (VALUES (1.0), (2.0)) t(v)",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("internal error"), "{err}");
+    // the process is still fine for the next statement of a script
+    let out = ok(cuve(h).args(["sql", "--format", "csv", "-e", "SELECT 1 AS one"]));
+    assert_eq!(out, "one\n1\n");
+}

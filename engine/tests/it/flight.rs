@@ -274,3 +274,34 @@ async fn flight_sql_end_to_end() {
     }));
     let _ = stop.send(());
 }
+
+/// A statement that panics inside DataFusion (approx_percentile_cont with a huge centroid
+/// count) fails with INTERNAL and its message; the server keeps serving everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_statement_is_internal_and_the_server_lives() {
+    let (_home, _engine, url, secrets, stop) = start().await;
+    let (analyst, _) = secrets.split_once('\n').unwrap();
+    let mut c = client(&url, Some(analyst)).await;
+    let sql = "SELECT approx_percentile_cont(v, 0.5, 9223372036854775807) FROM (VALUES (1.0), (2.0)) t(v)";
+    let failed = match c.execute(sql.into(), None).await {
+        Err(e) => e.to_string(),
+        Ok(info) => {
+            let ticket = info.endpoint[0].ticket.clone().unwrap();
+            let stream = c.do_get(ticket).await;
+            match stream {
+                Err(e) => e.to_string(),
+                Ok(s) => s
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .map(|_| String::new())
+                    .unwrap_or_else(|e| e.to_string()),
+            }
+        }
+    };
+    assert!(failed.contains("internal error"), "{failed}");
+    assert!(!failed.contains("RST_STREAM"), "{failed}");
+    let info = c.execute("SELECT 1 AS one".into(), None).await.unwrap();
+    let batches = fetch(&mut c, &info).await;
+    assert_eq!(batches[0].num_rows(), 1);
+    let _ = stop.send(());
+}

@@ -3,6 +3,7 @@
 
 mod buckets;
 mod flight;
+mod foreign;
 mod ingest;
 mod quota;
 mod slt;

@@ -1,0 +1,465 @@
+//! Tables other programs wrote (`testdata/foreign`: pyspark 4.3 Hive-bucketed Parquet and ORC,
+//! pyarrow and pyorc ORC). Every lookup, IN list, join and aggregate over a bucketed table must
+//! give the rows the same query gives over the same files registered without buckets; bucket
+//! pruning must still apply when the layout is declared correctly, and be off, with a warning
+//! that says what to set, when it is not.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cuve_engine::{AccessView, Engine, Session};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/foreign")
+}
+
+/// Copies a directory tree (hidden files included).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+struct World {
+    _home: tempfile::TempDir,
+    data: tempfile::TempDir,
+    s: Session,
+}
+
+impl World {
+    async fn new() -> World {
+        let home = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        copy_tree(&fixtures(), data.path());
+        let engine: Arc<Engine> = Engine::open(home.path()).unwrap();
+        let mut s = engine.session(AccessView::admin("t")).unwrap();
+        s.execute("CREATE DATABASE d").await.unwrap();
+        World {
+            _home: home,
+            data,
+            s,
+        }
+    }
+
+    fn dir(&self, name: &str) -> String {
+        self.data.path().join(name).display().to_string()
+    }
+
+    /// Runs a statement and returns its result as text lines (sorted unless ordered).
+    async fn lines(&mut self, sql: &str) -> Vec<String> {
+        let out = self
+            .s
+            .execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {}", e.user_message()));
+        let opts = FormatOptions::default().with_null("NULL");
+        let mut lines = Vec::new();
+        for b in &out.batches {
+            let fmts: Vec<ArrayFormatter> = b
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+                .collect();
+            for r in 0..b.num_rows() {
+                let row: Vec<String> = fmts.iter().map(|f| f.value(r).to_string()).collect();
+                lines.push(row.join(" | "));
+            }
+        }
+        lines.sort();
+        lines
+    }
+
+    /// The `cuve_scan` lines of EXPLAIN.
+    async fn scans(&mut self, sql: &str) -> String {
+        self.lines(&format!("EXPLAIN {sql}"))
+            .await
+            .into_iter()
+            .filter(|l| {
+                l.contains("cuve_scan") || l.contains("buckets read") || l.contains("files read")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Registers `dir` as `bucketed` (with `clustered` and `props`) and as `plain`.
+    async fn register(
+        &mut self,
+        dir: &str,
+        columns: &str,
+        partitioned: bool,
+        clustered: &str,
+        format: &str,
+        props: &str,
+        bucketed: &str,
+        plain: &str,
+    ) -> Vec<String> {
+        let loc = self.dir(dir);
+        let part = if partitioned {
+            "PARTITIONED BY (dt STRING)"
+        } else {
+            ""
+        };
+        let out = self
+            .lines(&format!(
+                "CREATE EXTERNAL TABLE d.{bucketed} ({columns}) {part} {clustered} STORED AS {format} LOCATION '{loc}' {props}"
+            ))
+            .await;
+        self.lines(&format!(
+            "CREATE EXTERNAL TABLE d.{plain} ({columns}) {part} STORED AS {format} LOCATION '{loc}'"
+        ))
+        .await;
+        out
+    }
+
+    /// Asserts `sql` gives the same rows over `bucketed` as over `plain` ({T} is the table).
+    async fn same(&mut self, sql: &str, bucketed: &str, plain: &str) -> Vec<String> {
+        let a = self
+            .lines(&sql.replace("{T}", &format!("d.{bucketed}")))
+            .await;
+        let b = self.lines(&sql.replace("{T}", &format!("d.{plain}"))).await;
+        assert_eq!(a, b, "{sql}: {bucketed} differs from {plain}");
+        a
+    }
+}
+
+const STR_COLUMNS: &str = "user_id STRING, n INT, query STRING";
+
+/// The lookups, IN lists and aggregates compared on every string-keyed table.
+async fn compare_string_table(w: &mut World, t: &str, plain: &str) {
+    let users: Vec<String> = w
+        .lines(&format!(
+            "SELECT DISTINCT user_id FROM d.{plain} WHERE user_id IS NOT NULL ORDER BY user_id"
+        ))
+        .await
+        .into_iter()
+        .collect();
+    assert!(users.len() > 20, "{users:?}");
+    for u in users
+        .iter()
+        .step_by(7)
+        .chain(["한글".to_string(), "".to_string()].iter())
+    {
+        let u = u.replace('\'', "''");
+        let got = w
+            .same(
+                &format!("SELECT COUNT(*), SUM(n) FROM {{T}} WHERE user_id = '{u}'"),
+                t,
+                plain,
+            )
+            .await;
+        assert_ne!(got, vec!["0 | NULL".to_string()], "user '{u}'");
+    }
+    let list: Vec<String> = users
+        .iter()
+        .take(40)
+        .map(|u| format!("'{}'", u.replace('\'', "''")))
+        .collect();
+    w.same(
+        &format!(
+            "SELECT user_id, COUNT(*) FROM {{T}} WHERE user_id IN ({}) GROUP BY user_id",
+            list.join(", ")
+        ),
+        t,
+        plain,
+    )
+    .await;
+    w.same(
+        "SELECT user_id, dt, COUNT(*), MIN(query) FROM {T} GROUP BY user_id, dt",
+        t,
+        plain,
+    )
+    .await;
+    w.same("SELECT COUNT(*) FROM {T} WHERE user_id IS NULL", t, plain)
+        .await;
+    w.same(
+        "SELECT COUNT(*) FROM {T} WHERE user_id = 'ucf28ed658abe' OR user_id = '사용자1'",
+        t,
+        plain,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn spark_bucketed_parquet_reads_as_v1_and_prunes() {
+    let mut w = World::new().await;
+    let out = w
+        .register(
+            "spark_str16",
+            STR_COLUMNS,
+            true,
+            "CLUSTERED BY (user_id) SORTED BY (user_id) INTO 16 BUCKETS",
+            "PARQUET",
+            "",
+            "s16",
+            "s16_plain",
+        )
+        .await;
+    assert!(out.iter().all(|l| !l.contains("warning")), "{out:?}");
+    // The user of the report: 16 rows, all in bucket 8 under Hive's v1 hash.
+    assert_eq!(
+        w.lines("SELECT COUNT(*) FROM d.s16 WHERE user_id = 'ucf28ed658abe'")
+            .await,
+        vec!["16".to_string()]
+    );
+    let scans = w
+        .scans("SELECT * FROM d.s16 WHERE user_id = 'ucf28ed658abe'")
+        .await;
+    assert!(scans.contains("buckets read 1/16"), "{scans}");
+    compare_string_table(&mut w, "s16", "s16_plain").await;
+    let describe = w.lines("DESCRIBE FORMATTED d.s16").await.join("\n");
+    assert!(describe.contains("Bucketing Version:"), "{describe}");
+    assert!(describe.contains("| 1 "), "{describe}");
+    let stats = w.lines("SHOW TABLE STATS d.s16").await.join("\n");
+    assert!(
+        stats.contains("checked") && !stats.contains("mismatch"),
+        "{stats}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_bucketing_version_costs_speed_never_rows() {
+    let mut w = World::new().await;
+    let out = w
+        .register(
+            "spark_str16",
+            STR_COLUMNS,
+            true,
+            "CLUSTERED BY (user_id) INTO 16 BUCKETS",
+            "PARQUET",
+            "TBLPROPERTIES ('bucketing_version'='2')",
+            "s16",
+            "s16_plain",
+        )
+        .await
+        .join("\n");
+    assert!(
+        out.contains("looks like v1: set TBLPROPERTIES ('bucketing_version'='1')"),
+        "{out}"
+    );
+    assert_eq!(
+        w.lines("SELECT COUNT(*) FROM d.s16 WHERE user_id = 'ucf28ed658abe'")
+            .await,
+        vec!["16".to_string()]
+    );
+    let scans = w
+        .scans("SELECT * FROM d.s16 WHERE user_id = 'ucf28ed658abe'")
+        .await;
+    assert!(!scans.contains("buckets read"), "{scans}");
+    compare_string_table(&mut w, "s16", "s16_plain").await;
+    let describe = w.lines("DESCRIBE FORMATTED d.s16").await.join("\n");
+    assert!(describe.contains("not trusted"), "{describe}");
+    let stats = w.lines("SHOW TABLE STATS d.s16").await.join("\n");
+    assert!(stats.contains("mismatch"), "{stats}");
+    // Declared correctly, the table prunes again.
+    w.lines("ALTER TABLE d.s16 SET TBLPROPERTIES ('bucketing_version'='1')")
+        .await;
+    let scans = w
+        .scans("SELECT * FROM d.s16 WHERE user_id = 'ucf28ed658abe'")
+        .await;
+    assert!(scans.contains("buckets read 1/16"), "{scans}");
+    let describe = w.lines("DESCRIBE FORMATTED d.s16").await.join("\n");
+    assert!(!describe.contains("not trusted"), "{describe}");
+    compare_string_table(&mut w, "s16", "s16_plain").await;
+}
+
+#[tokio::test]
+async fn files_added_after_registration_are_not_trusted_until_checked() {
+    let mut w = World::new().await;
+    w.register(
+        "spark_str16",
+        STR_COLUMNS,
+        true,
+        "CLUSTERED BY (user_id) SORTED BY (user_id) INTO 16 BUCKETS",
+        "PARQUET",
+        "",
+        "s16",
+        "s16_plain",
+    )
+    .await;
+    // A file of bucket 8 copied in under bucket 3's name: its rows are in the wrong bucket.
+    let part = w.data.path().join("spark_str16/dt=2024-01-02");
+    let eight = std::fs::read_dir(&part)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("00008_0_")
+        })
+        .unwrap();
+    std::fs::copy(&eight, part.join("00003_0_copy_1")).unwrap();
+    let scans = w
+        .scans("SELECT * FROM d.s16 WHERE user_id = 'ucf28ed658abe'")
+        .await;
+    assert!(!scans.contains("buckets read"), "{scans}");
+    compare_string_table(&mut w, "s16", "s16_plain").await;
+    let stats = w.lines("SHOW TABLE STATS d.s16").await.join("\n");
+    assert!(stats.contains("unchecked"), "{stats}");
+    let repair = w.lines("MSCK REPAIR TABLE d.s16").await.join("\n");
+    assert!(repair.contains("00003_0_copy_1"), "{repair}");
+    assert!(repair.contains("bucket 8"), "{repair}");
+    compare_string_table(&mut w, "s16", "s16_plain").await;
+    let describe = w.lines("DESCRIBE FORMATTED d.s16").await.join("\n");
+    assert!(describe.contains("not trusted"), "{describe}");
+}
+
+#[tokio::test]
+async fn spark_bigint_buckets_and_orc_tables() {
+    let mut w = World::new().await;
+    let out = w
+        .register(
+            "spark_big8",
+            "user_id BIGINT, n INT",
+            true,
+            "CLUSTERED BY (user_id) INTO 8 BUCKETS",
+            "PARQUET",
+            "",
+            "b8",
+            "b8_plain",
+        )
+        .await;
+    assert!(out.iter().all(|l| !l.contains("warning")), "{out:?}");
+    for v in [
+        "-3",
+        "0",
+        "5",
+        "2147483648",
+        "-2147483649",
+        "1099511627783",
+        "-34359738368",
+        "9223372036854775807",
+        "-9223372036854775808",
+    ] {
+        w.same(
+            &format!("SELECT COUNT(*), SUM(n) FROM {{T}} WHERE user_id = {v}"),
+            "b8",
+            "b8_plain",
+        )
+        .await;
+    }
+    let scans = w.scans("SELECT * FROM d.b8 WHERE user_id = 5").await;
+    assert!(scans.contains("buckets read 1/8"), "{scans}");
+    w.same(
+        "SELECT user_id, COUNT(*) FROM {T} WHERE user_id IN (-3, 0, 1, 42, 2147483647) GROUP BY user_id",
+        "b8",
+        "b8_plain",
+    )
+    .await;
+
+    let out = w
+        .register(
+            "spark_orc8",
+            STR_COLUMNS,
+            true,
+            "CLUSTERED BY (user_id) SORTED BY (user_id) INTO 8 BUCKETS",
+            "ORC",
+            "",
+            "o8",
+            "o8_plain",
+        )
+        .await;
+    assert!(out.iter().all(|l| !l.contains("warning")), "{out:?}");
+    assert_eq!(
+        w.lines("SELECT COUNT(*) FROM d.o8").await,
+        vec!["252".to_string()]
+    );
+    let scans = w
+        .scans("SELECT * FROM d.o8 WHERE user_id = 'ucf28ed658abe'")
+        .await;
+    assert!(scans.contains("buckets read 1/8"), "{scans}");
+    compare_string_table(&mut w, "o8", "o8_plain").await;
+
+    // A join of the Parquet and the ORC table on the bucket key (different bucket counts).
+    w.register(
+        "spark_str16",
+        STR_COLUMNS,
+        true,
+        "CLUSTERED BY (user_id) SORTED BY (user_id) INTO 16 BUCKETS",
+        "PARQUET",
+        "",
+        "s16",
+        "s16_plain",
+    )
+    .await;
+    let join = "SELECT a.user_id, COUNT(*), SUM(b.n) FROM d.{A} a JOIN d.{B} b ON a.user_id = b.user_id GROUP BY a.user_id";
+    let bucketed = w
+        .lines(&join.replace("{A}", "s16").replace("{B}", "o8"))
+        .await;
+    let plain = w
+        .lines(&join.replace("{A}", "s16_plain").replace("{B}", "o8_plain"))
+        .await;
+    assert_eq!(bucketed, plain);
+    assert!(!bucketed.is_empty());
+
+    // INSERT into ORC: a clear error, no file written.
+    let e =
+        w.s.execute("INSERT INTO d.o8 VALUES ('x', 1, 'q', '2024-01-03')")
+            .await
+            .unwrap_err()
+            .user_message();
+    assert!(e.contains("not supported") && e.contains("ORC"), "{e}");
+    assert!(!w.data.path().join("spark_orc8/dt=2024-01-03").exists());
+}
+
+#[tokio::test]
+async fn orc_files_of_pyspark_pyarrow_and_pyorc_read() {
+    let mut w = World::new().await;
+    let loc = w.dir("spark_plain_orc");
+    w.lines(&format!(
+        "CREATE EXTERNAL TABLE d.p (c_string STRING, c_int INT, c_bigint BIGINT, c_double DOUBLE, \
+         c_boolean BOOLEAN, c_date DATE, c_timestamp TIMESTAMP, c_decimal DECIMAL(10,2), \
+         c_array ARRAY<STRING>, c_map MAP<STRING,INT>, c_struct STRUCT<a:INT,b:STRING>) \
+         STORED AS ORC LOCATION '{loc}'"
+    ))
+    .await;
+    assert_eq!(
+        w.lines("SELECT COUNT(*), COUNT(c_string) FROM d.p").await,
+        vec!["15 | 14".to_string()]
+    );
+    let rows = w
+        .lines("SELECT c_string, c_int, c_bigint, c_boolean, c_date, c_decimal, cardinality(c_array) FROM d.p WHERE c_int IS NOT NULL")
+        .await;
+    assert_eq!(rows.len(), 14, "{rows:?}");
+
+    let loc = w.dir("pyarrow_orc");
+    w.lines(&format!(
+        "CREATE EXTERNAL TABLE d.pa (user_id STRING, n BIGINT, score DOUBLE) PARTITIONED BY (dt STRING) STORED AS ORC LOCATION '{loc}'"
+    ))
+    .await;
+    assert_eq!(
+        w.lines("SELECT dt, COUNT(*) FROM d.pa GROUP BY dt").await,
+        vec!["2024-01-01 | 2000".to_string()]
+    );
+    let loc = w.dir("pyorc_orc");
+    w.lines(&format!(
+        "CREATE EXTERNAL TABLE d.po (user_id STRING, n BIGINT) STORED AS ORC LOCATION '{loc}'"
+    ))
+    .await;
+    let n = w.lines("SELECT COUNT(*) FROM d.po").await;
+    assert_eq!(n, vec!["3000".to_string()]);
+    // a column the files do not have reads as NULL; a mistyped one is an error naming it
+    w.lines(&format!(
+        "CREATE EXTERNAL TABLE d.po2 (user_id BIGINT, missing STRING) STORED AS ORC LOCATION '{loc}'"
+    ))
+    .await;
+    let e =
+        w.s.execute("SELECT user_id FROM d.po2")
+            .await
+            .unwrap_err()
+            .user_message();
+    assert!(e.contains("user_id") && e.contains("000000_0"), "{e}");
+    assert_eq!(
+        w.lines("SELECT COUNT(missing) FROM d.po2").await,
+        vec!["0".to_string()]
+    );
+}
