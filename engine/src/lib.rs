@@ -11,6 +11,7 @@
 //! - [`table`]: the table provider, layout, partition/bucket pruning, bucket hash and writer.
 //! - [`ingest`]: raw lines into the table layout, exactly once (ledger + staged publish).
 //! - [`flight`]: the Arrow Flight SQL service (`cuve serve`), a thin adapter over sessions.
+//! - [`faults`]: fault injection for tests of the panic and error paths (off by default).
 //! - [`stats`]: table statistics and schema inference from storage.
 //! - [`types`]: Hive column types and Arrow types.
 
@@ -19,6 +20,7 @@ pub mod catalog_view;
 pub mod ddl;
 pub mod error;
 pub mod exec;
+pub mod faults;
 pub mod flight;
 pub mod ingest;
 pub mod parse;

@@ -144,6 +144,9 @@ impl Session {
             }),
         );
         cuve_udf::register_all(&ctx)?;
+        if crate::faults::enabled() {
+            ctx.register_udf(crate::faults::panic_udf());
+        }
         Ok(Session {
             engine,
             ctx,

@@ -6,10 +6,12 @@
 //!   [`hivetime`] for date functions, [`hivejson`] for JSONPath, [`javafmt`] for Java date
 //!   patterns and [`lateral`] for `LATERAL VIEW` / `explode` / `posexplode` / `json_tuple`.
 //! - [`topk`]: `approx_top_k`, a mergeable Space-Saving sketch.
+//! - [`guards`]: DataFusion built-ins whose extreme arguments would panic, checked first.
 //! - [`docs`]: `SHOW FUNCTIONS` / `DESCRIBE FUNCTION` for every registered function.
 //! - [`udf`]: the small frame the scalar functions are written in.
 
 pub mod docs;
+pub mod guards;
 pub mod hangul;
 pub mod hive;
 pub mod hivejson;
@@ -35,5 +37,8 @@ pub fn register_all(ctx: &SessionContext) -> Result<()> {
         ctx.register_udf(f);
     }
     ctx.register_udaf(topk::approx_top_k());
+    for f in guards::aggregates() {
+        ctx.register_udaf(f);
+    }
     Ok(())
 }

@@ -166,7 +166,23 @@ fn nested_values_print_in_every_format() {
 fn a_panic_inside_a_statement_is_an_error_of_that_statement() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    // DataFusion's approx_percentile_cont panics on this centroid count (an upstream bug).
+    // cuve_test_panic (fault injection) panics while the statement executes.
+    let o = cuve(h)
+        .env("CUVE_TEST_FAULTS", "1")
+        .args([
+            "sql",
+            "-e",
+            "SELECT cuve_test_panic(v) FROM (VALUES (1), (2)) t(v)",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("internal error: cuve_test_panic was called"),
+        "{err}"
+    );
+    // DataFusion's approx_percentile_cont used to panic on a huge centroid count.
     let o = cuve(h)
         .args([
             "sql",
@@ -177,7 +193,10 @@ fn a_panic_inside_a_statement_is_an_error_of_that_statement() {
         .unwrap();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("internal error"), "{err}");
+    assert!(
+        err.contains("number of centroids must be between 1 and 100000"),
+        "{err}"
+    );
     // the process is still fine for the next statement of a script
     let out = ok(cuve(h).args(["sql", "--format", "csv", "-e", "SELECT 1 AS one"]));
     assert_eq!(out, "one\n1\n");

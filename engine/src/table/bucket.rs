@@ -193,7 +193,8 @@ pub fn bucket_of_file_name(name: &str) -> Option<u32> {
         let ok = rest.is_empty()
             || rest.starts_with('.')
             || rest.strip_prefix('_').is_some_and(|r| {
-                digits(r).0.len() > 0 && matches!(digits(r).1.chars().next(), None | Some('.'))
+                let (n, after) = digits(r);
+                !n.is_empty() && (after.is_empty() || after.starts_with('.'))
             });
         return if ok { number(id) } else { None };
     }

@@ -275,14 +275,15 @@ async fn flight_sql_end_to_end() {
     let _ = stop.send(());
 }
 
-/// A statement that panics inside DataFusion (approx_percentile_cont with a huge centroid
-/// count) fails with INTERNAL and its message; the server keeps serving everyone.
+/// A statement that panics while it executes (the fault-injection function) fails with
+/// INTERNAL and its message; the server keeps serving everyone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_statement_is_internal_and_the_server_lives() {
+    cuve_engine::faults::enable();
     let (_home, _engine, url, secrets, stop) = start().await;
     let (analyst, _) = secrets.split_once('\n').unwrap();
     let mut c = client(&url, Some(analyst)).await;
-    let sql = "SELECT approx_percentile_cont(v, 0.5, 9223372036854775807) FROM (VALUES (1.0), (2.0)) t(v)";
+    let sql = "SELECT cuve_test_panic(v) FROM (VALUES (1), (2)) t(v)";
     let failed = match c.execute(sql.into(), None).await {
         Err(e) => e.to_string(),
         Ok(info) => {
@@ -298,7 +299,14 @@ async fn a_panicking_statement_is_internal_and_the_server_lives() {
             }
         }
     };
-    assert!(failed.contains("internal error"), "{failed}");
+    assert!(
+        failed.contains("internal error: cuve_test_panic was called"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("Internal") || failed.contains("INTERNAL"),
+        "{failed}"
+    );
     assert!(!failed.contains("RST_STREAM"), "{failed}");
     let info = c.execute("SELECT 1 AS one".into(), None).await.unwrap();
     let batches = fetch(&mut c, &info).await;

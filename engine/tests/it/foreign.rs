@@ -90,6 +90,7 @@ impl World {
     }
 
     /// Registers `dir` as `bucketed` (with `clustered` and `props`) and as `plain`.
+    #[allow(clippy::too_many_arguments)]
     async fn register(
         &mut self,
         dir: &str,

@@ -4,6 +4,7 @@
 mod buckets;
 mod flight;
 mod foreign;
+mod functions;
 mod ingest;
 mod quota;
 mod slt;

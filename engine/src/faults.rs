@@ -1,0 +1,36 @@
+//! Fault injection for tests of the paths no correct statement takes: with
+//! `CUVE_TEST_FAULTS=1` in the environment (or [`enable`] in-process), sessions get a function
+//! `cuve_test_panic(x)` that panics when evaluated, so tests can check that a panic in a
+//! statement becomes that statement's error (CLI exit 1, Flight INTERNAL) and the process lives.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns fault injection on for sessions created from now on in this process.
+pub fn enable() {
+    ENABLED.store(true, Ordering::SeqCst);
+}
+
+/// Whether sessions get the fault functions.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::SeqCst) || std::env::var_os("CUVE_TEST_FAULTS").is_some_and(|v| v == "1")
+}
+
+/// `cuve_test_panic(x)`: panics when evaluated (at execution, not planning).
+pub fn panic_udf() -> ScalarUDF {
+    create_udf(
+        "cuve_test_panic",
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Volatile,
+        std::sync::Arc::new(
+            |_args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+                panic!("cuve_test_panic was called")
+            },
+        ),
+    )
+}
