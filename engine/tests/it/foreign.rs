@@ -464,3 +464,61 @@ async fn orc_files_of_pyspark_pyarrow_and_pyorc_read() {
         vec!["0".to_string()]
     );
 }
+
+/// Old Hive writes ORC columns as `_col0, _col1, ...`: they are read by position, with a
+/// bucketed, partitioned layout and Hive's extension-less names.
+#[tokio::test]
+async fn hive_orc_with_placeholder_column_names_reads_by_position() {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    let mut w = World::new().await;
+    let dir = w.data.path().join("hive_orc/dt=2024-01-01");
+    std::fs::create_dir_all(&dir).unwrap();
+    // bucket of each user under Hive v1 with 2 buckets; one file per bucket
+    for (bucket, users) in [(0u32, ["u1", "u3"]), (1, ["u0", "u2"])] {
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "_col0",
+                std::sync::Arc::new(StringArray::from(users.to_vec())) as ArrayRef,
+            ),
+            (
+                "_col1",
+                std::sync::Arc::new(Int64Array::from(vec![10, 20])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let file = std::fs::File::create(dir.join(format!("{bucket:06}_0"))).unwrap();
+        let mut writer = orc_rust::ArrowWriterBuilder::new(file, batch.schema())
+            .try_build()
+            .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+    let out = w
+        .register(
+            "hive_orc",
+            "user_id STRING, n BIGINT",
+            true,
+            "CLUSTERED BY (user_id) INTO 2 BUCKETS",
+            "ORC",
+            "",
+            "h",
+            "h_plain",
+        )
+        .await;
+    assert!(out.iter().all(|l| !l.contains("warning")), "{out:?}");
+    assert_eq!(
+        w.lines("SELECT user_id, n, dt FROM d.h").await,
+        vec![
+            "u0 | 10 | 2024-01-01",
+            "u1 | 10 | 2024-01-01",
+            "u2 | 20 | 2024-01-01",
+            "u3 | 20 | 2024-01-01"
+        ]
+    );
+    let scans = w.scans("SELECT n FROM d.h WHERE user_id = 'u2'").await;
+    assert!(scans.contains("buckets read 1/2"), "{scans}");
+    assert_eq!(
+        w.lines("SELECT n FROM d.h WHERE user_id = 'u2'").await,
+        vec!["20"]
+    );
+}
