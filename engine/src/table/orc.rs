@@ -4,14 +4,19 @@
 //! `_col0, _col1, ...` names), casts each to the table's declared type, fills columns a file
 //! lacks with NULL, and leaves partition columns and any remaining projection to DataFusion's
 //! `ProjectionOpener`, as DataFusion's CSV and JSON sources do. Files may be split by byte range
-//! (stripes are assigned to the range holding their start). Writing ORC is not supported.
+//! (stripes are assigned to the range holding their start). Lookups (`c = v`, `c IN (...)` on
+//! string, integer, float and boolean columns) hand orc-rust a predicate, which skips the row
+//! groups whose row-index statistics (and bloom filters) cannot hold the values; anything it
+//! cannot evaluate keeps the rows, and the filter is applied above the scan in any case.
+//! Writing ORC is not supported.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, new_null_array};
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{
@@ -26,9 +31,10 @@ use datafusion::physical_expr::projection::ProjectionExprs;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryFutureExt};
-use orc_rust::ArrowReaderBuilder;
+use orc_rust::predicate::PredicateValue;
 use orc_rust::projection::ProjectionMask;
 use orc_rust::reader::AsyncChunkReader;
+use orc_rust::{ArrowReaderBuilder, Predicate};
 
 /// DataFusion file source of ORC files.
 #[derive(Debug, Clone)]
@@ -37,6 +43,7 @@ pub struct OrcSource {
     projection: SplitProjection,
     batch_size: usize,
     metrics: ExecutionPlanMetricsSet,
+    predicate: Option<Predicate>,
 }
 
 impl OrcSource {
@@ -47,8 +54,66 @@ impl OrcSource {
             projection,
             batch_size: 8192,
             metrics: ExecutionPlanMetricsSet::new(),
+            predicate: None,
         }
     }
+
+    /// Row groups that cannot match `predicate` are skipped (files with named columns only).
+    pub fn with_predicate(mut self, predicate: Option<Predicate>) -> Self {
+        self.predicate = predicate;
+        self
+    }
+}
+
+/// The orc-rust predicate of lookups in `filters` (unqualified) on the data columns of
+/// `file_schema`: for each column pinned to a few values, `c = v1 OR c = v2 ...`, all ANDed.
+pub fn lookup_predicate(
+    filters: &[datafusion::logical_expr::Expr],
+    file_schema: &Schema,
+) -> Option<Predicate> {
+    let mut per_column = Vec::new();
+    for field in file_schema.fields() {
+        let Some(values) = super::prune::allowed_values(filters, field.name()) else {
+            continue;
+        };
+        let converted: Option<Vec<PredicateValue>> = values
+            .iter()
+            .map(|v| predicate_value(v, field.data_type()))
+            .collect();
+        let Some(converted) = converted.filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        per_column.push(Predicate::or(
+            converted
+                .into_iter()
+                .map(|v| Predicate::eq(field.name(), v))
+                .collect(),
+        ));
+    }
+    match per_column.len() {
+        0 => None,
+        1 => per_column.pop(),
+        _ => Some(Predicate::and(per_column)),
+    }
+}
+
+/// A literal as orc-rust compares it with a column of type `column`; `None` for nulls and
+/// types it does not compare.
+fn predicate_value(v: &ScalarValue, column: &DataType) -> Option<PredicateValue> {
+    let v = v.cast_to(column).ok()?;
+    Some(match v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => PredicateValue::Utf8(Some(s)),
+        ScalarValue::Int8(Some(i)) => PredicateValue::Int64(Some(i as i64)),
+        ScalarValue::Int16(Some(i)) => PredicateValue::Int64(Some(i as i64)),
+        ScalarValue::Int32(Some(i)) => PredicateValue::Int64(Some(i as i64)),
+        ScalarValue::Int64(Some(i)) => PredicateValue::Int64(Some(i)),
+        ScalarValue::Float32(Some(f)) => PredicateValue::Float64(Some(f as f64)),
+        ScalarValue::Float64(Some(f)) => PredicateValue::Float64(Some(f)),
+        ScalarValue::Boolean(Some(b)) => PredicateValue::Boolean(Some(b)),
+        _ => return None,
+    })
 }
 
 impl FileSource for OrcSource {
@@ -61,6 +126,7 @@ impl FileSource for OrcSource {
         let file_schema = self.table_schema.file_schema();
         let wanted = Arc::new(file_schema.project(&self.projection.file_indices)?);
         let opener = Arc::new(OrcOpener {
+            predicate: self.predicate.clone(),
             store: object_store,
             wanted,
             positions: self.projection.file_indices.clone(),
@@ -118,6 +184,7 @@ struct OrcOpener {
     /// Their positions among the table's data columns.
     positions: Vec<usize>,
     batch_size: usize,
+    predicate: Option<Predicate>,
 }
 
 impl FileOpener for OrcOpener {
@@ -128,6 +195,7 @@ impl FileOpener for OrcOpener {
         };
         let wanted = self.wanted.clone();
         let positions = self.positions.clone();
+        let predicate = self.predicate.clone();
         let batch_size = self.batch_size;
         let path = file.object_meta.location.to_string();
         let range = file.range.clone();
@@ -152,6 +220,12 @@ impl FileOpener for OrcOpener {
             );
             if let Some(r) = range {
                 builder = builder.with_file_byte_range(r.start as usize..r.end as usize);
+            }
+            // The predicate names columns; files with placeholder names are read whole.
+            if let Some(p) = predicate
+                && !columns.positional
+            {
+                builder = builder.with_predicate(p);
             }
             let stream = builder
                 .with_batch_size(batch_size)

@@ -543,7 +543,9 @@ impl TableProvider for CuveTable {
             return Ok(DataSourceExec::from_data_source(config(Arc::new(source))?));
         }
         let Some(format) = self.file_format(state, filters) else {
-            let source = Arc::new(OrcSource::new(table_schema));
+            let unqualified: Vec<Expr> = filters.iter().map(unqualify).collect();
+            let predicate = super::orc::lookup_predicate(&unqualified, &self.file_schema);
+            let source = Arc::new(OrcSource::new(table_schema).with_predicate(predicate));
             return Ok(DataSourceExec::from_data_source(config(source)?));
         };
         let config = config(format.file_source(table_schema))?;
