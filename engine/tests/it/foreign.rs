@@ -120,6 +120,27 @@ impl World {
         out
     }
 
+    /// `spark_str16` as `d.s16` (Spark's DDL plus `props`) and as `d.s16_plain`.
+    async fn register_s16(&mut self, props: &str) -> Vec<String> {
+        self.register(
+            "spark_str16",
+            STR_COLUMNS,
+            true,
+            "CLUSTERED BY (user_id) SORTED BY (user_id) INTO 16 BUCKETS",
+            "PARQUET",
+            props,
+            "s16",
+            "s16_plain",
+        )
+        .await
+    }
+
+    /// Asserts two queries give the same rows.
+    async fn agree(&mut self, a: &str, b: &str) {
+        let (x, y) = (self.lines(a).await, self.lines(b).await);
+        assert_eq!(x, y, "{a}\n  differs from\n{b}");
+    }
+
     /// Asserts `sql` gives the same rows over `bucketed` as over `plain` ({T} is the table).
     async fn same(&mut self, sql: &str, bucketed: &str, plain: &str) -> Vec<String> {
         let a = self
@@ -188,21 +209,22 @@ async fn compare_string_table(w: &mut World, t: &str, plain: &str) {
     .await;
 }
 
+/// `d.s16` against `d.s16_plain`: whether the lookup prunes buckets, the same rows for every
+/// query, and the layout SHOW TABLE STATS reports.
+async fn check_s16(w: &mut World, prunes: bool, layout: &str) {
+    let scans = w
+        .scans("SELECT * FROM d.s16 WHERE user_id = 'ucf28ed658abe'")
+        .await;
+    assert_eq!(scans.contains("buckets read 1/16"), prunes, "{scans}");
+    compare_string_table(w, "s16", "s16_plain").await;
+    let stats = w.lines("SHOW TABLE STATS d.s16").await.join("\n");
+    assert!(stats.contains(layout), "{stats}");
+}
+
 #[tokio::test]
 async fn spark_bucketed_parquet_reads_as_v1_and_prunes() {
     let mut w = World::new().await;
-    let out = w
-        .register(
-            "spark_str16",
-            STR_COLUMNS,
-            true,
-            "CLUSTERED BY (user_id) SORTED BY (user_id) INTO 16 BUCKETS",
-            "PARQUET",
-            "",
-            "s16",
-            "s16_plain",
-        )
-        .await;
+    let out = w.register_s16("").await;
     assert!(out.iter().all(|l| !l.contains("warning")), "{out:?}");
     // The user of the report: 16 rows, all in bucket 8 under Hive's v1 hash.
     assert_eq!(
@@ -229,16 +251,7 @@ async fn spark_bucketed_parquet_reads_as_v1_and_prunes() {
 async fn a_wrong_bucketing_version_costs_speed_never_rows() {
     let mut w = World::new().await;
     let out = w
-        .register(
-            "spark_str16",
-            STR_COLUMNS,
-            true,
-            "CLUSTERED BY (user_id) INTO 16 BUCKETS",
-            "PARQUET",
-            "TBLPROPERTIES ('bucketing_version'='2')",
-            "s16",
-            "s16_plain",
-        )
+        .register_s16("TBLPROPERTIES ('bucketing_version'='2')")
         .await
         .join("\n");
     assert!(
@@ -250,15 +263,9 @@ async fn a_wrong_bucketing_version_costs_speed_never_rows() {
             .await,
         vec!["16".to_string()]
     );
-    let scans = w
-        .scans("SELECT * FROM d.s16 WHERE user_id = 'ucf28ed658abe'")
-        .await;
-    assert!(!scans.contains("buckets read"), "{scans}");
-    compare_string_table(&mut w, "s16", "s16_plain").await;
+    check_s16(&mut w, false, "mismatch").await;
     let describe = w.lines("DESCRIBE FORMATTED d.s16").await.join("\n");
     assert!(describe.contains("not trusted"), "{describe}");
-    let stats = w.lines("SHOW TABLE STATS d.s16").await.join("\n");
-    assert!(stats.contains("mismatch"), "{stats}");
     // Declared correctly, the table prunes again.
     w.lines("ALTER TABLE d.s16 SET TBLPROPERTIES ('bucketing_version'='1')")
         .await;
@@ -274,17 +281,7 @@ async fn a_wrong_bucketing_version_costs_speed_never_rows() {
 #[tokio::test]
 async fn files_added_after_registration_are_not_trusted_until_checked() {
     let mut w = World::new().await;
-    w.register(
-        "spark_str16",
-        STR_COLUMNS,
-        true,
-        "CLUSTERED BY (user_id) SORTED BY (user_id) INTO 16 BUCKETS",
-        "PARQUET",
-        "",
-        "s16",
-        "s16_plain",
-    )
-    .await;
+    w.register_s16("").await;
     // A file of bucket 8 copied in under bucket 3's name: its rows are in the wrong bucket.
     let part = w.data.path().join("spark_str16/dt=2024-01-02");
     let eight = std::fs::read_dir(&part)
@@ -299,13 +296,7 @@ async fn files_added_after_registration_are_not_trusted_until_checked() {
         })
         .unwrap();
     std::fs::copy(&eight, part.join("00003_0_copy_1")).unwrap();
-    let scans = w
-        .scans("SELECT * FROM d.s16 WHERE user_id = 'ucf28ed658abe'")
-        .await;
-    assert!(!scans.contains("buckets read"), "{scans}");
-    compare_string_table(&mut w, "s16", "s16_plain").await;
-    let stats = w.lines("SHOW TABLE STATS d.s16").await.join("\n");
-    assert!(stats.contains("unchecked"), "{stats}");
+    check_s16(&mut w, false, "unchecked").await;
     let repair = w.lines("MSCK REPAIR TABLE d.s16").await.join("\n");
     assert!(repair.contains("00003_0_copy_1"), "{repair}");
     assert!(repair.contains("bucket 8"), "{repair}");
@@ -381,17 +372,7 @@ async fn spark_bigint_buckets_and_orc_tables() {
     compare_string_table(&mut w, "o8", "o8_plain").await;
 
     // A join of the Parquet and the ORC table on the bucket key (different bucket counts).
-    w.register(
-        "spark_str16",
-        STR_COLUMNS,
-        true,
-        "CLUSTERED BY (user_id) SORTED BY (user_id) INTO 16 BUCKETS",
-        "PARQUET",
-        "",
-        "s16",
-        "s16_plain",
-    )
-    .await;
+    w.register_s16("").await;
     let join = "SELECT a.user_id, COUNT(*), SUM(b.n) FROM d.{A} a JOIN d.{B} b ON a.user_id = b.user_id GROUP BY a.user_id";
     let bucketed = w
         .lines(&join.replace("{A}", "s16").replace("{B}", "o8"))
@@ -551,15 +532,13 @@ async fn orc_lookups_skip_row_groups_and_count_exactly() {
             .chain(["u3a87fc491b5b", "ua5a1cbea0326", "zzz", "", "u0"].map(String::from))
             .collect();
         for u in &picks {
-            let pruned = w
-                .lines(&format!("SELECT COUNT(*), SUM(n) FROM d.{t} WHERE user_id = '{u}'"))
-                .await;
-            let full = w
-                .lines(&format!(
+            w.agree(
+                &format!("SELECT COUNT(*), SUM(n) FROM d.{t} WHERE user_id = '{u}'"),
+                &format!(
                     "SELECT SUM(CASE WHEN user_id = '{u}' THEN 1 ELSE 0 END), SUM(CASE WHEN user_id = '{u}' THEN n END) FROM d.{t}"
-                ))
-                .await;
-            assert_eq!(pruned, full, "{t}: {u}");
+                ),
+            )
+            .await;
         }
         let list = picks
             .iter()
@@ -567,15 +546,13 @@ async fn orc_lookups_skip_row_groups_and_count_exactly() {
             .map(|u| format!("'{u}'"))
             .collect::<Vec<_>>()
             .join(", ");
-        let pruned = w
-            .lines(&format!("SELECT user_id, COUNT(*) FROM d.{t} WHERE user_id IN ({list}) GROUP BY user_id"))
-            .await;
-        let full = w
-            .lines(&format!(
+        w.agree(
+            &format!("SELECT user_id, COUNT(*) FROM d.{t} WHERE user_id IN ({list}) GROUP BY user_id"),
+            &format!(
                 "SELECT user_id, COUNT(*) FROM (SELECT user_id FROM d.{t} WHERE user_id || '' IN ({list})) GROUP BY user_id"
-            ))
-            .await;
-        assert_eq!(pruned, full, "{t}: IN ({list})");
+            ),
+        )
+        .await;
         // The scan itself returned fewer rows than the table holds: row groups were skipped.
         let analyzed = w
             .lines(&format!(
