@@ -389,7 +389,11 @@ impl Catalog {
         self.write(|tx| {
             let mut def = load_table_tx(tx, database, name)?
                 .ok_or_else(|| CatalogError::TableNotFound(database.into(), name.into()))?;
+            let layout = (def.bucketing_version(), def.bucket.clone());
             edit(&mut def)?;
+            // Checks of the files' bucket layout hold only for the layout they were made under:
+            // forgotten in the same transaction as the change.
+            let relayout = layout != (def.bucketing_version(), def.bucket.clone());
             let id: i64 = tx.query_row(
                 "SELECT id FROM tables WHERE database = ?1 AND name = ?2",
                 params![database, name],
@@ -411,6 +415,9 @@ impl Catalog {
             )?;
             tx.execute("DELETE FROM columns WHERE table_id = ?1", [id])?;
             insert_columns(tx, id, &def)?;
+            if relayout {
+                tx.execute("DELETE FROM file_checks WHERE table_id = ?1", [id])?;
+            }
             load_table_tx(tx, database, name)?.ok_or_else(|| {
                 CatalogError::Corrupt(format!("table {database}.{name} vanished during ALTER"))
             })

@@ -159,15 +159,16 @@ fn json_text(column: &ArrayRef) -> anyhow_like::Result<ArrayRef> {
             .collect();
         return Ok(Arc::new(values));
     }
+    // Each line is `{"v":<value>}` (`{}` for NULL): the value's text is cut out as Arrow wrote
+    // it, keeping key order and decimal digits.
     let text = String::from_utf8(buf)?;
     let values: StringArray = text
         .lines()
         .map(|line| {
-            serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v.get("v").cloned())
-                .filter(|v| !v.is_null())
-                .map(|v| v.to_string())
+            line.strip_prefix("{\"v\":")
+                .and_then(|v| v.strip_suffix('}'))
+                .filter(|v| *v != "null")
+                .map(str::to_string)
         })
         .collect();
     Ok(Arc::new(values))

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use cuve_catalog::{
-    ColumnDef, DatabaseDef, PARTITION_TIME_ZONE_PROPERTY, PartitionDef, SENSITIVE_COLUMNS_PROPERTY,
-    StorageFormat, TableDef, names, partition_spec,
+    Catalog, ColumnDef, DatabaseDef, PARTITION_TIME_ZONE_PROPERTY, PartitionDef,
+    SENSITIVE_COLUMNS_PROPERTY, StorageFormat, TableDef, names, partition_spec,
 };
 use datafusion::arrow::array::RecordBatch;
 
@@ -257,7 +257,8 @@ impl Session {
             }
             Statement::Describe { table, formatted } => {
                 let def = self.visible_table(&table)?;
-                Ok(vec![describe(&def, formatted)?])
+                let cuve_wrote = !verify::applies(self.engine.catalog(), &def);
+                Ok(vec![describe(&def, formatted, cuve_wrote)?])
             }
             Statement::CreateTable(c) => self.create_table(*c).await,
             Statement::DropTable {
@@ -285,6 +286,16 @@ impl Session {
             Statement::AlterTable { table, action } => self.alter_table(&table, action),
             Statement::MsckRepair(t) => {
                 let def = self.alterable_table(&t)?;
+                if def.partition_columns.is_empty() && def.bucket.is_some() {
+                    // Nothing to register: check the files of the table's root.
+                    let mut rows = vec![vec!["partitions added: 0, found: 0".to_string()]];
+                    rows.extend(self.check_layout(
+                        &def.database,
+                        &def.name,
+                        &[PathBuf::from(&def.location)],
+                    )?);
+                    return Ok(vec![string_batch(&["result"], rows)?]);
+                }
                 if def.partition_columns.is_empty() {
                     return Err(EngineError::invalid(format!(
                         "MSCK REPAIR TABLE: table '{}' is not partitioned",
@@ -348,11 +359,14 @@ impl Session {
     /// After a change of the declared layout (`bucketing_version`): forgets every check and
     /// checks every file again.
     fn recheck_layout(&self, def: &TableDef, relayout: bool) -> Result<Vec<RecordBatch>> {
-        if !relayout || !verify::applies(def) {
+        let catalog = self.engine.catalog();
+        let Some(def) = catalog.table(&def.database, &def.name)? else {
+            return Ok(vec![]);
+        };
+        let def = &def;
+        if !relayout || !verify::applies(catalog, def) {
             return Ok(vec![]);
         }
-        let catalog = self.engine.catalog();
-        catalog.clear_file_checks(&def.database, &def.name)?;
         let dirs: Vec<PathBuf> = if def.partition_columns.is_empty() {
             vec![PathBuf::from(&def.location)]
         } else {
@@ -608,6 +622,12 @@ impl Session {
             if !rows.is_empty() {
                 out.push(string_batch(&["result"], rows)?);
             }
+        } else if c.location.is_some() && def.partition_columns.is_empty() {
+            // A managed table over files already there: checked like an external one.
+            let rows = self.check_layout(&db, &name, std::slice::from_ref(&location))?;
+            if !rows.is_empty() {
+                out.push(string_batch(&["result"], rows)?);
+            }
         }
         if let Some(q) = &c.query {
             let cols: Vec<String> = def.all_columns().map(|c| quote_ident(&c.name)).collect();
@@ -786,6 +806,11 @@ impl Session {
             }
             AlterAction::SetProperties(props) => {
                 let relayout = props.contains_key(cuve_catalog::BUCKETING_VERSION_PROPERTY);
+                if relayout {
+                    let mut after = def.clone();
+                    after.properties.extend(props.clone());
+                    refuse_managed_relayout(&catalog, &def, &after)?;
+                }
                 catalog.alter_table(&def.database, &def.name, |d| {
                     d.properties.extend(props.clone());
                     if relayout {
@@ -800,6 +825,13 @@ impl Session {
                 let relayout = keys
                     .iter()
                     .any(|k| k == cuve_catalog::BUCKETING_VERSION_PROPERTY);
+                if relayout {
+                    let mut after = def.clone();
+                    for k in &keys {
+                        after.properties.remove(k);
+                    }
+                    refuse_managed_relayout(&catalog, &def, &after)?;
+                }
                 catalog.alter_table(&def.database, &def.name, |d| {
                     for k in &keys {
                         d.properties.remove(k);
@@ -904,6 +936,25 @@ impl Session {
     }
 }
 
+/// Refuses a change of bucketing version that would leave files Cuve wrote with the old hash
+/// trusted under the new one (a managed table at its own location); any other table's files are
+/// checked again under the new version.
+fn refuse_managed_relayout(catalog: &Catalog, before: &TableDef, after: &TableDef) -> Result<()> {
+    if before.bucket.is_some()
+        && before.bucketing_version() != after.bucketing_version()
+        && !verify::applies(catalog, after)
+    {
+        return Err(EngineError::invalid(format!(
+            "cannot change bucketing_version of managed table {} from {} to {}: its files were written with version {}; create a new table and INSERT ... SELECT into it",
+            before.qualified_name(),
+            before.bucketing_version(),
+            after.bucketing_version(),
+            before.bucketing_version()
+        )));
+    }
+    Ok(())
+}
+
 fn bad_dirs_error(def: &TableDef, bad: &[BadPartitionDir]) -> EngineError {
     let list: Vec<String> = bad
         .iter()
@@ -999,7 +1050,7 @@ fn column_flags(def: &TableDef, c: &ColumnDef, partition: bool) -> String {
 }
 
 /// `DESCRIBE [FORMATTED]`.
-fn describe(def: &TableDef, formatted: bool) -> Result<RecordBatch> {
+fn describe(def: &TableDef, formatted: bool, cuve_wrote: bool) -> Result<RecordBatch> {
     let mut rows: Vec<Vec<String>> = Vec::new();
     for c in &def.columns {
         rows.push(vec![
@@ -1052,12 +1103,12 @@ fn describe(def: &TableDef, formatted: bool) -> Result<RecordBatch> {
                 "Bucketing Version:",
                 def.bucketing_version().to_string(),
             ));
-            let layout = if !def.external {
-                "written by Cuve: bucket pruning and co-located plans apply".to_string()
-            } else if let Some(m) = def.properties.get(verify::MISMATCH_PROPERTY) {
+            let layout = if let Some(m) = def.properties.get(verify::MISMATCH_PROPERTY) {
                 format!("not trusted, bucket optimisations are off: {m}")
+            } else if cuve_wrote {
+                "written by Cuve: bucket pruning and co-located plans apply".to_string()
             } else {
-                "foreign: bucket optimisations apply to files whose rows were checked against their bucket when registered (MSCK REPAIR TABLE checks new files)".to_string()
+                "foreign: bucket optimisations apply to files whose rows were checked against their bucket when registered, or that Cuve wrote (MSCK REPAIR TABLE checks new files)".to_string()
             };
             rows.push(kv("Bucket Layout:", layout));
         }

@@ -663,13 +663,25 @@ fn hive_data_type(p: &mut Parser<'_>) -> Result<SqlType, ParserError> {
             Token::ShiftRight => depth -= 2,
             _ => {}
         }
+        if depth < 0 {
+            return Err(ParserError::ParserError(format!(
+                "unbalanced brackets in column type '{text}{tok}'"
+            )));
+        }
         text.push_str(&tok.to_string());
         text.push(' ');
         p.next_token();
     }
-    Parser::new(&SparkSqlDialect {})
-        .try_with_sql(&text)?
-        .parse_data_type()
+    let mut types = Parser::new(&SparkSqlDialect {}).try_with_sql(&text)?;
+    let ty = types.parse_data_type()?;
+    let rest = types.peek_token().token;
+    if rest != Token::EOF {
+        return Err(ParserError::ParserError(format!(
+            "unexpected '{rest}' after column type in '{}' (a missing comma?)",
+            text.trim()
+        )));
+    }
+    Ok(ty)
 }
 
 fn column_def(p: &mut Parser<'_>) -> Result<ColumnDef, ParserError> {

@@ -36,7 +36,7 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
     } else {
         catalog.partitions(&def.database, &def.name)?
     };
-    let checks = if verify::applies(def) {
+    let checks = if verify::applies(catalog, def) {
         catalog.file_checks(&def.database, &def.name)?
     } else {
         Default::default()
@@ -61,7 +61,7 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
                 _ => 0,
             };
             let bucket = f.bucket.map(|b| format!("{b:06}")).unwrap_or_default();
-            let layout = file_layout(def, &checks, mismatch, &f);
+            let layout = file_layout(catalog, def, &checks, mismatch, &f);
             let l = layouts
                 .entry((spec.clone(), bucket.clone()))
                 .or_insert(layout);
@@ -138,6 +138,7 @@ pub fn orc_rows(path: &Path) -> Result<u64> {
 /// says, or the table's layout is known wrong), `unchecked` (new or changed since the last
 /// check: run MSCK REPAIR TABLE); empty for a table without buckets.
 fn file_layout(
+    catalog: &Catalog,
     def: &TableDef,
     checks: &std::collections::HashMap<String, cuve_catalog::FileCheck>,
     mismatch: bool,
@@ -146,7 +147,7 @@ fn file_layout(
     if def.bucket.is_none() {
         return "";
     }
-    if !def.external {
+    if verify::cuve_wrote(catalog, def, &f.path) {
         return "cuve";
     }
     match checks.get(&f.path.display().to_string()) {

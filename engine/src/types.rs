@@ -31,14 +31,19 @@ fn hive_text(t: &SqlType) -> String {
             "STRUCT<{}>",
             fields
                 .iter()
-                .map(|f| format!(
-                    "{}: {}",
-                    f.field_name
+                .map(|f| {
+                    let name = f
+                        .field_name
                         .as_ref()
                         .map(|n| n.value.to_lowercase())
-                        .unwrap_or_default(),
-                    hive_text(&f.field_type)
-                ))
+                        .unwrap_or_default();
+                    // quoted, so a field named like a keyword or with spaces parses back
+                    format!(
+                        "`{}`: {}",
+                        name.replace('`', "``"),
+                        hive_text(&f.field_type)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

@@ -9,6 +9,7 @@ use datafusion::arrow::datatypes::{DataType, FieldRef, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::functions_aggregate::approx_percentile_cont::ApproxPercentileCont;
+use datafusion::functions_aggregate::approx_percentile_cont_with_weight::ApproxPercentileContWithWeight;
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -19,13 +20,21 @@ use datafusion::logical_expr::{
 /// panics with "capacity overflow" on `i64::MAX`; the default is 100).
 pub const MAX_CENTROIDS: u64 = 100_000;
 
-/// `approx_percentile_cont` with its centroid count bounded.
+/// A t-digest aggregate with its centroid count (argument `ARG`) bounded.
 #[derive(Debug, PartialEq, Eq, Hash, Default)]
-pub struct ApproxPercentileGuard {
-    inner: ApproxPercentileCont,
+pub struct CentroidGuard<T, const ARG: usize> {
+    inner: T,
 }
 
-impl AggregateUDFImpl for ApproxPercentileGuard {
+/// `approx_percentile_cont(x, p, centroids)`.
+pub type ApproxPercentileGuard = CentroidGuard<ApproxPercentileCont, 2>;
+/// `approx_percentile_cont_with_weight(x, w, p, centroids)`.
+pub type ApproxPercentileWeightGuard = CentroidGuard<ApproxPercentileContWithWeight, 3>;
+
+impl<T, const ARG: usize> AggregateUDFImpl for CentroidGuard<T, ARG>
+where
+    T: AggregateUDFImpl + PartialEq + Eq + std::hash::Hash,
+{
     fn name(&self) -> &str {
         self.inner.name()
     }
@@ -45,7 +54,7 @@ impl AggregateUDFImpl for ApproxPercentileGuard {
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         // The centroid count is a literal: evaluated on an empty batch, as DataFusion does.
         let empty = RecordBatch::new_empty(Arc::new(Schema::empty()));
-        if let Some(e) = acc_args.exprs.get(2)
+        if let Some(e) = acc_args.exprs.get(ARG)
             && let Ok(ColumnarValue::Scalar(value)) = e.evaluate(&empty)
         {
             let n = match value {
@@ -63,7 +72,8 @@ impl AggregateUDFImpl for ApproxPercentileGuard {
                 && !(1..=MAX_CENTROIDS as i128).contains(&n)
             {
                 return Err(DataFusionError::Plan(format!(
-                    "approx_percentile_cont: the number of centroids must be between 1 and {MAX_CENTROIDS}, not {n}"
+                    "{}: the number of centroids must be between 1 and {MAX_CENTROIDS}, not {n}",
+                    self.inner.name()
                 )));
             }
         }
@@ -81,7 +91,8 @@ impl AggregateUDFImpl for ApproxPercentileGuard {
 
 /// The guarded built-ins, to register over DataFusion's.
 pub fn aggregates() -> Vec<AggregateUDF> {
-    vec![AggregateUDF::new_from_shared_impl(Arc::new(
-        ApproxPercentileGuard::default(),
-    ))]
+    vec![
+        AggregateUDF::new_from_shared_impl(Arc::new(ApproxPercentileGuard::default())),
+        AggregateUDF::new_from_shared_impl(Arc::new(ApproxPercentileWeightGuard::default())),
+    ]
 }

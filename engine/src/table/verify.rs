@@ -38,15 +38,56 @@ pub fn mtime_ns(t: Option<SystemTime>) -> i64 {
         .unwrap_or(0)
 }
 
-/// Whether bucket and sort layout checks apply to a table: external and bucketed.
-pub fn applies(def: &TableDef) -> bool {
-    def.external && def.bucket.is_some()
+/// Whether Cuve wrote a table's files in `dir` itself: a managed table at its default warehouse
+/// location (`<home>/warehouse/<db>/<table>`, next to the catalog), bucketed with version 2,
+/// and the file under that location. Anything else (external tables, managed tables given a
+/// LOCATION or partitions elsewhere, version 1, which older Cuve wrote with another seed) is
+/// trusted only as far as its files were checked.
+pub fn cuve_wrote(catalog: &Catalog, def: &TableDef, file: &Path) -> bool {
+    let Some(home) = catalog.path().parent() else {
+        return false;
+    };
+    let default = home.join("warehouse").join(&def.database).join(&def.name);
+    !def.external
+        && def.bucketing_version() == 2
+        && Path::new(&def.location) == default
+        && file.starts_with(&default)
+}
+
+/// Whether a table's files may need checks: bucketed, and not all written by Cuve at its own
+/// location.
+pub fn applies(catalog: &Catalog, def: &TableDef) -> bool {
+    def.bucket.is_some()
+        && (def.external
+            || def.bucketing_version() != 2
+            || !cuve_wrote(catalog, def, Path::new(&def.location)))
+}
+
+/// Records that Cuve wrote `files` of `def` in its layout (INSERT into a table whose other files
+/// are checked), so they are trusted without a sample.
+pub fn record_written(catalog: &Catalog, def: &TableDef, files: &[PathBuf]) -> Result<()> {
+    if !applies(catalog, def) {
+        return Ok(());
+    }
+    let mut checks = Vec::new();
+    for f in files {
+        let meta = std::fs::metadata(f).map_err(|e| EngineError::io(f, e))?;
+        checks.push(FileCheck {
+            path: f.display().to_string(),
+            size: meta.len(),
+            mtime_ns: mtime_ns(meta.modified().ok()),
+            buckets_ok: true,
+            sorted_ok: true,
+        });
+    }
+    catalog.record_file_checks(&def.database, &def.name, &checks)?;
+    Ok(())
 }
 
 /// Checks the files in `dirs` that were not checked before (or changed since), records the
 /// results, and records a mismatch on the table. Returns warnings for the user.
 pub fn check_dirs(catalog: &Catalog, def: &TableDef, dirs: &[PathBuf]) -> Result<Vec<String>> {
-    if !applies(def) {
+    if !applies(catalog, def) {
         return Ok(vec![]);
     }
     let known = catalog.file_checks(&def.database, &def.name)?;
@@ -58,6 +99,9 @@ pub fn check_dirs(catalog: &Catalog, def: &TableDef, dirs: &[PathBuf]) -> Result
             continue;
         }
         for f in list_data_files(dir)? {
+            if cuve_wrote(catalog, def, &f.path) {
+                continue;
+            }
             let path = f.path.display().to_string();
             let mtime = mtime_ns(f.modified);
             if known
@@ -83,11 +127,25 @@ pub fn check_dirs(catalog: &Catalog, def: &TableDef, dirs: &[PathBuf]) -> Result
         }
     }
     catalog.record_file_checks(&def.database, &def.name, &checks)?;
-    if let Some(m) = mismatch
-        && !def.properties.contains_key(MISMATCH_PROPERTY)
-    {
+    // The table's layout is wrong while any file recorded as wrong is still there (one replaced
+    // and checked again clears it).
+    let still_wrong = mismatch.is_some()
+        || catalog
+            .file_checks(&def.database, &def.name)?
+            .values()
+            .any(|c| !c.buckets_ok && Path::new(&c.path).exists());
+    let recorded = def.properties.get(MISMATCH_PROPERTY).cloned();
+    let wanted = match (&mismatch, still_wrong) {
+        (Some(m), _) => Some(m.clone()),
+        (None, true) => recorded.clone(),
+        (None, false) => None,
+    };
+    if wanted.is_some() && recorded.is_none() || wanted.is_none() && recorded.is_some() {
         catalog.alter_table(&def.database, &def.name, |d| {
-            d.properties.insert(MISMATCH_PROPERTY.into(), m.clone());
+            match &wanted {
+                Some(m) => d.properties.insert(MISMATCH_PROPERTY.into(), m.clone()),
+                None => d.properties.remove(MISMATCH_PROPERTY),
+            };
             Ok(())
         })?;
     }
@@ -360,34 +418,34 @@ pub struct Trust {
     pub sorted: bool,
 }
 
-/// Trust in `files` of `def`: full for a managed table (Cuve wrote its files); for an external
-/// bucketed table, only what the recorded checks of the unchanged files show.
+/// Trust in `files` of `def`: files Cuve wrote at the table's own location are trusted; any
+/// other file only as far as its recorded check shows, for the file as it is now (its size and
+/// modification time are read again: a listing may be cached).
 pub fn trust<'a>(
     catalog: &Catalog,
     def: &TableDef,
     files: impl Iterator<Item = &'a DataFile>,
 ) -> Result<Trust> {
-    if !def.external {
-        return Ok(Trust {
-            buckets: true,
-            sorted: true,
-        });
-    }
-    if !applies(def) {
-        return Ok(Trust {
-            buckets: false,
-            sorted: false,
-        });
-    }
-    let checks: HashMap<String, FileCheck> = catalog.file_checks(&def.database, &def.name)?;
     let mut t = Trust {
         buckets: !def.properties.contains_key(MISMATCH_PROPERTY),
-        sorted: !def.bucket.as_ref().is_some_and(|b| b.sorted_by.is_empty()),
+        sorted: true,
     };
+    let mut checks: Option<HashMap<String, FileCheck>> = None;
     for f in files {
+        if cuve_wrote(catalog, def, &f.path) {
+            continue;
+        }
+        if def.bucket.as_ref().is_some_and(|b| b.sorted_by.is_empty()) {
+            t.sorted = false;
+        }
+        if checks.is_none() {
+            checks = Some(catalog.file_checks(&def.database, &def.name)?);
+        }
         let path = f.path.display().to_string();
-        match checks.get(&path) {
-            Some(c) if c.size == f.size && c.mtime_ns == mtime_ns(f.modified) => {
+        let now = std::fs::metadata(&f.path).ok();
+        let current = now.as_ref().map(|m| (m.len(), mtime_ns(m.modified().ok())));
+        match checks.as_ref().and_then(|c| c.get(&path)) {
+            Some(c) if current == Some((c.size, c.mtime_ns)) => {
                 t.buckets &= c.buckets_ok;
                 t.sorted &= c.sorted_ok;
             }

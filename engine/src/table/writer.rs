@@ -644,6 +644,8 @@ impl TableWriter {
             self.catalog
                 .add_partitions(&def.database, &def.name, &parts, true)?;
         }
+        // Files Cuve wrote into a table whose other files are checked are trusted as written.
+        super::verify::record_written(&self.catalog, &def, &summary.files)?;
         summary.partitions = parts;
         Ok(summary)
     }
