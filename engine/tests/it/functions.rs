@@ -21,6 +21,7 @@ const ONE: &[&str] = &[
     "CAST(NULL AS BIGINT)",
     "DATE '0001-01-01'",
     "TIMESTAMP '2262-04-11 23:47:16'",
+    "repeat('가', 350000)",
 ];
 
 const TWO: &[(&str, &str)] = &[
