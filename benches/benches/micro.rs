@@ -22,7 +22,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("bucket");
     g.throughput(Throughput::Elements(N as u64));
     g.bench_function("hive_v2_hash_1m_strings", |b| {
-        b.iter(|| bucket_ids(BucketHash::V2, std::slice::from_ref(&users), 16).unwrap())
+        b.iter(|| bucket_ids(BucketHash::V2, std::slice::from_ref(&users), &[], 16).unwrap())
     });
     g.finish();
 
@@ -30,7 +30,7 @@ fn bench(c: &mut Criterion) {
     let filters =
         vec![col("user_id").in_list((0..20).map(|i| lit(format!("u{i}"))).collect(), false)];
     c.bench_function("select_buckets_in_list_20", |b| {
-        b.iter(|| select_buckets(&filters, &field, BucketHash::V2, 16))
+        b.iter(|| select_buckets(&filters, &field, &[], BucketHash::V2, 16))
     });
 
     let queries: ArrayRef = Arc::new(StringArray::from_iter_values(

@@ -79,14 +79,23 @@ impl BucketHash {
         }
     }
 
-    fn string(&self, s: &str) -> i32 {
+    fn string(&self, kind: TextKind, s: &str) -> i32 {
         match self {
             BucketHash::V2 => murmur3_32(s.as_bytes()),
-            // ObjectInspectorUtils.hashCode(STRING): 31*r + signed byte over the UTF-8 bytes,
-            // starting at 0 (String.hashCode for ASCII).
-            BucketHash::V1 => s.as_bytes().iter().fold(0i32, |h, b| {
-                h.wrapping_mul(31).wrapping_add(*b as i8 as i32)
-            }),
+            // ObjectInspectorUtils.hashCode: 31*r + signed byte over the UTF-8 bytes, from 0 for
+            // STRING (String.hashCode for ASCII), from 1 for VARCHAR and CHAR (Text.hashCode).
+            BucketHash::V1 => {
+                let seed = if kind == TextKind::String { 0 } else { 1 };
+                // CHAR hashes without its padding (HiveCharWritable's stripped value).
+                let s = if kind == TextKind::Char {
+                    s.trim_end_matches(' ')
+                } else {
+                    s
+                };
+                s.as_bytes().iter().fold(seed, |h: i32, b| {
+                    h.wrapping_mul(31).wrapping_add(*b as i8 as i32)
+                })
+            }
         }
     }
     fn int(&self, v: i32) -> i32 {
@@ -100,6 +109,42 @@ impl BucketHash {
             BucketHash::V2 => murmur3_32(&v.to_be_bytes()),
             BucketHash::V1 => ((v as u64 >> 32) as i64 ^ v) as i32,
         }
+    }
+}
+
+/// Which Hive string type a bucket column is: Hive's v1 hash differs between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TextKind {
+    #[default]
+    String,
+    Varchar,
+    Char,
+}
+
+impl TextKind {
+    /// The kind of a declared Hive type (`STRING`, `VARCHAR(20)`, `CHAR(4)`; others: String).
+    pub fn of(hive_type: &str) -> TextKind {
+        let t = hive_type.trim().to_ascii_uppercase();
+        if t.starts_with("VARCHAR") || t.starts_with("CHARACTER VARYING") {
+            TextKind::Varchar
+        } else if t.starts_with("CHAR") {
+            TextKind::Char
+        } else {
+            TextKind::String
+        }
+    }
+
+    /// The kinds of a table's bucket columns, in bucket-column order.
+    pub fn of_bucket_columns(def: &cuve_catalog::TableDef) -> Vec<TextKind> {
+        def.bucket
+            .iter()
+            .flat_map(|b| b.columns.iter())
+            .map(|c| {
+                def.column(c)
+                    .map(|d| TextKind::of(&d.data_type))
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 }
 
@@ -118,7 +163,12 @@ pub fn supported_type(t: &DataType) -> bool {
 
 /// Hash of each row of `array`, combined into `acc` as `31 * acc + h` (Hive's multi-column rule).
 /// Nulls hash to 0.
-pub fn hash_array_into(hash: BucketHash, array: &ArrayRef, acc: &mut [i32]) -> Result<()> {
+pub fn hash_array_into(
+    hash: BucketHash,
+    kind: TextKind,
+    array: &ArrayRef,
+    acc: &mut [i32],
+) -> Result<()> {
     macro_rules! each {
         ($arr:expr, $f:expr) => {{
             let arr = $arr;
@@ -129,9 +179,9 @@ pub fn hash_array_into(hash: BucketHash, array: &ArrayRef, acc: &mut [i32]) -> R
         }};
     }
     match array.data_type() {
-        DataType::Utf8 => each!(array.as_string::<i32>(), |v: &str| hash.string(v)),
-        DataType::LargeUtf8 => each!(array.as_string::<i64>(), |v: &str| hash.string(v)),
-        DataType::Utf8View => each!(array.as_string_view(), |v: &str| hash.string(v)),
+        DataType::Utf8 => each!(array.as_string::<i32>(), |v: &str| hash.string(kind, v)),
+        DataType::LargeUtf8 => each!(array.as_string::<i64>(), |v: &str| hash.string(kind, v)),
+        DataType::Utf8View => each!(array.as_string_view(), |v: &str| hash.string(kind, v)),
         DataType::Int32 => each!(array.as_primitive::<Int32Type>(), |v: i32| hash.int(v)),
         DataType::Date32 => each!(array.as_primitive::<Date32Type>(), |v: i32| hash.int(v)),
         DataType::Int64 => each!(array.as_primitive::<Int64Type>(), |v: i64| hash.bigint(v)),
@@ -144,12 +194,19 @@ pub fn hash_array_into(hash: BucketHash, array: &ArrayRef, acc: &mut [i32]) -> R
     Ok(())
 }
 
-/// Bucket of every row, given the bucket columns' arrays.
-pub fn bucket_ids(hash: BucketHash, columns: &[ArrayRef], num_buckets: u32) -> Result<Vec<u32>> {
+/// Bucket of every row, given the bucket columns' arrays and their [`TextKind`]s (missing
+/// kinds are `String`).
+pub fn bucket_ids(
+    hash: BucketHash,
+    columns: &[ArrayRef],
+    kinds: &[TextKind],
+    num_buckets: u32,
+) -> Result<Vec<u32>> {
     let rows = columns.first().map(|c| c.len()).unwrap_or(0);
     let mut acc = vec![0i32; rows];
-    for c in columns {
-        hash_array_into(hash, c, &mut acc)?;
+    for (i, c) in columns.iter().enumerate() {
+        let kind = kinds.get(i).copied().unwrap_or_default();
+        hash_array_into(hash, kind, c, &mut acc)?;
     }
     Ok(acc
         .into_iter()
@@ -159,7 +216,12 @@ pub fn bucket_ids(hash: BucketHash, columns: &[ArrayRef], num_buckets: u32) -> R
 
 /// Hash of one literal (for pruning); `None` when the literal's type cannot be hashed the way
 /// the column's values are (then no pruning happens).
-pub fn hash_scalar(hash: BucketHash, v: &ScalarValue, column_type: &DataType) -> Option<i32> {
+pub fn hash_scalar(
+    hash: BucketHash,
+    kind: TextKind,
+    v: &ScalarValue,
+    column_type: &DataType,
+) -> Option<i32> {
     if v.is_null() {
         return Some(0);
     }
@@ -167,7 +229,7 @@ pub fn hash_scalar(hash: BucketHash, v: &ScalarValue, column_type: &DataType) ->
     Some(match v {
         ScalarValue::Utf8(Some(s))
         | ScalarValue::LargeUtf8(Some(s))
-        | ScalarValue::Utf8View(Some(s)) => hash.string(&s),
+        | ScalarValue::Utf8View(Some(s)) => hash.string(kind, &s),
         ScalarValue::Int32(Some(i)) | ScalarValue::Date32(Some(i)) => hash.int(i),
         ScalarValue::Int64(Some(i)) => hash.bigint(i),
         _ => return None,
@@ -232,7 +294,7 @@ mod tests {
 
     fn h1(a: ArrayRef) -> i32 {
         let mut acc = vec![0];
-        hash_array_into(BucketHash::V2, &a, &mut acc).unwrap();
+        hash_array_into(BucketHash::V2, TextKind::String, &a, &mut acc).unwrap();
         acc[0]
     }
 
@@ -253,6 +315,7 @@ mod tests {
         let ids = bucket_ids(
             BucketHash::V2,
             &[Arc::new(StringArray::from(vec!["Trino rocks"])) as ArrayRef],
+            &[],
             4,
         )
         .unwrap();
@@ -263,21 +326,28 @@ mod tests {
     fn nulls_hash_to_zero_and_scalars_agree() {
         let a: ArrayRef = Arc::new(StringArray::from(vec![None, Some("hello")]));
         let mut acc = vec![0, 0];
-        hash_array_into(BucketHash::V2, &a, &mut acc).unwrap();
+        hash_array_into(BucketHash::V2, TextKind::String, &a, &mut acc).unwrap();
         assert_eq!(acc, vec![0, 1321743225]);
         assert_eq!(
-            hash_scalar(BucketHash::V2, &ScalarValue::from("hello"), &DataType::Utf8),
+            hash_scalar(
+                BucketHash::V2,
+                TextKind::String,
+                &ScalarValue::from("hello"),
+                &DataType::Utf8
+            ),
             Some(1321743225)
         );
         // an integer literal compared with a BIGINT column hashes as BIGINT
         assert_eq!(
             hash_scalar(
                 BucketHash::V2,
+                TextKind::String,
                 &ScalarValue::Int32(Some(7)),
                 &DataType::Int64
             ),
             hash_scalar(
                 BucketHash::V2,
+                TextKind::String,
                 &ScalarValue::Int64(Some(7)),
                 &DataType::Int64
             )
@@ -286,7 +356,7 @@ mod tests {
 
     fn v1(a: ArrayRef) -> i32 {
         let mut acc = vec![0];
-        hash_array_into(BucketHash::V1, &a, &mut acc).unwrap();
+        hash_array_into(BucketHash::V1, TextKind::String, &a, &mut acc).unwrap();
         acc[0]
     }
 
@@ -307,9 +377,31 @@ mod tests {
     }
 
     #[test]
+    fn v1_hashes_varchar_and_char_like_text() {
+        // Text.hashCode starts at 1: "ab" -> (31*1 + 97)*31 + 98; CHAR drops its padding.
+        let h = |kind, v: &str| {
+            let mut acc = vec![0];
+            let a: ArrayRef = Arc::new(StringArray::from(vec![v]));
+            hash_array_into(BucketHash::V1, kind, &a, &mut acc).unwrap();
+            acc[0]
+        };
+        assert_eq!(h(TextKind::Varchar, "ab"), (31 + 97) * 31 + 98);
+        assert_eq!(h(TextKind::Char, "ab  "), (31 + 97) * 31 + 98);
+        assert_eq!(h(TextKind::String, "ab"), 97 * 31 + 98);
+        assert_eq!(TextKind::of("VARCHAR(20)"), TextKind::Varchar);
+        assert_eq!(TextKind::of("CHAR(4)"), TextKind::Char);
+        assert_eq!(TextKind::of("STRING"), TextKind::String);
+        let s = ScalarValue::from("ab ");
+        assert_eq!(
+            hash_scalar(BucketHash::V1, TextKind::Char, &s, &DataType::Utf8),
+            Some((31 + 97) * 31 + 98)
+        );
+    }
+
+    #[test]
     fn v1_matches_spark_written_buckets() {
         // Values and the bucket Spark 4.3 (Hive v1) wrote them to, 4 buckets (shared notes).
-        let bucket = |a: ArrayRef| bucket_ids(BucketHash::V1, &[a], 4).unwrap()[0];
+        let bucket = |a: ArrayRef| bucket_ids(BucketHash::V1, &[a], &[], 4).unwrap()[0];
         let s = |v: Option<&str>| bucket(Arc::new(StringArray::from(vec![v])));
         assert_eq!(v1(Arc::new(StringArray::from(vec!["u0"]))), 3675);
         assert_eq!(s(Some("u0")), 3);
@@ -333,6 +425,7 @@ mod tests {
         let ids = bucket_ids(
             BucketHash::V1,
             &[Arc::new(StringArray::from(vec!["ucf28ed658abe"])) as ArrayRef],
+            &[],
             16,
         )
         .unwrap();

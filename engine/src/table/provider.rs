@@ -285,7 +285,8 @@ impl CuveTable {
             })
             .collect::<Option<_>>()?;
         let hash = BucketHash::from_version(self.def.bucketing_version());
-        let wanted = select_buckets(filters, &fields, hash, spec.num_buckets)?;
+        let kinds = super::bucket::TextKind::of_bucket_columns(&self.def);
+        let wanted = select_buckets(filters, &fields, &kinds, hash, spec.num_buckets)?;
         Some((wanted, spec.num_buckets))
     }
 

@@ -16,7 +16,7 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use datafusion::physical_expr::create_physical_expr;
 
-use super::bucket::{BucketHash, hash_scalar};
+use super::bucket::{BucketHash, TextKind, hash_scalar};
 use crate::error::{EngineError, Result};
 
 /// Drops table qualifiers from column references (`stream_log.dt` → `dt`).
@@ -147,6 +147,7 @@ pub fn allowed_values(filters: &[Expr], col: &str) -> Option<Vec<ScalarValue>> {
 pub fn select_buckets(
     filters: &[Expr],
     bucket_fields: &[FieldRef],
+    kinds: &[TextKind],
     hash: BucketHash,
     num_buckets: u32,
 ) -> Option<BTreeSet<u32>> {
@@ -162,11 +163,12 @@ pub fn select_buckets(
     }
     // Cartesian product of the allowed values, hashed the way the writer hashes rows.
     let mut hashes: Vec<i32> = vec![0];
-    for (field, vals) in bucket_fields.iter().zip(&per_column) {
+    for (i, (field, vals)) in bucket_fields.iter().zip(&per_column).enumerate() {
+        let kind = kinds.get(i).copied().unwrap_or_default();
         let mut next = Vec::with_capacity(hashes.len() * vals.len());
         for h in &hashes {
             for v in vals {
-                let fh = hash_scalar(hash, v, field.data_type())?;
+                let fh = hash_scalar(hash, kind, v, field.data_type())?;
                 next.push(h.wrapping_mul(31).wrapping_add(fh));
             }
         }
@@ -215,27 +217,28 @@ mod tests {
         let one = select_buckets(
             &[col("u").eq(lit("Trino rocks"))],
             &fields,
+            &[],
             BucketHash::V2,
             4,
         );
         assert_eq!(one, Some(BTreeSet::from([1])));
         let f = col("u").eq(lit("a")).or(col("u").eq(lit("b")));
         assert!(
-            select_buckets(&[f], &fields, BucketHash::V2, 16)
+            select_buckets(&[f], &fields, &[], BucketHash::V2, 16)
                 .unwrap()
                 .len()
                 <= 2
         );
         let f = col("u").in_list(vec![lit("a"), lit("b"), lit("c")], false);
         assert!(
-            select_buckets(&[f], &fields, BucketHash::V2, 16)
+            select_buckets(&[f], &fields, &[], BucketHash::V2, 16)
                 .unwrap()
                 .len()
                 <= 3
         );
         let f = col("u").eq(lit("a")).or(col("x").eq(lit("b")));
-        assert_eq!(select_buckets(&[f], &fields, BucketHash::V2, 16), None);
+        assert_eq!(select_buckets(&[f], &fields, &[], BucketHash::V2, 16), None);
         let f = col("u").in_list(vec![lit("a")], true);
-        assert_eq!(select_buckets(&[f], &fields, BucketHash::V2, 16), None);
+        assert_eq!(select_buckets(&[f], &fields, &[], BucketHash::V2, 16), None);
     }
 }

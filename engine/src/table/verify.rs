@@ -20,7 +20,7 @@ use datafusion::arrow::util::display::ArrayFormatter;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::bucket::{BucketHash, bucket_ids};
+use super::bucket::{BucketHash, TextKind, bucket_ids};
 use super::layout::{DataFile, list_data_files};
 use crate::error::{EngineError, Result};
 use crate::types::arrow_type;
@@ -226,7 +226,8 @@ fn check_file(def: &TableDef, f: &DataFile) -> Outcome {
         buckets_ok: true,
         ..Default::default()
     };
-    match bucket_ids(declared, &keys, spec.num_buckets) {
+    let kinds = TextKind::of_bucket_columns(def);
+    match bucket_ids(declared, &keys, &kinds, spec.num_buckets) {
         Ok(ids) => {
             if let Some(row) = ids.iter().position(|&b| b != named) {
                 outcome.buckets_ok = false;
@@ -286,9 +287,14 @@ fn describe_mismatch(
     let declared = def.bucketing_version();
     let other = if declared == 1 { 2 } else { 1 };
     let bucket_of = |v: u8| {
-        bucket_ids(BucketHash::from_version(v), &one, n)
-            .ok()
-            .and_then(|b| b.first().copied())
+        bucket_ids(
+            BucketHash::from_version(v),
+            &one,
+            &TextKind::of_bucket_columns(def),
+            n,
+        )
+        .ok()
+        .and_then(|b| b.first().copied())
     };
     let (mine, theirs) = (bucket_of(declared), bucket_of(other));
     let show = |b: Option<u32>| b.map(|b| b.to_string()).unwrap_or("?".into());

@@ -26,7 +26,7 @@ use datafusion::parquet::schema::types::ColumnPath;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::StreamExt;
 
-use super::bucket::{BucketHash, bucket_file_name, bucket_ids};
+use super::bucket::{BucketHash, TextKind, bucket_file_name, bucket_ids};
 use super::compressibility;
 use super::layout::{list_data_files, validate_partition_value};
 use crate::error::{EngineError, Result};
@@ -103,6 +103,8 @@ pub struct Layout {
     data_idx: Vec<usize>,
     partition_idx: Vec<usize>,
     bucket_idx: Vec<usize>,
+    /// How each bucket column's strings are hashed (STRING, VARCHAR, CHAR).
+    bucket_kinds: Vec<TextKind>,
     /// Sort key, indices in the file schema.
     sort_idx: Vec<usize>,
     /// Registered partition directories by spec (a partition may live anywhere).
@@ -145,6 +147,7 @@ impl Layout {
             data_idx: (0..n_data).collect(),
             partition_idx: (n_data..table_schema.fields().len()).collect(),
             bucket_idx,
+            bucket_kinds: TextKind::of_bucket_columns(&def),
             sort_idx,
             file_schema,
             table_schema,
@@ -185,6 +188,7 @@ impl Layout {
                 bucket_ids(
                     BucketHash::from_version(self.def.bucketing_version()),
                     &cols,
+                    &self.bucket_kinds,
                     spec.num_buckets,
                 )?
             }
