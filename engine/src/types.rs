@@ -18,6 +18,14 @@ pub fn canonical_type(t: &SqlType) -> Result<String> {
     Ok(hive_text(t))
 }
 
+/// A struct field's canonical (lower-case) name.
+fn field_name(f: &datafusion::sql::sqlparser::ast::StructField) -> String {
+    f.field_name
+        .as_ref()
+        .map(|n| n.value.to_lowercase())
+        .unwrap_or_default()
+}
+
 /// A type as Hive writes it (sqlparser prints `MAP(K, V)`, ClickHouse's form).
 fn hive_text(t: &SqlType) -> String {
     match t {
@@ -32,11 +40,7 @@ fn hive_text(t: &SqlType) -> String {
             fields
                 .iter()
                 .map(|f| {
-                    let name = f
-                        .field_name
-                        .as_ref()
-                        .map(|n| n.value.to_lowercase())
-                        .unwrap_or_default();
+                    let name = field_name(f);
                     // quoted, so a field named like a keyword or with spaces parses back
                     format!(
                         "`{}`: {}",
@@ -117,11 +121,7 @@ pub fn arrow_type_of(t: &SqlType) -> Result<DataType> {
             fields
                 .iter()
                 .map(|f| {
-                    let name = f
-                        .field_name
-                        .as_ref()
-                        .map(|n| n.value.to_lowercase())
-                        .unwrap_or_default();
+                    let name = field_name(f);
                     Ok(Field::new(name, arrow_type_of(&f.field_type)?, true))
                 })
                 .collect::<Result<Vec<_>>>()?
