@@ -42,6 +42,7 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
         Default::default()
     };
     let mismatch = def.properties.contains_key(verify::MISMATCH_PROPERTY);
+    let root = verify::cuve_root(catalog, def);
     let mut groups: BTreeMap<(String, String), (u64, u64, u64)> = BTreeMap::new();
     let mut layouts: BTreeMap<(String, String), &'static str> = BTreeMap::new();
     for p in table_partitions(def, registered) {
@@ -61,7 +62,7 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
                 _ => 0,
             };
             let bucket = f.bucket.map(|b| format!("{b:06}")).unwrap_or_default();
-            let layout = file_layout(catalog, def, &checks, mismatch, &f);
+            let layout = file_layout(def, root.as_deref(), &checks, mismatch, &f);
             let l = layouts
                 .entry((spec.clone(), bucket.clone()))
                 .or_insert(layout);
@@ -138,8 +139,8 @@ pub fn orc_rows(path: &Path) -> Result<u64> {
 /// says, or the table's layout is known wrong), `unchecked` (new or changed since the last
 /// check: run MSCK REPAIR TABLE); empty for a table without buckets.
 fn file_layout(
-    catalog: &Catalog,
     def: &TableDef,
+    cuve_root: Option<&Path>,
     checks: &std::collections::HashMap<String, cuve_catalog::FileCheck>,
     mismatch: bool,
     f: &crate::table::layout::DataFile,
@@ -147,7 +148,7 @@ fn file_layout(
     if def.bucket.is_none() {
         return "";
     }
-    if verify::cuve_wrote(catalog, def, &f.path) {
+    if cuve_root.is_some_and(|r| f.path.starts_with(r)) {
         return "cuve";
     }
     match checks.get(&f.path.display().to_string()) {

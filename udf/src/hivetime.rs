@@ -26,17 +26,7 @@ fn in_range(t: NaiveDateTime) -> Option<NaiveDateTime> {
 }
 
 fn digits(b: &[u8], pos: &mut usize, min: usize, max: usize) -> Option<u32> {
-    let start = *pos;
-    let mut end = start;
-    while end < b.len() && end - start < max && b[end].is_ascii_digit() {
-        end += 1;
-    }
-    if end - start < min {
-        return None;
-    }
-    let v = std::str::from_utf8(&b[start..end]).ok()?.parse().ok()?;
-    *pos = end;
-    Some(v)
+    crate::javafmt::take_digits(b, pos, min, max)
 }
 
 /// A Hive date/timestamp string: `yyyy-M-d`, then optionally ` ` or `T` and `H[:m[:s[.f]]]`

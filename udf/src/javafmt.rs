@@ -370,7 +370,13 @@ struct Parsed {
     offset_secs: i64,
 }
 
-fn take_digits(s: &[u8], pos: &mut usize, min: usize, max: usize) -> Option<i64> {
+/// Reads `min..=max` ASCII digits at `*pos` as a number, advancing `*pos` past them.
+pub(crate) fn take_digits<T: std::str::FromStr>(
+    s: &[u8],
+    pos: &mut usize,
+    min: usize,
+    max: usize,
+) -> Option<T> {
     let start = *pos;
     let mut end = start;
     while end < s.len() && end - start < max && s[end].is_ascii_digit() {
@@ -429,11 +435,11 @@ fn take_offset_num(b: &[u8], pos: &mut usize) -> Option<i64> {
         _ => return None,
     };
     let mut p = *pos + 1;
-    let h = take_digits(b, &mut p, 2, 2)?;
+    let h = take_digits::<i64>(b, &mut p, 2, 2)?;
     if b.get(p) == Some(&b':') {
         p += 1;
     }
-    let m = take_digits(b, &mut p, 2, 2).unwrap_or(0);
+    let m = take_digits::<i64>(b, &mut p, 2, 2).unwrap_or(0);
     *pos = p;
     Some(sign * (h * 3600 + m * 60))
 }
@@ -484,11 +490,11 @@ pub fn parse(toks: &[Tok], s: &str) -> Option<NaiveDateTime> {
         match c {
             'y' | 'u' | 'Y' => {
                 let v = if n == 2 {
-                    2000 + take_digits(b, &mut pos, 2, 2)?
+                    2000 + take_digits::<i64>(b, &mut pos, 2, 2)?
                 } else if next_numeric {
-                    take_digits(b, &mut pos, n.max(4), n.max(4))?
+                    take_digits::<i64>(b, &mut pos, n.max(4), n.max(4))?
                 } else {
-                    take_digits(b, &mut pos, n.min(4), 9)?
+                    take_digits::<i64>(b, &mut pos, n.min(4), 9)?
                 };
                 p.year = Some(v);
             }
@@ -496,11 +502,11 @@ pub fn parse(toks: &[Tok], s: &str) -> Option<NaiveDateTime> {
                 if n >= 3 {
                     p.month = Some(take_text(s, &mut pos, &MONTHS, n)? as u32 + 1);
                 } else {
-                    p.month = Some(take_digits(b, &mut pos, min, max)? as u32);
+                    p.month = Some(take_digits::<i64>(b, &mut pos, min, max)? as u32);
                 }
             }
-            'd' => p.day = Some(take_digits(b, &mut pos, min, max)? as u32),
-            'D' => p.doy = Some(take_digits(b, &mut pos, min, max.max(3))? as u32),
+            'd' => p.day = Some(take_digits::<i64>(b, &mut pos, min, max)? as u32),
+            'D' => p.doy = Some(take_digits::<i64>(b, &mut pos, min, max.max(3))? as u32),
             'E' => {
                 take_text(s, &mut pos, &DAYS, n)?;
             }
@@ -517,15 +523,15 @@ pub fn parse(toks: &[Tok], s: &str) -> Option<NaiveDateTime> {
                 pos += 2;
             }
             'H' | 'k' => {
-                let h = take_digits(b, &mut pos, min, max)? as u32;
+                let h = take_digits::<i64>(b, &mut pos, min, max)? as u32;
                 p.hour = Some(if c == 'k' && h == 24 { 0 } else { h });
             }
-            'h' | 'K' => p.hour12 = Some(take_digits(b, &mut pos, min, max)? as u32 % 12),
-            'm' => p.minute = take_digits(b, &mut pos, min, max)? as u32,
-            's' => p.second = take_digits(b, &mut pos, min, max)? as u32,
+            'h' | 'K' => p.hour12 = Some(take_digits::<i64>(b, &mut pos, min, max)? as u32 % 12),
+            'm' => p.minute = take_digits::<i64>(b, &mut pos, min, max)? as u32,
+            's' => p.second = take_digits::<i64>(b, &mut pos, min, max)? as u32,
             'S' => {
                 let start = pos;
-                let v = take_digits(b, &mut pos, n, n)?;
+                let v = take_digits::<i64>(b, &mut pos, n, n)?;
                 let digits = (pos - start) as u32;
                 p.nano = (v * 10_i64.pow(9 - digits.min(9))) as u32;
             }

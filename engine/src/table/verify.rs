@@ -38,39 +38,41 @@ pub fn mtime_ns(t: Option<SystemTime>) -> i64 {
         .unwrap_or(0)
 }
 
-/// Whether Cuve wrote a table's files in `dir` itself: a managed table at its default warehouse
-/// location (`<home>/warehouse/<db>/<table>`, next to the catalog), bucketed with version 2,
-/// and the file under that location. Anything else (external tables, managed tables given a
-/// LOCATION or partitions elsewhere, version 1, which older Cuve wrote with another seed) is
-/// trusted only as far as its files were checked.
-pub fn cuve_wrote(catalog: &Catalog, def: &TableDef, file: &Path) -> bool {
-    let Some(home) = catalog.path().parent() else {
-        return false;
-    };
-    let default = home.join("warehouse").join(&def.database).join(&def.name);
-    !def.external
-        && def.bucketing_version() == 2
-        && Path::new(&def.location) == default
-        && file.starts_with(&default)
+/// The directory under which Cuve wrote a table's files itself: a managed table at its default
+/// warehouse location (`<home>/warehouse/<db>/<table>`, next to the catalog), bucketed with
+/// version 2. `None` for anything else (external tables, managed tables given a LOCATION,
+/// version 1, which older Cuve wrote with another seed): their files, and files of partitions
+/// placed elsewhere, are trusted only as far as they were checked.
+pub fn cuve_root(catalog: &Catalog, def: &TableDef) -> Option<PathBuf> {
+    let default = catalog
+        .path()
+        .parent()?
+        .join("warehouse")
+        .join(&def.database)
+        .join(&def.name);
+    (!def.external && def.bucketing_version() == 2 && Path::new(&def.location) == default)
+        .then_some(default)
 }
 
 /// Whether a table's files may need checks: bucketed, and not all written by Cuve at its own
 /// location.
 pub fn applies(catalog: &Catalog, def: &TableDef) -> bool {
-    def.bucket.is_some()
-        && (def.external
-            || def.bucketing_version() != 2
-            || !cuve_wrote(catalog, def, Path::new(&def.location)))
+    def.bucket.is_some() && cuve_root(catalog, def).is_none()
 }
 
-/// Records that Cuve wrote `files` of `def` in its layout (INSERT into a table whose other files
-/// are checked), so they are trusted without a sample.
+/// Records that Cuve wrote `files` of `def` in its layout (INSERT into a table whose files are
+/// checked, or into a partition outside the table's own directory), so they are trusted without
+/// a sample.
 pub fn record_written(catalog: &Catalog, def: &TableDef, files: &[PathBuf]) -> Result<()> {
-    if !applies(catalog, def) {
+    if def.bucket.is_none() {
         return Ok(());
     }
+    let root = cuve_root(catalog, def);
     let mut checks = Vec::new();
-    for f in files {
+    for f in files
+        .iter()
+        .filter(|f| !root.as_ref().is_some_and(|r| f.starts_with(r)))
+    {
         let meta = std::fs::metadata(f).map_err(|e| EngineError::io(f, e))?;
         checks.push(FileCheck {
             path: f.display().to_string(),
@@ -91,6 +93,7 @@ pub fn check_dirs(catalog: &Catalog, def: &TableDef, dirs: &[PathBuf]) -> Result
         return Ok(vec![]);
     }
     let known = catalog.file_checks(&def.database, &def.name)?;
+    let root = cuve_root(catalog, def);
     let mut checks = Vec::new();
     let mut warnings = Vec::new();
     let mut mismatch: Option<String> = None;
@@ -99,7 +102,7 @@ pub fn check_dirs(catalog: &Catalog, def: &TableDef, dirs: &[PathBuf]) -> Result
             continue;
         }
         for f in list_data_files(dir)? {
-            if cuve_wrote(catalog, def, &f.path) {
+            if root.as_ref().is_some_and(|r| f.path.starts_with(r)) {
                 continue;
             }
             let path = f.path.display().to_string();
@@ -437,8 +440,9 @@ pub fn trust<'a>(
         sorted: true,
     };
     let mut checks: Option<HashMap<String, FileCheck>> = None;
+    let root = cuve_root(catalog, def);
     for f in files {
-        if cuve_wrote(catalog, def, &f.path) {
+        if root.as_ref().is_some_and(|r| f.path.starts_with(r)) {
             continue;
         }
         if def.bucket.as_ref().is_some_and(|b| b.sorted_by.is_empty()) {
