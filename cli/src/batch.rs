@@ -1,6 +1,7 @@
 //! `cuve run`: batch jobs. Runs a script's statements in order and stops at the first failure
 //! with a non-zero exit (see the exit codes) and the statement's number; `${name}` parameters
-//! are substituted as literals (a quote in a value can never end a string or start SQL);
+//! are bound as values (placeholders; inside a quoted string, part of that one string), so a
+//! value never becomes SQL;
 //! results go to stdout or `--output` as CSV, JSON, NDJSON or Parquet; `--explain` prints plans
 //! and estimated bytes without executing. Also used by `template run` and `archive run`.
 
@@ -8,14 +9,14 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use cuve_engine::Session;
-use cuve_engine::parse::{Statement, parse_statement, split_statements};
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use cuve_engine::parse::params::named_placeholders;
+use cuve_engine::parse::{Params, Statement, parse_statement, split_statements};
+use cuve_engine::{EngineError, Session, StatementOutput};
 use datafusion::parquet::arrow::ArrowWriter;
+use futures::StreamExt;
 
 use crate::exit::{CliError, CliResult};
-use crate::output::{Format, write_result};
+use crate::output::{Format, StreamError, stream_result, write_result};
 
 /// Output formats of batch jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -64,61 +65,11 @@ pub fn parse_params(params: &[String]) -> CliResult<BTreeMap<String, String>> {
         .collect()
 }
 
-/// Replaces `${name}` with the value as a literal: inside a quoted string the value's quotes are
-/// doubled; elsewhere numbers stay numbers and anything else becomes a quoted string.
-pub fn substitute(script: &str, params: &BTreeMap<String, String>) -> CliResult<String> {
-    let mut out = String::with_capacity(script.len());
-    let chars: Vec<char> = script.chars().collect();
-    let mut in_string = false;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\'' {
-            in_string = !in_string;
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        if c == '$' && chars.get(i + 1) == Some(&'{') {
-            let end = chars[i + 2..]
-                .iter()
-                .position(|c| *c == '}')
-                .map(|p| p + i + 2);
-            if let Some(end) = end {
-                let name: String = chars[i + 2..end].iter().collect();
-                let value = params.get(name.trim()).ok_or_else(|| {
-                    CliError::usage(format!(
-                        "the script uses ${{{name}}}: give it with --param {name}=VALUE"
-                    ))
-                })?;
-                if in_string {
-                    out.push_str(&value.replace('\'', "''"));
-                } else if value.parse::<i64>().is_ok()
-                    || (value.parse::<f64>().is_ok()
-                        && !value.contains(['e', 'E', 'n', 'N', 'i', 'I']))
-                {
-                    out.push_str(value);
-                } else {
-                    out.push('\'');
-                    out.push_str(&value.replace('\'', "''"));
-                    out.push('\'');
-                }
-                i = end + 1;
-                continue;
-            }
-        }
-        out.push(c);
-        i += 1;
-    }
-    Ok(out)
-}
-
 /// Where results go.
 pub struct Sink {
     out: Box<dyn Write>,
     format: BatchFormat,
     path: Option<PathBuf>,
-    parquet: Option<(SchemaRef, Vec<RecordBatch>)>,
 }
 
 impl Sink {
@@ -127,53 +78,66 @@ impl Sink {
             return Err(CliError::usage("--format parquet needs --output FILE"));
         }
         let out: Box<dyn Write> = match output {
-            Some(p) => Box::new(std::io::BufWriter::new(
+            Some(p) if format != BatchFormat::Parquet => Box::new(std::io::BufWriter::new(
                 std::fs::File::create(p)
                     .map_err(|e| CliError::io(format!("cannot create {}: {e}", p.display())))?,
             )),
-            None => Box::new(std::io::stdout()),
+            _ => Box::new(std::io::stdout()),
         };
         Ok(Sink {
             out,
             format,
             path: output.cloned(),
-            parquet: None,
         })
     }
 
-    fn write(&mut self, schema: &SchemaRef, batches: &[RecordBatch]) -> CliResult {
-        if schema.fields().is_empty() {
-            return Ok(());
+    /// Writes one statement's result as its batches arrive; returns the rows written.
+    async fn write(&mut self, result: StatementOutput, where_: &str) -> CliResult<usize> {
+        let engine = |e: EngineError| CliError::engine(&e, where_);
+        if result.schema.fields().is_empty() {
+            // Run it to the end (a statement that changes something).
+            let mut stream = result.stream;
+            while let Some(b) = stream.next().await {
+                b.map_err(|e| engine(EngineError::from_datafusion(e)))?;
+            }
+            return Ok(0);
         }
         let f = match self.format {
             BatchFormat::Csv => Format::Csv,
             BatchFormat::Json => Format::Json,
             BatchFormat::Ndjson => Format::Ndjson,
             BatchFormat::Table => Format::Table,
-            BatchFormat::Parquet => {
-                // One result per Parquet file: the last statement that returns rows.
-                self.parquet = Some((schema.clone(), batches.to_vec()));
-                return Ok(());
-            }
+            BatchFormat::Parquet => return self.write_parquet(result, where_).await,
         };
-        write_result(&mut self.out, f, schema, batches, None)
-            .map_err(|e| CliError::io(format!("writing results: {e}")))?;
-        Ok(())
+        stream_result(&mut self.out, f, None, result)
+            .await
+            .map_err(|e| match e {
+                StreamError::Engine(e) => engine(e),
+                StreamError::Write(e) => CliError::io(format!("writing results: {e}")),
+            })
+    }
+
+    /// One result per Parquet file: each statement that returns rows replaces the file, so it
+    /// holds the last one's. Written batch by batch.
+    async fn write_parquet(&mut self, result: StatementOutput, where_: &str) -> CliResult<usize> {
+        let path = self.path.clone().unwrap_or_default();
+        let io =
+            |e: &dyn std::fmt::Display| CliError::io(format!("writing {}: {e}", path.display()));
+        let file = std::fs::File::create(&path)
+            .map_err(|e| CliError::io(format!("cannot create {}: {e}", path.display())))?;
+        let mut w = ArrowWriter::try_new(file, result.schema.clone(), None).map_err(|e| io(&e))?;
+        let mut rows = 0;
+        let mut stream = result.stream;
+        while let Some(b) = stream.next().await {
+            let b = b.map_err(|e| CliError::engine(&EngineError::from_datafusion(e), where_))?;
+            rows += b.num_rows();
+            w.write(&b).map_err(|e| io(&e))?;
+        }
+        w.close().map_err(|e| io(&e))?;
+        Ok(rows)
     }
 
     pub fn finish(mut self) -> CliResult {
-        if let Some((schema, batches)) = self.parquet.take() {
-            let path = self.path.clone().unwrap_or_default();
-            let file = std::fs::File::create(&path)
-                .map_err(|e| CliError::io(format!("cannot create {}: {e}", path.display())))?;
-            let mut w = ArrowWriter::try_new(file, schema, None)
-                .map_err(|e| CliError::io(e.to_string()))?;
-            for b in &batches {
-                w.write(b).map_err(|e| CliError::io(e.to_string()))?;
-            }
-            w.close()
-                .map_err(|e| CliError::io(format!("writing {}: {e}", path.display())))?;
-        }
         self.out
             .flush()
             .map_err(|e| CliError::io(format!("writing results: {e}")))
@@ -187,15 +151,21 @@ pub struct RunSummary {
     pub rows: usize,
 }
 
-/// Runs a script (already substituted) into `sink`, stopping at the first failing statement.
+/// Runs a script into `sink`, stopping at the first failing statement. `${name}` parameters
+/// are bound as values (see `cuve_engine::parse::params`), never pasted into the SQL.
 pub async fn run_script(
     session: &mut Session,
     script: &str,
+    params: &BTreeMap<String, String>,
     source: &str,
     sink: &mut Sink,
     explain: bool,
 ) -> CliResult<RunSummary> {
-    let statements = split_statements(script);
+    let usage = |e: EngineError| CliError::usage(format!("{source}: {}", e.user_message()));
+    let script = named_placeholders(script, params).map_err(usage)?;
+    let statements =
+        split_statements(&script).map_err(|e| CliError::engine(&e, &format!("{source}: ")))?;
+    let params = Params::Named(params.clone());
     if statements.is_empty() {
         return Err(CliError::usage(format!(
             "{source}: no SQL statements found"
@@ -219,7 +189,7 @@ pub async fn run_script(
                 continue;
             }
             let out = session
-                .execute(&format!("EXPLAIN {}", stmt.text))
+                .execute_with(&format!("EXPLAIN {}", stmt.text), &params)
                 .await
                 .map_err(|e| CliError::engine(&e, &where_))?;
             let bytes: u64 = out.scans.iter().map(|s| s.bytes_read).sum();
@@ -241,12 +211,11 @@ pub async fn run_script(
             continue;
         }
         let out = session
-            .execute(&stmt.text)
+            .execute_stream_with(&stmt.text, &params)
             .await
             .map_err(|e| CliError::engine(&e, &where_))?;
+        summary.rows += sink.write(out, &where_).await?;
         summary.statements += 1;
-        summary.rows += out.num_rows();
-        sink.write(&out.schema, &out.batches)?;
     }
     Ok(summary)
 }
@@ -260,12 +229,12 @@ pub async fn run(
     let text = std::fs::read_to_string(file)
         .map_err(|e| CliError::io(format!("cannot read {}: {e}", file.display())))?;
     let params = parse_params(&args.params)?;
-    let script = substitute(&text, &params)?;
     let mut session = ctx.session()?;
     let mut sink = Sink::new(args.output.as_ref(), args.format)?;
     run_script(
         &mut session,
-        &script,
+        &text,
+        &params,
         &file.display().to_string(),
         &mut sink,
         args.explain,
@@ -279,26 +248,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parameters_are_literals() {
-        let p: BTreeMap<String, String> = [
-            ("d".to_string(), "2019-10-01".to_string()),
-            ("n".to_string(), "5".to_string()),
-            ("evil".to_string(), "x'; DROP TABLE t; --".to_string()),
-        ]
-        .into();
-        assert_eq!(
-            substitute("SELECT * FROM t WHERE dt = ${d} LIMIT ${n}", &p).unwrap(),
-            "SELECT * FROM t WHERE dt = '2019-10-01' LIMIT 5"
-        );
-        assert_eq!(
-            substitute("WHERE q = '${evil}'", &p).unwrap(),
-            "WHERE q = 'x''; DROP TABLE t; --'"
-        );
-        assert_eq!(
-            substitute("WHERE q = ${evil}", &p).unwrap(),
-            "WHERE q = 'x''; DROP TABLE t; --'"
-        );
-        assert!(substitute("WHERE q = ${missing}", &p).is_err());
+    fn parameter_names_are_checked() {
         assert!(parse_params(&["a b=1".into()]).is_err());
+        assert!(parse_params(&["novalue".into()]).is_err());
+        let p = parse_params(&["day=1; DROP TABLE t".into()]).unwrap();
+        assert_eq!(p["day"], "1; DROP TABLE t");
     }
 }

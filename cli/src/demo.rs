@@ -88,9 +88,11 @@ pub async fn run(ctx: &CliContext, days: u32, rows_per_day: u64) -> CliResult {
         let mut params = BTreeMap::new();
         params.insert("from".to_string(), from.clone());
         params.insert("to".to_string(), to.clone());
-        let sql = t.render(&params)?;
+        let (sql, literals) = t.render(&params)?;
+        let sql = cuve_engine::parse::params::named_placeholders(&sql, &literals)
+            .map_err(|e| CliError::engine(&e, &format!("template {name}: ")))?;
         let out = session
-            .execute(&sql)
+            .execute_with(&sql, &cuve_engine::parse::Params::Named(literals))
             .await
             .map_err(|e| CliError::engine(&e, &format!("template {name}: ")))?;
         println!("\n{title}");

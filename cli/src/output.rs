@@ -24,19 +24,144 @@ pub enum Format {
     Ndjson,
 }
 
-/// Writes one statement's result in `format`.
 /// The summary after a result on stderr: row count, time, and what each scan read.
-pub fn print_summary(out: &cuve_engine::QueryOutput, started: std::time::Instant) {
-    if out.schema.fields().is_empty() {
+pub fn print_summary(
+    schema: &SchemaRef,
+    rows: usize,
+    scans: &[cuve_engine::table::ScanReport],
+    started: std::time::Instant,
+) {
+    if schema.fields().is_empty() {
         return;
     }
-    eprintln!(
-        "{} rows in {:.3}s",
-        out.num_rows(),
-        started.elapsed().as_secs_f64()
-    );
-    for s in &out.scans {
+    eprintln!("{rows} rows in {:.3}s", started.elapsed().as_secs_f64());
+    for s in scans {
         eprintln!("  scanned {s}");
+    }
+}
+
+/// Writes a result as its batches arrive: `csv`, `json` and `ndjson` hold one batch at a
+/// time; `table` needs every shown row to align columns, so it keeps at most `max_rows` rows
+/// and then stops reading (the rest of the query is not run).
+pub struct ResultWriter<W: Write> {
+    out: W,
+    format: Format,
+    schema: SchemaRef,
+    max_rows: Option<usize>,
+    kept: Vec<RecordBatch>,
+    kept_rows: usize,
+    more: bool,
+    rows: usize,
+    csv_started: bool,
+    json: Option<ArrayWriter<Vec<u8>>>,
+}
+
+impl<W: Write> ResultWriter<W> {
+    pub fn new(out: W, format: Format, schema: SchemaRef, max_rows: Option<usize>) -> Self {
+        ResultWriter {
+            out,
+            format,
+            schema,
+            max_rows,
+            kept: vec![],
+            kept_rows: 0,
+            more: false,
+            rows: 0,
+            csv_started: false,
+            json: None,
+        }
+    }
+
+    /// Rows written (or kept) so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Writes one batch; `false` when no more rows are wanted.
+    pub fn write(&mut self, batch: &RecordBatch) -> anyhow_like::Result<bool> {
+        if self.schema.fields().is_empty() {
+            return Ok(true);
+        }
+        match self.format {
+            Format::Table => {
+                let limit = self.max_rows.unwrap_or(usize::MAX);
+                let room = limit - self.kept_rows;
+                if batch.num_rows() > room {
+                    self.more = true;
+                }
+                let take = batch.num_rows().min(room);
+                if take > 0 {
+                    self.kept.push(nested_as_json(&batch.slice(0, take))?);
+                    self.kept_rows += take;
+                }
+                self.rows += take;
+                return Ok(self.kept_rows < limit);
+            }
+            Format::Csv => {
+                // The header goes with the first batch.
+                let mut w = WriterBuilder::new()
+                    .with_header(!self.csv_started)
+                    .build(&mut self.out);
+                w.write(&nested_as_json(batch)?)?;
+                self.csv_started = true;
+            }
+            Format::Json => {
+                let w = self
+                    .json
+                    .get_or_insert_with(|| ArrayWriter::new(Vec::new()));
+                w.write(batch)?;
+                self.out.write_all(w.get_ref())?;
+                w.get_mut().clear();
+            }
+            Format::Ndjson => {
+                let mut buf = Vec::new();
+                {
+                    let mut w = LineDelimitedWriter::new(&mut buf);
+                    w.write(batch)?;
+                    w.finish()?;
+                }
+                self.out.write_all(&buf)?;
+            }
+        }
+        self.rows += batch.num_rows();
+        Ok(true)
+    }
+
+    /// Ends the result (the table, the CSV header of an empty result, the JSON array).
+    pub fn finish(mut self) -> anyhow_like::Result<()> {
+        if self.schema.fields().is_empty() {
+            return Ok(());
+        }
+        match self.format {
+            Format::Table => {
+                let kept = std::mem::take(&mut self.kept);
+                write_table(&mut self.out, &flat_schema(&self.schema), &kept, None)?;
+                if self.more {
+                    writeln!(
+                        self.out,
+                        "(first {} rows shown; \\maxrows 0, --format csv or LIMIT for all)",
+                        self.kept_rows
+                    )?;
+                }
+            }
+            Format::Csv => {
+                if !self.csv_started {
+                    let mut w = WriterBuilder::new().with_header(true).build(&mut self.out);
+                    w.write(&RecordBatch::new_empty(flat_schema(&self.schema)))?;
+                }
+            }
+            Format::Json => match self.json.take() {
+                Some(mut w) => {
+                    w.finish()?;
+                    self.out.write_all(w.get_ref())?;
+                    writeln!(self.out)?;
+                }
+                None => writeln!(self.out, "[]")?,
+            },
+            Format::Ndjson => {}
+        }
+        self.out.flush()?;
+        Ok(())
     }
 }
 
@@ -214,6 +339,39 @@ pub fn write_table(
         )?;
     }
     Ok(())
+}
+
+/// Why streaming a result stopped.
+pub enum StreamError {
+    /// The statement failed while running.
+    Engine(cuve_engine::EngineError),
+    /// The output could not be written.
+    Write(String),
+}
+
+/// Streams a statement's result into `out` as batches arrive; returns the rows written.
+pub async fn stream_result<W: Write>(
+    out: W,
+    format: Format,
+    max_rows: Option<usize>,
+    result: cuve_engine::StatementOutput,
+) -> Result<usize, StreamError> {
+    use futures::StreamExt;
+    let mut w = ResultWriter::new(out, format, result.schema.clone(), max_rows);
+    let mut stream = result.stream;
+    while let Some(batch) = stream.next().await {
+        let batch =
+            batch.map_err(|e| StreamError::Engine(cuve_engine::EngineError::from_datafusion(e)))?;
+        if !w
+            .write(&batch)
+            .map_err(|e| StreamError::Write(e.to_string()))?
+        {
+            break;
+        }
+    }
+    let rows = w.rows();
+    w.finish().map_err(|e| StreamError::Write(e.to_string()))?;
+    Ok(rows)
 }
 
 /// A boxed error type for output paths.

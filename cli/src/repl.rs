@@ -19,7 +19,7 @@ use rustyline::{Context, Editor, Helper};
 
 use crate::context::CliContext;
 use crate::exit::{CliError, CliResult};
-use crate::output::{Format, print_summary, write_result};
+use crate::output::{Format, StreamError, print_summary, stream_result};
 
 const KEYWORDS: &[&str] = &[
     "SELECT",
@@ -260,7 +260,14 @@ pub async fn run(ctx: &CliContext) -> CliResult {
 
 /// Runs every statement of `text`; errors are printed, the REPL goes on.
 async fn run_text(text: &str, session: &mut Session, state: &ReplState, helper: &CuveHelper) {
-    for stmt in split_statements(text) {
+    let statements = match split_statements(text) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}", e.user_message());
+            return;
+        }
+    };
+    for stmt in statements {
         let ddl = {
             let l = stmt.text.trim_start().to_ascii_lowercase();
             ["create", "drop", "alter", "use", "msck"]
@@ -337,20 +344,23 @@ async fn run_one(sql: &str, session: &mut Session, state: &ReplState) -> bool {
     };
     let result = match planned {
         None => None,
-        Some(Err(e)) => Some(Err(e)),
+        Some(Err(e)) => Some(Err(e.user_message())),
         Some(Ok(out)) => {
             let schema = out.schema.clone();
             let scans = out.scans.clone();
-            let mut task = rt.spawn(async move {
-                use futures::TryStreamExt;
-                out.stream.try_collect::<Vec<_>>().await
-            });
+            let (format, max_rows) = (state.format, state.max_rows);
+            // Rows are printed as they arrive; with \maxrows the query stops being read there.
+            let mut task =
+                rt.spawn(
+                    async move { stream_result(std::io::stdout(), format, max_rows, out).await },
+                );
             tokio::select! {
                 joined = &mut task => Some(match joined {
-                    Ok(Ok(batches)) => Ok(cuve_engine::QueryOutput { schema, batches, scans }),
-                    Ok(Err(e)) => Err(cuve_engine::EngineError::from_datafusion(e)),
-                    Err(e) => Err(cuve_engine::EngineError::invalid(format!("query task failed: {e}"))),
-                }),
+                    Ok(Ok(rows)) => Ok(rows),
+                    Ok(Err(StreamError::Engine(e))) => Err(e.user_message()),
+                    Ok(Err(StreamError::Write(e))) => Err(format!("writing results: {e}")),
+                    Err(e) => Err(format!("query task failed: {e}")),
+                }).map(|r| r.map(|rows| (schema, scans, rows))),
                 _ = tokio::signal::ctrl_c() => {
                     task.abort();
                     drop(task);
@@ -376,22 +386,12 @@ async fn run_one(sql: &str, session: &mut Session, state: &ReplState) -> bool {
             false
         }
         Some(Err(e)) => {
-            eprintln!("error: {}", e.user_message());
+            eprintln!("error: {e}");
             false
         }
-        Some(Ok(out)) => {
-            let mut stdout = std::io::stdout();
-            if let Err(e) = write_result(
-                &mut stdout,
-                state.format,
-                &out.schema,
-                &out.batches,
-                state.max_rows,
-            ) {
-                eprintln!("error: writing results: {e}");
-            }
+        Some(Ok((schema, scans, rows))) => {
             if state.timing {
-                print_summary(&out, started);
+                print_summary(&schema, rows, &scans, started);
             }
             true
         }

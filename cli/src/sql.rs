@@ -1,7 +1,7 @@
 //! `cuve sql`: runs a script's statements in order, printing each result; stops at the first
 //! failing statement with a non-zero exit and the statement's number and line.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use cuve_engine::Session;
@@ -9,7 +9,7 @@ use cuve_engine::parse::split_statements;
 
 use crate::context::CliContext;
 use crate::exit::{CliError, CliResult};
-use crate::output::{Format, print_summary, write_result};
+use crate::output::{Format, StreamError, print_summary, stream_result};
 
 /// Reads the script from `-e`, `-f` or standard input.
 pub fn read_script(execute: Option<String>, file: Option<PathBuf>) -> CliResult<(String, String)> {
@@ -44,33 +44,37 @@ pub async fn run(
     run_script(&mut session, &script, &source, format).await
 }
 
-/// Runs every statement of `script`, printing results to stdout.
+/// Runs every statement of `script`, printing each result to stdout as it arrives.
 pub async fn run_script(
     session: &mut Session,
     script: &str,
     source: &str,
     format: Format,
 ) -> CliResult {
-    let statements = split_statements(script);
-    let stdout = std::io::stdout();
+    let statements =
+        split_statements(script).map_err(|e| CliError::engine(&e, &format!("{source}: ")))?;
     let show_counts = std::io::stderr().is_terminal() && format == Format::Table;
     for stmt in &statements {
         let started = std::time::Instant::now();
-        let out = session.execute(&stmt.text).await.map_err(|e| {
-            let where_ = if statements.len() > 1 || source != "-e" {
-                format!("{source}: statement {} (line {}): ", stmt.index, stmt.line)
-            } else {
-                String::new()
-            };
-            CliError::engine(&e, &where_)
-        })?;
-        let mut lock = stdout.lock();
-        write_result(&mut lock, format, &out.schema, &out.batches, None)
-            .map_err(|e| CliError::io(format!("writing results: {e}")))?;
-        lock.flush()
-            .map_err(|e| CliError::io(format!("writing results: {e}")))?;
+        let where_ = if statements.len() > 1 || source != "-e" {
+            format!("{source}: statement {} (line {}): ", stmt.index, stmt.line)
+        } else {
+            String::new()
+        };
+        let out = session
+            .execute_stream(&stmt.text)
+            .await
+            .map_err(|e| CliError::engine(&e, &where_))?;
+        let (schema, scans) = (out.schema.clone(), out.scans.clone());
+        let stdout = std::io::stdout();
+        let rows = stream_result(stdout.lock(), format, None, out)
+            .await
+            .map_err(|e| match e {
+                StreamError::Engine(e) => CliError::engine(&e, &where_),
+                StreamError::Write(e) => CliError::io(format!("writing results: {e}")),
+            })?;
         if show_counts {
-            print_summary(&out, started);
+            print_summary(&schema, rows, &scans, started);
         }
     }
     Ok(())

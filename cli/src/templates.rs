@@ -100,8 +100,13 @@ impl Template {
         Ok(t)
     }
 
-    /// The SQL with every `${param}` replaced by its safely quoted value.
-    pub fn render(&self, values: &BTreeMap<String, String>) -> CliResult<String> {
+    /// The SQL with its fragment parameters (`column`, `table`, `expr`) replaced by their
+    /// validated text, and the values of its literal parameters (`date`, `string`, `int`),
+    /// which stay `${name}` and are bound as values when the script runs.
+    pub fn render(
+        &self,
+        values: &BTreeMap<String, String>,
+    ) -> CliResult<(String, BTreeMap<String, String>)> {
         for k in values.keys() {
             if !self.params.iter().any(|p| &p.name == k) {
                 return Err(CliError::usage(format!(
@@ -116,6 +121,7 @@ impl Template {
             }
         }
         let mut sql = self.sql.clone();
+        let mut literals = BTreeMap::new();
         for p in &self.params {
             let raw = values.get(&p.name).or(p.default.as_ref()).ok_or_else(|| {
                 CliError::usage(format!(
@@ -124,22 +130,27 @@ impl Template {
                 ))
             })?;
             let rendered = render_value(p, raw)?;
-            sql = sql.replace(&format!("${{{}}}", p.name), &rendered);
+            if matches!(p.ty, ParamType::Date | ParamType::String | ParamType::Int) {
+                literals.insert(p.name.clone(), rendered);
+            } else {
+                sql = sql.replace(&format!("${{{}}}", p.name), &rendered);
+            }
         }
-        Ok(sql)
+        Ok((sql, literals))
     }
 }
 
-/// A parameter value as SQL: literals quoted, identifiers validated and quoted.
+/// A parameter value, validated: literals as the value to bind, identifiers quoted,
+/// expressions re-printed from their parsed form.
 pub fn render_value(p: &Param, raw: &str) -> CliResult<String> {
     let bad = |what: &str| CliError::usage(format!("parameter {}: '{raw}' is not {what}", p.name));
     Ok(match p.ty {
         ParamType::Date => {
             chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
                 .map_err(|_| bad("a YYYY-MM-DD date"))?;
-            format!("'{raw}'")
+            raw.to_string()
         }
-        ParamType::String => format!("'{}'", raw.replace('\'', "''")),
+        ParamType::String => raw.to_string(),
         ParamType::Int => raw
             .parse::<i64>()
             .map_err(|_| bad("an integer"))?
@@ -234,8 +245,10 @@ mod tests {
         v.insert("from".to_string(), "2019-10-01".to_string());
         v.insert("to".to_string(), "2019-10-02".to_string());
         v.insert("query".to_string(), "x' OR '1'='1".to_string());
-        let sql = t.render(&v).unwrap();
-        assert!(sql.contains("query = 'x'' OR ''1''=''1'"), "{sql}");
+        let (sql, literals) = t.render(&v).unwrap();
+        // Literal values stay placeholders and are bound as values.
+        assert!(sql.contains("${query}"), "{sql}");
+        assert_eq!(literals["query"], "x' OR '1'='1");
         assert!(sql.contains("\"korea_naver_log\".\"stream_log\""), "{sql}");
         v.insert("from".to_string(), "2019-10-01; DROP TABLE x".to_string());
         assert!(t.render(&v).is_err());

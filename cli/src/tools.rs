@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use crate::batch::{BatchArgs, Sink, parse_params, run_script, substitute};
+use crate::batch::{BatchArgs, Sink, parse_params, run_script};
 use crate::context::CliContext;
 use crate::exit::{CliError, CliResult};
 use crate::templates;
@@ -121,12 +121,13 @@ pub async fn template(ctx: &CliContext, cmd: TemplateCmd) -> CliResult {
                     values.insert(k.to_string(), v);
                 }
             }
-            let sql = t.render(&values)?;
+            let (sql, literals) = t.render(&values)?;
             let mut session = ctx.session()?;
             let mut sink = Sink::new(batch.output.as_ref(), batch.format)?;
             run_script(
                 &mut session,
                 &sql,
+                &literals,
                 &format!("template {name}"),
                 &mut sink,
                 batch.explain,
@@ -190,13 +191,14 @@ pub async fn archive(ctx: &CliContext, cmd: ArchiveCmd) -> CliResult {
             let e = catalog
                 .archive_get(issue, version)?
                 .ok_or_else(|| CliError::usage(format!("no archived SQL for issue {issue}")))?;
-            let script = substitute(&e.sql, &parse_params(&batch.params)?)?;
+            let params = parse_params(&batch.params)?;
             let mut session = ctx.session()?;
             let mut sink = Sink::new(batch.output.as_ref(), batch.format)?;
             let started = std::time::Instant::now();
             let result = run_script(
                 &mut session,
-                &script,
+                &e.sql,
+                &params,
                 &format!("archive issue {issue}"),
                 &mut sink,
                 batch.explain,

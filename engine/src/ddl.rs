@@ -637,7 +637,7 @@ impl Session {
                 quote_ident(&name),
                 cols.join(", ")
             );
-            let res = self.run_datafusion(&sql).await;
+            let res = self.run_datafusion(&sql, &crate::parse::Params::None).await;
             let res = match res {
                 Ok(o) => {
                     use futures::TryStreamExt;

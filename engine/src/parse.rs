@@ -1,4 +1,5 @@
-//! The front parser: splits a script into statements and recognises the Hive-flavoured
+//! The front parser: splits a script into statements ([`split`], on [`tokens`]), numbers and
+//! binds parameters ([`params`]), and recognises the Hive-flavoured
 //! statements Cuve handles itself (databases, DDL, partitions, SHOW, DESCRIBE, Hive INSERT).
 //! Everything else is handed to DataFusion's SQL planner unchanged.
 //!
@@ -21,167 +22,12 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use crate::error::{EngineError, Result};
 use crate::types::canonical_type;
 
-/// One statement of a script, with where it starts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatementText {
-    /// The statement without its terminating `;`.
-    pub text: String,
-    /// 1-based line of the statement's first character in the script.
-    pub line: usize,
-    /// 1-based position of the statement in the script.
-    pub index: usize,
-}
+pub mod params;
+mod split;
+pub mod tokens;
 
-/// Splits a script on `;` outside quotes and comments. Empty statements are dropped.
-pub fn split_statements(script: &str) -> Vec<StatementText> {
-    let mut out = Vec::new();
-    let chars: Vec<(usize, char)> = script.char_indices().collect();
-    let mut start = 0usize; // byte offset of current statement
-    let mut i = 0usize;
-    let push = |from: usize, to: usize, out: &mut Vec<StatementText>| {
-        let piece = &script[from..to];
-        if has_code(piece) {
-            let lead = piece.len() - piece.trim_start().len();
-            let line = script[..from + lead].matches('\n').count() + 1;
-            let index = out.len() + 1;
-            out.push(StatementText {
-                text: piece.trim().to_string(),
-                line,
-                index,
-            });
-        }
-    };
-    while i < chars.len() {
-        let (pos, c) = chars[i];
-        let next = chars.get(i + 1).map(|x| x.1);
-        match c {
-            '\'' | '"' | '`' => {
-                i += 1;
-                while i < chars.len() {
-                    let ch = chars[i].1;
-                    if ch == '\\' && c != '`' {
-                        i += 2;
-                        continue;
-                    }
-                    if ch == c {
-                        if chars.get(i + 1).map(|x| x.1) == Some(c) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            '-' if next == Some('-') => {
-                while i < chars.len() && chars[i].1 != '\n' {
-                    i += 1;
-                }
-            }
-            '/' if next == Some('*') => {
-                i += 2;
-                while i < chars.len()
-                    && !(chars[i].1 == '*' && chars.get(i + 1).map(|x| x.1) == Some('/'))
-                {
-                    i += 1;
-                }
-                i += 2;
-            }
-            ';' => {
-                push(start, pos, &mut out);
-                start = pos + 1;
-                i += 1;
-            }
-            _ => i += 1,
-        }
-    }
-    if start < script.len() {
-        push(start, script.len(), &mut out);
-    }
-    out
-}
-
-/// Whether `script` ends a statement: its last significant character is a `;` outside quotes
-/// and comments (the REPL keeps reading lines until then).
-pub fn is_complete(script: &str) -> bool {
-    let chars: Vec<char> = script.chars().collect();
-    let mut i = 0;
-    let mut last: Option<char> = None;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        match c {
-            '\'' | '"' | '`' => {
-                i += 1;
-                let mut closed = false;
-                while i < chars.len() {
-                    if chars[i] == '\\' && c != '`' {
-                        i += 2;
-                        continue;
-                    }
-                    if chars[i] == c {
-                        if chars.get(i + 1) == Some(&c) {
-                            i += 2;
-                            continue;
-                        }
-                        closed = true;
-                        break;
-                    }
-                    i += 1;
-                }
-                if !closed {
-                    return false;
-                }
-                last = Some(c);
-                i += 1;
-            }
-            '-' if next == Some('-') => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
-            }
-            '/' if next == Some('*') => {
-                i += 2;
-                let mut closed = false;
-                while i < chars.len() {
-                    if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
-                        closed = true;
-                        break;
-                    }
-                    i += 1;
-                }
-                if !closed {
-                    return false;
-                }
-                i += 2;
-            }
-            c if c.is_whitespace() => i += 1,
-            c => {
-                last = Some(c);
-                i += 1;
-            }
-        }
-    }
-    last == Some(';')
-}
-
-/// Whether a piece of SQL has anything but white space and comments.
-fn has_code(piece: &str) -> bool {
-    let mut rest = piece.trim_start();
-    loop {
-        if rest.is_empty() {
-            return false;
-        }
-        if let Some(r) = rest.strip_prefix("--") {
-            rest = r.split_once('\n').map(|x| x.1).unwrap_or("").trim_start();
-        } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.split_once("*/").map(|x| x.1).unwrap_or("").trim_start();
-        } else {
-            return true;
-        }
-    }
-}
+pub use params::Params;
+pub use split::{StatementText, is_complete, split_statements};
 
 /// A table named in a statement: `db.t` or `t` (resolved against the current database later).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -883,31 +729,6 @@ pub fn canonical_table(t: &TableName) -> Result<TableName> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_scripts_with_lines() {
-        let s = "SELECT 1;\n-- a comment; with semicolon\nSELECT ';' /* ; */ ;\n\n  SELECT 3";
-        let v = split_statements(s);
-        assert_eq!(v.len(), 3);
-        assert_eq!(
-            v[1].text,
-            "-- a comment; with semicolon\nSELECT ';' /* ; */"
-        );
-        assert_eq!(v[1].line, 2);
-        assert_eq!(v[2].line, 5);
-        assert_eq!(v[2].index, 3);
-        assert!(split_statements(" ; -- nothing\n;").is_empty());
-    }
-
-    #[test]
-    fn completeness_for_the_repl() {
-        assert!(is_complete("SELECT 1;"));
-        assert!(is_complete("SELECT 1; -- done"));
-        assert!(!is_complete("SELECT ';'"));
-        assert!(!is_complete("SELECT 'a;"));
-        assert!(!is_complete("SELECT 1 /* ; */"));
-        assert!(!is_complete(""));
-    }
 
     #[test]
     fn parses_hive_create_table() {

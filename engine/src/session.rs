@@ -23,7 +23,7 @@ use crate::access::AccessView;
 use crate::catalog_view::{CatalogView, TableCache};
 use crate::error::{EngineError, Result};
 use crate::exec;
-use crate::parse::{Statement, parse_statement};
+use crate::parse::{Params, Statement, parse_statement};
 use crate::table::{QueryScans, ScanReport};
 use std::time::Instant;
 
@@ -185,6 +185,51 @@ impl Session {
             .default_schema = db.to_string();
     }
 
+    /// The databases this session may see, sorted.
+    pub fn databases(&self) -> Vec<String> {
+        let mut names = self
+            .ctx
+            .catalog(CATALOG_NAME)
+            .map(|c| c.schema_names())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// The tables of `db` this session may see, sorted, with their schemas.
+    pub async fn tables(&self, db: &str) -> Vec<(String, SchemaRef)> {
+        let Some(schema) = self.ctx.catalog(CATALOG_NAME).and_then(|c| c.schema(db)) else {
+            return vec![];
+        };
+        let mut names = schema.table_names();
+        names.sort();
+        let mut out = Vec::new();
+        for t in names {
+            if let Ok(Some(p)) = schema.table(&t).await {
+                out.push((t, p.schema()));
+            }
+        }
+        out
+    }
+
+    /// The placeholders of a statement (`$1, $2, ...` in order) and the types DataFusion
+    /// infers for them from where they are used (`None`: any type).
+    pub async fn parameter_types(&mut self, sql: &str) -> Vec<(String, Option<DataType>)> {
+        let df_sql = match parse_statement(sql) {
+            Ok(Statement::Sql(s)) => s,
+            _ => return vec![],
+        };
+        let Ok(plan) = self.ctx.state().create_logical_plan(&df_sql).await else {
+            return vec![];
+        };
+        let mut v: Vec<(String, Option<DataType>)> = plan
+            .get_parameter_types()
+            .map(|t| t.into_iter().collect())
+            .unwrap_or_default();
+        v.sort_by_key(|(k, _)| k.trim_start_matches('$').parse::<usize>().unwrap_or(0));
+        v
+    }
+
     /// Turns co-located (bucket-by-bucket) joins and aggregations on or off for this session
     /// (on by default; off gives DataFusion's normal repartitioned plans).
     pub fn set_bucket_optimizations(&mut self, on: bool) {
@@ -199,7 +244,12 @@ impl Session {
 
     /// Runs one statement and collects its result.
     pub async fn execute(&mut self, sql: &str) -> Result<QueryOutput> {
-        let out = self.execute_stream(sql).await?;
+        self.execute_with(sql, &Params::None).await
+    }
+
+    /// Runs one statement with parameter values and collects its result.
+    pub async fn execute_with(&mut self, sql: &str, params: &Params) -> Result<QueryOutput> {
+        let out = self.execute_stream_with(sql, params).await?;
         let batches: Vec<RecordBatch> = out
             .stream
             .try_collect()
@@ -215,9 +265,19 @@ impl Session {
     /// Runs one statement, streaming its result. Every statement is admitted, metered and
     /// audited here, whatever the front end.
     pub async fn execute_stream(&mut self, sql: &str) -> Result<StatementOutput> {
+        self.execute_stream_with(sql, &Params::None).await
+    }
+
+    /// Runs one statement with values for its placeholders (`$name`, `$1`), streaming.
+    /// Values are bound into the plan, never pasted into the text (see [`crate::parse::params`]).
+    pub async fn execute_stream_with(
+        &mut self,
+        sql: &str,
+        params: &Params,
+    ) -> Result<StatementOutput> {
         let started = Instant::now();
         self.scans.take();
-        let result = crate::error::catch_panic(self.execute_inner(sql, started)).await;
+        let result = crate::error::catch_panic(self.execute_inner(sql, params, started)).await;
         if let Err(e) = &result {
             let decision = match e.kind() {
                 crate::error::ErrorKind::Denied | crate::error::ErrorKind::Quota => "deny",
@@ -239,8 +299,13 @@ impl Session {
         result
     }
 
-    async fn execute_inner(&mut self, sql: &str, started: Instant) -> Result<StatementOutput> {
-        let stmt = parse_statement(sql)?;
+    async fn execute_inner(
+        &mut self,
+        sql: &str,
+        params: &Params,
+        started: Instant,
+    ) -> Result<StatementOutput> {
+        let stmt = parse_with(sql, params)?;
         let df_sql = match stmt {
             Statement::Sql(sql) => sql,
             Statement::Insert {
@@ -270,7 +335,7 @@ impl Session {
             }
         };
         let slot = exec::acquire_slot(self.engine.catalog(), &self.access).await?;
-        let out = self.run_datafusion(&df_sql).await?;
+        let out = self.run_datafusion(&df_sql, params).await?;
         let bytes = exec::check_bytes(self.engine.catalog(), &self.access, &out.scans)?;
         let resources = out.scans.iter().map(|s| s.table.clone()).collect();
         let stream = exec::MeteredStream::new(
@@ -293,13 +358,13 @@ impl Session {
     /// The schema a statement's result will have, without running it (metadata statements are
     /// cheap and run; statements that change something are not run and report no columns).
     /// Front ends that announce a schema before streaming (Flight SQL) use this.
-    pub async fn plan_schema(&mut self, sql: &str) -> Result<SchemaRef> {
-        crate::error::catch_panic(self.plan_schema_inner(sql)).await
+    pub async fn plan_schema(&mut self, sql: &str, params: &Params) -> Result<SchemaRef> {
+        crate::error::catch_panic(self.plan_schema_inner(sql, params)).await
     }
 
-    async fn plan_schema_inner(&mut self, sql: &str) -> Result<SchemaRef> {
+    async fn plan_schema_inner(&mut self, sql: &str, params: &Params) -> Result<SchemaRef> {
         self.scans.take();
-        let df_sql = match parse_statement(sql)? {
+        let df_sql = match parse_with(sql, params)? {
             Statement::Sql(sql) => sql,
             Statement::Insert {
                 table,
@@ -333,6 +398,12 @@ impl Session {
             .create_logical_plan(df_sql)
             .await
             .map_err(EngineError::from_datafusion)?;
+        let plan = if params.is_none() && !plan.get_parameter_types().is_ok_and(|p| p.is_empty()) {
+            // Not bound yet (a prepared statement): the schema is what the plan says so far.
+            plan
+        } else {
+            crate::parse::params::bind(plan, params)?
+        };
         self.check_plan(&plan)?;
         if matches!(
             plan,
@@ -340,30 +411,18 @@ impl Session {
         ) {
             return Ok(Arc::new(Schema::empty()));
         }
-        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-        if !plan
-            .get_parameter_types()
-            .map(|p| p.is_empty())
-            .unwrap_or(true)
-        {
-            // Placeholders: the logical schema is what execution will produce.
-            return Ok(schema);
-        }
-        let df = self
-            .ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(EngineError::from_datafusion)?;
-        let physical = df
-            .create_physical_plan()
-            .await
-            .map_err(EngineError::from_datafusion)?;
+        // The logical plan's schema is the result's: no physical plan (no file listing or
+        // footer reads) just to announce it.
         self.scans.take();
-        Ok(physical.schema())
+        Ok(Arc::new(plan.schema().as_arrow().clone()))
     }
 
     /// Plans and runs SQL through DataFusion.
-    pub(crate) async fn run_datafusion(&mut self, sql: &str) -> Result<StatementOutput> {
+    pub(crate) async fn run_datafusion(
+        &mut self,
+        sql: &str,
+        params: &Params,
+    ) -> Result<StatementOutput> {
         // Hive's LATERAL VIEW / explode become DataFusion's unnest.
         let rewritten = cuve_udf::rewrite_hive_sql(sql).map_err(EngineError::Unsupported)?;
         let sql = rewritten.as_deref().unwrap_or(sql);
@@ -372,6 +431,7 @@ impl Session {
             .create_logical_plan(sql)
             .await
             .map_err(EngineError::from_datafusion)?;
+        let plan = crate::parse::params::bind(plan, params)?;
         self.check_plan(&plan)?;
         let explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
         let df = self
@@ -464,6 +524,19 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Parses a statement. Statements Cuve runs itself (DDL, partition specs, Hive INSERT) have
+/// no plan to bind values into: their placeholders become single literal tokens first.
+fn parse_with(sql: &str, params: &Params) -> Result<Statement> {
+    let stmt = parse_statement(sql);
+    if !matches!(stmt, Ok(Statement::Sql(_)))
+        && !params.is_none()
+        && crate::parse::params::has_placeholders(sql)
+    {
+        return parse_statement(&crate::parse::params::inline_literals(sql, params)?);
+    }
+    stmt
 }
 
 /// Wraps ready batches as a statement output.
