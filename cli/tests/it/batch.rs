@@ -226,3 +226,66 @@ fn batch_jobs_templates_and_archive() {
     assert!(ok(cuve(h).args(["archive", "search", "daily"])).contains("12"));
     assert!(ok(cuve(h).args(["archive", "search", "nothing-like-this"])).is_empty());
 }
+
+/// Regression (wave 2): an apostrophe in a comment used to flip the substitution's in-string
+/// flag, so `--param "day=1; DROP TABLE ..."` was pasted as SQL and dropped the table. Values
+/// are now bound as values, in `cuve run` and `archive run` alike.
+#[test]
+fn parameters_never_add_sql_even_after_quotes_in_comments() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(cuve(h).args([
+        "sql",
+        "-e",
+        "CREATE DATABASE d1; CREATE TABLE d1.t (a BIGINT); INSERT INTO d1.t VALUES (1)",
+    ]));
+    let job = h.join("job.sql");
+    std::fs::write(&job, "-- today's job\nSELECT ${day} AS v;\n").unwrap();
+    let evil = "day=1; DROP TABLE d1.t";
+    let out = ok(cuve(h)
+        .args(["run", "-f"])
+        .arg(&job)
+        .args(["--param", evil]));
+    assert_eq!(out, "v\n1; DROP TABLE d1.t\n", "the value is one string");
+    // The same through an archived script, with quotes in a string too.
+    std::fs::write(
+        &job,
+        "-- it's 'archived'\nSELECT '${day}' AS v, ${day} AS w;\n",
+    )
+    .unwrap();
+    ok(cuve(h)
+        .args(["archive", "save", "--issue", "7", "--title", "t"])
+        .arg(&job));
+    let out = ok(cuve(h).args(["archive", "run", "7", "--param", evil]));
+    assert_eq!(out, "v,w\n1; DROP TABLE d1.t,1; DROP TABLE d1.t\n");
+    assert_eq!(
+        ok(cuve(h).args([
+            "sql",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT COUNT(*) AS n FROM d1.t"
+        ])),
+        "n\n1\n",
+        "the table is still there"
+    );
+    // Typed by use: an integer column compared with a text value gets an integer.
+    std::fs::write(&job, "SELECT COUNT(*) AS n FROM d1.t WHERE a = ${a};\n").unwrap();
+    let out = ok(cuve(h)
+        .args(["run", "-f"])
+        .arg(&job)
+        .args(["--param", "a=1"]));
+    assert_eq!(out, "n\n1\n");
+    let o = cuve(h)
+        .args(["run", "-f"])
+        .arg(&job)
+        .args(["--param", "a=1 OR 1=1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("parameter a: '1 OR 1=1' is not a valid Int64"),
+        "{}",
+        stderr(&o)
+    );
+}

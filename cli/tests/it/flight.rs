@@ -100,7 +100,7 @@ fn adbc_driver_against_cuve_serve() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "ADBC tests failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("7 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("11 passed, 0 failed"), "{stdout}");
     // Every call was audited against the analyst's ticket.
     drop(server);
     let audit = ok(cuve(h).args(["audit", "--json", "--limit", "1000"]));

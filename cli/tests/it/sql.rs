@@ -201,3 +201,91 @@ fn a_panic_inside_a_statement_is_an_error_of_that_statement() {
     let out = ok(cuve(h).args(["sql", "--format", "csv", "-e", "SELECT 1 AS one"]));
     assert_eq!(out, "one\n1\n");
 }
+
+/// Regression (wave 2): the splitter read `\'` as an escaped quote, so a literal ending in a
+/// backslash swallowed the next statement, which was then dropped with exit code 0.
+#[test]
+fn a_literal_ending_in_a_backslash_ends_its_statement() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = ok(cuve(h).args([
+        "sql",
+        "--format",
+        "csv",
+        "-e",
+        "SELECT 'C:\\' AS p; CREATE DATABASE after_backslash; SELECT 'it''s' AS q",
+    ]));
+    assert_eq!(out, "p\nC:\\\nq\nit's\n", "{out}");
+    let dbs = ok(cuve(h).args(["sql", "--format", "csv", "-e", "SHOW DATABASES"]));
+    assert!(dbs.contains("after_backslash"), "{dbs}");
+    // A string that never ends is an error naming its place, not a silent drop.
+    let o = cuve(h)
+        .args(["sql", "-e", "SELECT 1;\nSELECT 'open"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+}
+
+/// Results stream: 50 million rows to CSV go through in bounded memory (the whole result was
+/// collected before printing: 3.2 GB).
+#[test]
+fn large_results_stream_in_bounded_memory() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let mut child = cuve(h)
+        .args([
+            "sql",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT value, value * 2 AS twice FROM range(50000000)",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = vec![0u8; 1 << 20];
+        let (mut bytes, mut lines) = (0u64, 0u64);
+        loop {
+            let n = out.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            bytes += n as u64;
+            lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+        }
+        (bytes, lines)
+    });
+    let mut peak_kb = 0u64;
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            && let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(600),
+            "bounded in time"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(child.wait().unwrap().success());
+    let (bytes, lines) = reader.join().unwrap();
+    assert_eq!(lines, 50_000_001, "header + every row ({bytes} bytes)");
+    assert!(peak_kb > 0, "peak memory was read");
+    assert!(
+        peak_kb < 500 * 1024,
+        "peak RSS {peak_kb} kB for a {bytes}-byte result"
+    );
+}

@@ -122,23 +122,31 @@ fn sql_info() -> &'static SqlInfoData {
 }
 
 /// Flight clients (the JDBC driver, older pyarrow) may not read Utf8View: send Utf8.
+/// Nested fields keep their types (a list of views is rare in results).
 fn classic_schema(schema: &SchemaRef) -> SchemaRef {
     let plain = |t: &DataType| {
         matches!(t, DataType::Utf8View)
             || matches!(t, DataType::Dictionary(_, v) if v.as_ref() == &DataType::Utf8)
     };
-    if !schema.fields().iter().any(|f| plain(f.data_type())) {
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| plain(f.data_type()) || !f.is_nullable())
+    {
         return schema.clone();
     }
+    // Every column is announced nullable: GetFlightInfo's schema comes from the logical plan,
+    // whose nullability can differ from the executed plan's, and clients check they agree.
     Arc::new(Schema::new_with_metadata(
         schema
             .fields()
             .iter()
             .map(|f| {
+                let f = f.as_ref().clone().with_nullable(true);
                 if plain(f.data_type()) {
-                    f.as_ref().clone().with_data_type(DataType::Utf8)
+                    f.with_data_type(DataType::Utf8)
                 } else {
-                    f.as_ref().clone()
+                    f
                 }
             })
             .collect::<Vec<_>>(),
