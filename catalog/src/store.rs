@@ -65,8 +65,14 @@ pub(crate) fn now() -> String {
 /// The catalog: a handle on the SQLite file. Cheap to share behind an `Arc`.
 pub struct Catalog {
     conn: Mutex<Connection>,
+    /// Read-only connections for reads, so a write waiting for SQLite's lock (another process
+    /// ingesting) never holds up lookups: in WAL mode readers do not wait for writers.
+    readers: Mutex<Vec<Connection>>,
     path: PathBuf,
 }
+
+/// Read connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 8;
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,6 +99,7 @@ impl Catalog {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let catalog = Catalog {
             conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
             path,
         };
         catalog.migrate()?;
@@ -105,6 +112,7 @@ impl Catalog {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let catalog = Catalog {
             conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
             path: PathBuf::from(":memory:"),
         };
         catalog.migrate()?;
@@ -131,10 +139,40 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Runs `f` on a read snapshot.
+    /// Runs `f` on a read snapshot (one read transaction on a read-only connection; the
+    /// in-memory catalog of tests has only its one connection).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.lock();
-        f(&conn)
+        self.read_tx(|tx| f(tx))
+    }
+
+    /// Runs `f` in a read transaction: a consistent snapshot across several queries.
+    pub(crate) fn read_tx<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        if self.path == Path::new(":memory:") {
+            let mut conn = self.lock();
+            let tx = conn.transaction()?;
+            return f(&tx);
+        }
+        let mut conn = match self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(Duration::from_secs(30))?;
+                c
+            }
+        };
+        let out = {
+            let tx = conn.transaction()?;
+            f(&tx)
+        };
+        let mut idle = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        out
     }
 
     fn migrate(&self) -> Result<()> {
@@ -323,16 +361,12 @@ impl Catalog {
 
     /// Looks a table up.
     pub fn table(&self, database: &str, name: &str) -> Result<Option<TableDef>> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        load_table_tx(&tx, database, name)
+        self.read_tx(|tx| load_table_tx(tx, database, name))
     }
 
     /// Names of the tables of a database.
     pub fn table_names(&self, database: &str) -> Result<Vec<String>> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        table_names_tx(&tx, database)
+        self.read_tx(|tx| table_names_tx(tx, database))
     }
 
     /// Current version of a table (bumped on every change), `None` if it does not exist.
@@ -526,25 +560,25 @@ impl Catalog {
 
     /// Registered partitions of a table, ordered by spec.
     pub fn partitions(&self, database: &str, table: &str) -> Result<Vec<PartitionDef>> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let id = table_id(&tx, database, table)?;
-        let mut stmt =
-            tx.prepare("SELECT vals, location FROM partitions WHERE table_id = ?1 ORDER BY spec")?;
-        let rows = stmt.query_map([id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (vals, location) = row?;
-            out.push(PartitionDef {
-                values: serde_json::from_str(&vals).map_err(|e| {
-                    CatalogError::Corrupt(format!("partition values '{vals}': {e}"))
-                })?,
-                location,
-            });
-        }
-        Ok(out)
+        self.read_tx(|tx| {
+            let id = table_id(tx, database, table)?;
+            let mut stmt = tx
+                .prepare("SELECT vals, location FROM partitions WHERE table_id = ?1 ORDER BY spec")?;
+            let rows = stmt.query_map([id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (vals, location) = row?;
+                out.push(PartitionDef {
+                    values: serde_json::from_str(&vals).map_err(|e| {
+                        CatalogError::Corrupt(format!("partition values '{vals}': {e}"))
+                    })?,
+                    location,
+                });
+            }
+            Ok(out)
+        })
     }
 }
 
@@ -728,6 +762,35 @@ fn load_table_tx(tx: &Transaction<'_>, database: &str, name: &str) -> Result<Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A write waiting for SQLite's lock (held here by another connection, as an ingest in
+    /// another process holds it) must not hold up reads.
+    #[test]
+    fn reads_do_not_wait_behind_a_blocked_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let c = std::sync::Arc::new(Catalog::open(&path).unwrap());
+        c.create_database(&db("d"), false).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let writer = {
+            let c = c.clone();
+            std::thread::spawn(move || c.create_database(&db("e"), false))
+        };
+        std::thread::sleep(Duration::from_millis(200)); // the write is now waiting
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(c.database("d").map(|d| d.is_some()));
+            })
+        };
+        let read = rx.recv_timeout(Duration::from_secs(10));
+        other.execute_batch("COMMIT").unwrap();
+        assert!(matches!(read, Ok(Ok(true))), "read waited behind the write: {read:?}");
+        reader.join().unwrap();
+        assert!(writer.join().unwrap().unwrap(), "the write went through afterwards");
+    }
 
     fn table(db: &str, name: &str) -> TableDef {
         TableDef {

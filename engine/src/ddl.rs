@@ -637,7 +637,15 @@ impl Session {
                 quote_ident(&name),
                 cols.join(", ")
             );
-            let res = self.run_datafusion(&sql, &crate::parse::Params::None).await;
+            // The rows go through admission, byte quota, run time and metering like any query.
+            let res = self
+                .run_admitted(
+                    &sql,
+                    &sql,
+                    &crate::parse::Params::None,
+                    std::time::Instant::now(),
+                )
+                .await;
             let res = match res {
                 Ok(o) => {
                     use futures::TryStreamExt;

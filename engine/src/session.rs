@@ -334,15 +334,29 @@ impl Session {
                 return Ok(batches_output(batches, scans));
             }
         };
+        self.run_admitted(sql, &df_sql, params, started).await
+    }
+
+    /// Runs DataFusion SQL under the ticket's limits: a concurrency slot, the byte quota
+    /// checked against what the plan will scan, the run-time limit, and usage and audit
+    /// recorded (as `audit_sql`) when the stream ends. Statements Cuve runs itself use it for
+    /// the queries inside them (CTAS), so none escapes the limits.
+    pub(crate) async fn run_admitted(
+        &mut self,
+        audit_sql: &str,
+        df_sql: &str,
+        params: &Params,
+        started: Instant,
+    ) -> Result<StatementOutput> {
         let slot = exec::acquire_slot(self.engine.catalog(), &self.access).await?;
-        let out = self.run_datafusion(&df_sql, params).await?;
+        let out = self.run_datafusion(df_sql, params).await?;
         let bytes = exec::check_bytes(self.engine.catalog(), &self.access, &out.scans)?;
         let resources = out.scans.iter().map(|s| s.table.clone()).collect();
         let stream = exec::MeteredStream::new(
             out.stream,
             self.engine.catalog().clone(),
             self.access.clone(),
-            sql.to_string(),
+            audit_sql.to_string(),
             resources,
             bytes,
             started,

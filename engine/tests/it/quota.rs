@@ -177,3 +177,47 @@ async fn memory_and_runtime_limits() {
     // The limit fires at the operators' next yield point; the query never runs to its end.
     assert!(started.elapsed() < Duration::from_secs(120));
 }
+
+/// Regression (wave 2): CTAS ran its rows outside admission, the byte quota, run time and
+/// metering. Now its query is charged like any other, and a refused CTAS leaves no table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctas_is_charged_to_the_ticket() {
+    let (_home, engine) = setup().await;
+    let grants = [
+        Grant::parse("SELECT:d.*").unwrap(),
+        Grant::parse("WRITE:d.*").unwrap(),
+        Grant::parse("ALTER:d.*").unwrap(),
+    ];
+    let open = |quota: &Quota| {
+        let (t, secret) = engine
+            .catalog()
+            .create_ticket("ana", None, None, &grants, quota)
+            .unwrap();
+        let ticket = engine.catalog().authenticate(&secret).unwrap();
+        (
+            t.id,
+            engine
+                .session(AccessView::from_ticket(&ticket, "test"))
+                .unwrap(),
+        )
+    };
+    let (id, mut s) = open(&Quota::default());
+    s.execute("CREATE TABLE d.copy AS SELECT a, n FROM d.t WHERE dt = '2019-10-01'")
+        .await
+        .unwrap();
+    let usage = engine.catalog().usage(&id).unwrap();
+    assert!(usage[0].bytes_scanned > 0, "CTAS bytes are metered: {usage:?}");
+    let (_, mut tight) = open(&Quota {
+        max_scan_bytes_per_day: Some(1),
+        ..Default::default()
+    });
+    let e = tight
+        .execute("CREATE TABLE d.copy2 AS SELECT a, n FROM d.t")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Quota, "{}", e.user_message());
+    assert!(
+        engine.catalog().table("d", "copy2").unwrap().is_none(),
+        "a refused CTAS leaves no table"
+    );
+}
