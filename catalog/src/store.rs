@@ -562,8 +562,9 @@ impl Catalog {
     pub fn partitions(&self, database: &str, table: &str) -> Result<Vec<PartitionDef>> {
         self.read_tx(|tx| {
             let id = table_id(tx, database, table)?;
-            let mut stmt = tx
-                .prepare("SELECT vals, location FROM partitions WHERE table_id = ?1 ORDER BY spec")?;
+            let mut stmt = tx.prepare(
+                "SELECT vals, location FROM partitions WHERE table_id = ?1 ORDER BY spec",
+            )?;
             let rows = stmt.query_map([id], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?;
@@ -787,9 +788,15 @@ mod tests {
         };
         let read = rx.recv_timeout(Duration::from_secs(10));
         other.execute_batch("COMMIT").unwrap();
-        assert!(matches!(read, Ok(Ok(true))), "read waited behind the write: {read:?}");
+        assert!(
+            matches!(read, Ok(Ok(true))),
+            "read waited behind the write: {read:?}"
+        );
         reader.join().unwrap();
-        assert!(writer.join().unwrap().unwrap(), "the write went through afterwards");
+        assert!(
+            writer.join().unwrap().unwrap(),
+            "the write went through afterwards"
+        );
     }
 
     fn table(db: &str, name: &str) -> TableDef {

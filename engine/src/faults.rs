@@ -34,3 +34,14 @@ pub fn panic_udf() -> ScalarUDF {
         ),
     )
 }
+
+/// Test hook: `CUVE_CRASH_AT=<point>` aborts the process there (kill -9 tests of the commit
+/// protocol: `after-stage`, `after-commit`).
+pub fn crash_point(point: &str) {
+    if std::env::var("CUVE_CRASH_AT")
+        .map(|p| p == point)
+        .unwrap_or(false)
+    {
+        std::process::abort();
+    }
+}

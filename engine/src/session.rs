@@ -45,7 +45,7 @@ impl Engine {
         let home = home.canonicalize().map_err(|e| EngineError::io(&home, e))?;
         let catalog = Arc::new(Catalog::open(home.join("catalog.db"))?);
         // Finish publishing ingest batches a crashed process committed.
-        crate::ingest::run::publish_pending(&catalog)?;
+        crate::table::commit::publish_pending(&catalog)?;
         // Parquet footers and page indexes stay cached across queries (256 MiB, LRU).
         let runtime = RuntimeEnvBuilder::new()
             .with_metadata_cache_limit(256 << 20)

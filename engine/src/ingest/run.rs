@@ -7,7 +7,7 @@
 //! committed batch unpublished (after a crash) publishes it. Uncommitted staged files of dead
 //! processes are removed.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +26,7 @@ use crate::exec::pid_alive;
 use crate::parse::TableName;
 use crate::session::Session;
 use crate::table::CuveTable;
+use crate::table::commit::{Staged, commit, publish_pending};
 use crate::table::writer::{Layout, SliceKey, staging_name};
 
 /// Options of an ingest run.
@@ -80,52 +81,6 @@ pub struct IngestSummary {
     pub files: usize,
     pub dead_letter: Option<String>,
     pub seconds: f64,
-}
-
-/// Publishes committed batches left unpublished (after a crash).
-pub fn publish_pending(catalog: &Catalog) -> Result<usize> {
-    let pending = catalog.pending_publishes()?;
-    let mut batches = BTreeSet::new();
-    for (batch, staged, fin) in &pending {
-        publish_one(Path::new(staged), Path::new(fin))?;
-        if let Some(dir) = Path::new(fin).parent()
-            && let Ok(f) = std::fs::File::open(dir)
-        {
-            let _ = f.sync_all();
-        }
-        batches.insert(*batch);
-    }
-    for b in &batches {
-        catalog.finish_publish(*b)?;
-    }
-    Ok(pending.len())
-}
-
-fn publish_one(staged: &Path, fin: &Path) -> Result<()> {
-    match std::fs::rename(staged, fin) {
-        Ok(()) => Ok(()),
-        // Already published by someone else.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && fin.exists() => Ok(()),
-        // Both gone: the partition or table was dropped since; nothing left to publish.
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound
-                && !staged.parent().is_some_and(|d| d.exists()) =>
-        {
-            log::warn!(
-                "pending ingest file {} vanished with its directory; skipping",
-                staged.display()
-            );
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            log::warn!(
-                "pending ingest file {} is gone (dropped or overwritten since); skipping",
-                staged.display()
-            );
-            Ok(())
-        }
-        Err(e) => Err(EngineError::io(staged, e)),
-    }
 }
 
 /// Removes staged files of dead processes under a table's directory (partition dirs included).
@@ -647,52 +602,18 @@ impl Run<'_> {
             return Err(e);
         }
         self.write_dead_letters(&batch.rejects)?;
-        let names = |batch_id: i64| -> Vec<(String, String)> {
-            staged
-                .iter()
-                .enumerate()
-                .map(|(k, (tmp, dir, bucket))| {
-                    let n: u64 = (1u64 << 40) + ((batch_id as u64) << 20) + k as u64;
-                    (
-                        tmp.display().to_string(),
-                        dir.join(crate::table::bucket::bucket_file_name(
-                            *bucket, n, "parquet",
-                        ))
-                        .display()
-                        .to_string(),
-                    )
-                })
-                .collect()
-        };
-        let committed = self.catalog.commit_ingest_batch(
-            &self.def.database,
-            &self.def.name,
-            &batch.advances,
+        let staged: Vec<Staged> = staged
+            .into_iter()
+            .map(|(tmp, dir, bucket)| Staged { tmp, dir, bucket })
+            .collect();
+        let (_, files) = commit(
+            &self.catalog,
+            &self.def,
+            &staged,
+            &[],
             &partitions,
-            &names,
-        );
-        let (batch_id, files) = match committed {
-            Ok(x) => x,
-            Err(e) => {
-                for (t, ..) in &staged {
-                    let _ = std::fs::remove_file(t);
-                }
-                return Err(e.into());
-            }
-        };
-        crash_point("after-commit");
-        for (tmp, fin) in &files {
-            publish_one(Path::new(tmp), Path::new(fin))?;
-        }
-        let mut dirs: Vec<&PathBuf> = staged.iter().map(|s| &s.1).collect();
-        dirs.sort();
-        dirs.dedup();
-        for d in dirs {
-            if let Ok(f) = std::fs::File::open(d) {
-                let _ = f.sync_all();
-            }
-        }
-        self.catalog.finish_publish(batch_id)?;
+            &batch.advances,
+        )?;
         self.rejected_total.fetch_add(rejected, Ordering::SeqCst);
         self.add_summary(|s| {
             s.written += rows;
@@ -711,15 +632,5 @@ impl Run<'_> {
         });
         *batch = Batch::default();
         Ok(())
-    }
-}
-
-/// Test hook: `CUVE_CRASH_AT=<point>` aborts the process there (fault-injection tests).
-fn crash_point(point: &str) {
-    if std::env::var("CUVE_CRASH_AT")
-        .map(|p| p == point)
-        .unwrap_or(false)
-    {
-        std::process::abort();
     }
 }

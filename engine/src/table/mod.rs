@@ -3,6 +3,7 @@
 //! share.
 
 pub mod bucket;
+pub mod commit;
 pub mod compressibility;
 pub mod layout;
 pub mod mapped;

@@ -26,7 +26,7 @@ use datafusion::parquet::schema::types::ColumnPath;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::StreamExt;
 
-use super::bucket::{BucketHash, TextKind, bucket_file_name, bucket_ids};
+use super::bucket::{BucketHash, TextKind, bucket_ids};
 use super::compressibility;
 use super::layout::{list_data_files, validate_partition_value};
 use crate::error::{EngineError, Result};
@@ -496,37 +496,6 @@ fn distinct_values(column: &ArrayRef) -> Result<u64> {
     Ok(n.max(1) as u64)
 }
 
-/// Publishes `tmp` as the next free `<bucket:06>_<n>.parquet` in its directory without ever
-/// replacing an existing file. Returns the final path.
-pub fn publish_next_free(tmp: &Path, dir: &Path, bucket: u32) -> Result<PathBuf> {
-    let prefix = format!("{bucket:06}_");
-    let mut n: u64 = std::fs::read_dir(dir)
-        .map_err(|e| EngineError::io(dir, e))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            name.strip_prefix(&prefix)
-                .and_then(|r| r.split(['.', '_']).next().map(|s| s.to_string()))
-                .and_then(|s| s.parse::<u64>().ok())
-        })
-        // Numbers from 2^40 up belong to ingest batches.
-        .filter(|n| *n < (1u64 << 40))
-        .max()
-        .map(|m| m + 1)
-        .unwrap_or(0);
-    loop {
-        let target = dir.join(bucket_file_name(bucket, n, "parquet"));
-        match std::fs::hard_link(tmp, &target) {
-            Ok(()) => {
-                std::fs::remove_file(tmp).map_err(|e| EngineError::io(tmp, e))?;
-                return Ok(target);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
-            Err(e) => return Err(EngineError::io(&target, e)),
-        }
-    }
-}
-
 /// Name of a staging file: hidden, so no reader lists it.
 pub fn staging_name(tag: &str) -> String {
     format!(".cuve-tmp-{}-{tag}.parquet", std::process::id())
@@ -631,23 +600,22 @@ impl TableWriter {
             ..Default::default()
         };
         let mut parts: Vec<PartitionDef> = Vec::new();
+        let mut staged = Vec::new();
         for (tmp, dir, bucket, partition) in std::mem::take(&mut self.staged) {
-            summary.files.push(publish_next_free(&tmp, &dir, bucket)?);
             if !partition.is_empty() && !parts.iter().any(|p| p.values == partition) {
                 parts.push(PartitionDef {
                     values: partition,
                     location: dir.display().to_string(),
                 });
             }
+            staged.push(super::commit::Staged { tmp, dir, bucket });
         }
-        for f in replaced {
-            std::fs::remove_file(&f).map_err(|e| EngineError::io(&f, e))?;
-            super::mapped::forget(&f);
-        }
-        if !parts.is_empty() {
-            self.catalog
-                .add_partitions(&def.database, &def.name, &parts, true)?;
-        }
+        crate::faults::crash_point("after-stage");
+        // One catalog transaction adds the files and partitions and removes the replaced
+        // files; a crash after it is finished by the next process (see `table::commit`).
+        let (_, files) =
+            super::commit::commit(&self.catalog, &def, &staged, &replaced, &parts, &[])?;
+        summary.files = files;
         // Files Cuve wrote into a table whose other files are checked are trusted as written.
         super::verify::record_written(&self.catalog, &def, &summary.files)?;
         summary.partitions = parts;

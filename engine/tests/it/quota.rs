@@ -206,7 +206,10 @@ async fn ctas_is_charged_to_the_ticket() {
         .await
         .unwrap();
     let usage = engine.catalog().usage(&id).unwrap();
-    assert!(usage[0].bytes_scanned > 0, "CTAS bytes are metered: {usage:?}");
+    assert!(
+        usage[0].bytes_scanned > 0,
+        "CTAS bytes are metered: {usage:?}"
+    );
     let (_, mut tight) = open(&Quota {
         max_scan_bytes_per_day: Some(1),
         ..Default::default()
