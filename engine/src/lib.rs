@@ -2,15 +2,18 @@
 //!
 //! - [`session`]: [`Engine`] (warehouse, catalog, runtime) and [`Session`] (one user's
 //!   connection); every front end runs statements through `Session::execute_stream`.
-//! - [`parse`]: splits scripts and recognises Hive-flavoured statements; the rest goes to
-//!   DataFusion's SQL planner.
+//! - [`parse`]: one tokenizer (sqlparser's) splits scripts and finds placeholders; parameters
+//!   are bound as values ([`parse::params`]); Hive-flavoured statements are recognised, the
+//!   rest goes to DataFusion's SQL planner.
 //! - [`ddl`]: databases, table DDL, partitions, SHOW and DESCRIBE, Hive INSERT rewriting.
 //! - [`access`] and [`catalog_view`]: what a session may see; unseen objects do not exist for it.
 //! - [`exec`]: admission (concurrency slots, byte quotas), time limit, usage and audit.
 //! - [`planner`]: physical rules (co-located joins and aggregations on the bucket key).
-//! - [`table`]: the table provider, layout, partition/bucket pruning, bucket hash and writer.
-//! - [`ingest`]: raw lines into the table layout, exactly once (ledger + staged publish).
-//! - [`flight`]: the Arrow Flight SQL service (`cuve serve`), a thin adapter over sessions.
+//! - [`table`]: the table provider, layout, partition/bucket pruning, bucket hash, writer and
+//!   the one commit protocol every writer uses ([`table::commit`]).
+//! - [`ingest`]: raw lines into the table layout, exactly once (ledger + the same commit).
+//! - [`flight`]: the Arrow Flight SQL service (`cuve serve`): auth interceptor, stateless
+//!   prepared handles, a thin adapter over sessions.
 //! - [`faults`]: fault injection for tests of the panic and error paths (off by default).
 //! - [`stats`]: table statistics and schema inference from storage.
 //! - [`types`]: Hive column types and Arrow types.

@@ -710,8 +710,12 @@ fn table_types() -> RecordBatch {
 async fn read_batches(
     request: Request<PeekableFlightDataStream>,
 ) -> Result<Vec<RecordBatch>, Status> {
+    // Some clients send the command in a message of its own, with no Arrow data: skip those.
+    let data = request
+        .into_inner()
+        .try_filter(|d| futures::future::ready(!d.data_header.is_empty()));
     arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
-        request.into_inner().map_err(FlightError::from),
+        data.map_err(FlightError::from),
     )
     .try_collect()
     .await

@@ -4,11 +4,12 @@
 //! - [`source`]: which sources the inputs name (`<sender_ip>/<file>` layout, stdin).
 //! - [`decode`]: one line → one typed row (unique key, `dt` from the log time, `raw`).
 //! - [`json`]: a JSON line as borrowed (key, value) pairs.
-//! - [`run`]: the commit protocol. Each source is read from its committed prefix (the ledger in
-//!   the catalog) in chunks of deterministic line ranges; a chunk's rows are written to files
-//!   named by (source, first line, bucket), published by atomic rename, and the ledger advance is
-//!   committed with the partitions. A crash before the commit is repaired by the next run, which
-//!   rewrites the same file names with the same (or more) rows: nothing lost, nothing twice.
+//! - [`run`]: the run. Each source is read from its committed prefix (the ledger in the
+//!   catalog); every `batch_lines` lines the rows are staged as one file per (partition,
+//!   bucket) and committed through [`crate::table::commit`] together with the ledger advance,
+//!   in one catalog transaction. A crash before the commit leaves the ledger where it was (the
+//!   next run reads those lines again; staged files of dead processes are removed); a crash
+//!   after it is finished by the next process: nothing lost, nothing twice.
 
 pub mod decode;
 pub mod json;

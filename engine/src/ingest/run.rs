@@ -607,7 +607,7 @@ impl Run<'_> {
             .map(|(tmp, dir, bucket)| Staged { tmp, dir, bucket })
             .collect();
         let (_, files) = commit(
-            &self.catalog,
+            self.catalog,
             &self.def,
             &staged,
             &[],
