@@ -255,15 +255,14 @@ fn literal_token(id: &str, v: &Value) -> Result<String> {
 /// is a number and anything else a string.
 fn typed(id: &str, text: &str, ty: Option<&DataType>) -> Result<ScalarValue> {
     match ty {
-        Some(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) | None
-            if !plain_number(text) || ty.is_some() =>
-        {
+        Some(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) => {
             Ok(ScalarValue::Utf8(Some(text.to_string())))
         }
-        None => Ok(text
+        None if plain_number(text) => Ok(text
             .parse::<i64>()
             .map(|n| ScalarValue::Int64(Some(n)))
             .unwrap_or_else(|_| ScalarValue::Float64(text.parse::<f64>().ok()))),
+        None => Ok(ScalarValue::Utf8(Some(text.to_string()))),
         Some(t) => ScalarValue::try_from_string(text.to_string(), t).map_err(|_| {
             EngineError::Invalid(format!(
                 "parameter {}: '{text}' is not a valid {t}",
@@ -287,16 +286,12 @@ pub fn bind(plan: LogicalPlan, params: &Params) -> Result<LogicalPlan> {
             ids.sort();
             return Err(no_value(ids[0]));
         }
-        Params::Named(_) => {
+        Params::Named(values) => {
             let mut map = HashMap::new();
             for (id, ty) in &types {
-                let Value::Text(text) = lookup(params, id)? else {
-                    unreachable!("named parameters are text")
-                };
-                map.insert(
-                    id.trim_start_matches('$').to_string(),
-                    typed(id, &text, ty.as_ref())?,
-                );
+                let name = id.trim_start_matches('$');
+                let text = values.get(name).ok_or_else(|| no_value(id))?;
+                map.insert(name.to_string(), typed(id, text, ty.as_ref())?);
             }
             map.into()
         }

@@ -27,15 +27,13 @@ async fn setup() -> (tempfile::TempDir, Arc<Engine>) {
 }
 
 fn session(engine: &Arc<Engine>, quota: Quota) -> (String, Session) {
+    session_with(engine, &[Grant::parse("SELECT:d.*").unwrap()], &quota)
+}
+
+fn session_with(engine: &Arc<Engine>, grants: &[Grant], quota: &Quota) -> (String, Session) {
     let (t, secret) = engine
         .catalog()
-        .create_ticket(
-            "ana",
-            None,
-            None,
-            &[Grant::parse("SELECT:d.*").unwrap()],
-            &quota,
-        )
+        .create_ticket("ana", None, None, grants, quota)
         .unwrap();
     let ticket = engine.catalog().authenticate(&secret).unwrap();
     (
@@ -188,19 +186,7 @@ async fn ctas_is_charged_to_the_ticket() {
         Grant::parse("WRITE:d.*").unwrap(),
         Grant::parse("ALTER:d.*").unwrap(),
     ];
-    let open = |quota: &Quota| {
-        let (t, secret) = engine
-            .catalog()
-            .create_ticket("ana", None, None, &grants, quota)
-            .unwrap();
-        let ticket = engine.catalog().authenticate(&secret).unwrap();
-        (
-            t.id,
-            engine
-                .session(AccessView::from_ticket(&ticket, "test"))
-                .unwrap(),
-        )
-    };
+    let open = |quota: &Quota| session_with(&engine, &grants, quota);
     let (id, mut s) = open(&Quota::default());
     s.execute("CREATE TABLE d.copy AS SELECT a, n FROM d.t WHERE dt = '2019-10-01'")
         .await
