@@ -1,14 +1,12 @@
 //! The ingest ledger: per (table, sender IP, source name), how many lines and bytes of the source
 //! are committed. Ingest resumes after the committed prefix, so re-sent or grown files add only
-//! their new lines. A batch's ledger advances, new partitions and the list of staged files to
-//! publish are committed in one transaction; publishing (renames) is rolled forward by whoever
-//! finds it pending, so a crash at any point neither loses nor duplicates a line.
+//! their new lines. A batch's ledger advances are committed with its files in one transaction
+//! (see [`crate::commits`]), so a crash at any point neither loses nor duplicates a line.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
-use crate::error::{CatalogError, Result};
-use crate::model::PartitionDef;
-use crate::store::{Catalog, bump_version, insert_partition, now};
+use crate::error::Result;
+use crate::store::{Catalog, now};
 
 /// Migration creating the ledger.
 pub(crate) const MIGRATION: &str = r#"
@@ -81,80 +79,6 @@ impl Catalog {
                 lines: lines as u64,
                 bytes: bytes as u64,
             })
-        })
-    }
-
-    /// Commits one ingest batch atomically: advances every source (compare-and-set on its
-    /// committed line count), registers the partitions written, and records the staged files to
-    /// publish. `publish` maps the new batch id to `(staged path, final path)` pairs. Returns the
-    /// batch id; the caller then renames the files and calls [`Catalog::finish_publish`].
-    pub fn commit_ingest_batch(
-        &self,
-        database: &str,
-        table: &str,
-        advances: &[SourceAdvance],
-        partitions: &[PartitionDef],
-        publish: &dyn Fn(i64) -> Vec<(String, String)>,
-    ) -> Result<(i64, Vec<(String, String)>)> {
-        self.write(|tx| {
-            for a in advances {
-                let current: Option<i64> = tx
-                    .query_row("SELECT lines FROM ingest_sources WHERE id = ?1", [a.source_id], |r| r.get(0))
-                    .optional()?;
-                if current != Some(a.from_lines as i64) {
-                    return Err(CatalogError::invalid(format!(
-                        "ingest source {} moved from line {} to {current:?} during this run; run the ingest again",
-                        a.source_id, a.from_lines
-                    )));
-                }
-                tx.execute(
-                    "UPDATE ingest_sources SET lines = ?2, bytes = ?3, updated_at = ?4 WHERE id = ?1",
-                    params![a.source_id, a.to_lines as i64, a.to_bytes as i64, now()],
-                )?;
-            }
-            tx.execute(
-                "INSERT INTO ingest_batches(database, table_name, created_at) VALUES (?1, ?2, ?3)",
-                params![database, table, now()],
-            )?;
-            let batch_id = tx.last_insert_rowid();
-            let files = publish(batch_id);
-            for (staged, fin) in &files {
-                tx.execute(
-                    "INSERT INTO ingest_pending(batch_id, staged, final) VALUES (?1, ?2, ?3)",
-                    params![batch_id, staged, fin],
-                )?;
-            }
-            let table_id: i64 = tx.query_row(
-                "SELECT id FROM tables WHERE database = ?1 AND name = ?2",
-                params![database, table],
-                |r| r.get(0),
-            )?;
-            let mut added = 0;
-            for p in partitions {
-                added += insert_partition(tx, table_id, p)?;
-            }
-            if added > 0 {
-                bump_version(tx, table_id)?;
-            }
-            Ok((batch_id, files))
-        })
-    }
-
-    /// Staged files of committed batches that are not yet published: `(batch, staged, final)`.
-    pub fn pending_publishes(&self) -> Result<Vec<(i64, String, String)>> {
-        self.read(|c| {
-            let mut stmt =
-                c.prepare("SELECT batch_id, staged, final FROM ingest_pending ORDER BY batch_id")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-    }
-
-    /// Marks a batch's files as published.
-    pub fn finish_publish(&self, batch_id: i64) -> Result<()> {
-        self.write(|tx| {
-            tx.execute("DELETE FROM ingest_pending WHERE batch_id = ?1", [batch_id])?;
-            Ok(())
         })
     }
 }

@@ -6,12 +6,14 @@
 //! - [`model`]: records (`TableDef`, `BucketSpec`, `PartitionDef`, ...).
 //! - [`store`]: the SQLite [`Catalog`] with migrations and one transaction per change.
 //! - [`ledger`]: committed progress of each ingest source.
+//! - [`commits`]: the commit journal of table files, snapshots for readers, tombstones.
 //! - [`tickets`]: users, tickets, grants, quotas, usage and audit.
 //! - [`archive`]: the SQL archive (answered requests by issue number, versioned).
 //! - [`checks`]: what was verified of foreign files' bucket and sort layout.
 
 pub mod archive;
 pub mod checks;
+pub mod commits;
 pub mod error;
 pub mod ledger;
 pub mod model;
@@ -21,6 +23,7 @@ pub mod tickets;
 
 pub use archive::ArchiveEntry;
 pub use checks::FileCheck;
+pub use commits::{FileCommit, FilesSnapshot};
 pub use error::{CatalogError, Result};
 pub use ledger::{SourceAdvance, SourceProgress};
 pub use model::*;
@@ -33,4 +36,5 @@ pub(crate) const MIGRATIONS_EXTRA: &[&str] = &[
     tickets::MIGRATION,
     archive::MIGRATION,
     checks::MIGRATION,
+    commits::MIGRATION,
 ];

@@ -317,45 +317,10 @@ impl Catalog {
 
     /// Registers a table; returns `false` if it existed and `if_not_exists` was set.
     pub fn create_table(&self, def: &TableDef, if_not_exists: bool) -> Result<bool> {
-        self.write(|tx| {
-            let db: Option<String> = tx
-                .query_row(
-                    "SELECT name FROM databases WHERE name = ?1",
-                    [&def.database],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if db.is_none() {
-                return Err(CatalogError::DatabaseNotFound(def.database.clone()));
-            }
-            if load_table_tx(tx, &def.database, &def.name)?.is_some() {
-                return if if_not_exists {
-                    Ok(false)
-                } else {
-                    Err(CatalogError::TableExists(
-                        def.database.clone(),
-                        def.name.clone(),
-                    ))
-                };
-            }
-            tx.execute(
-                "INSERT INTO tables(database, name, format, location, external, comment, bucket_spec, properties, created_at, updated_at, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1)",
-                params![
-                    def.database,
-                    def.name,
-                    def.format.as_str(),
-                    def.location,
-                    def.external,
-                    def.comment,
-                    bucket_json(&def.bucket)?,
-                    props_json(&def.properties)?,
-                    now(),
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            insert_columns(tx, id, def)?;
-            Ok(true)
+        self.write(|tx| match insert_table(tx, def) {
+            Ok(_) => Ok(true),
+            Err(CatalogError::TableExists(..)) if if_not_exists => Ok(false),
+            Err(e) => Err(e),
         })
     }
 
@@ -560,27 +525,67 @@ impl Catalog {
 
     /// Registered partitions of a table, ordered by spec.
     pub fn partitions(&self, database: &str, table: &str) -> Result<Vec<PartitionDef>> {
-        self.read_tx(|tx| {
-            let id = table_id(tx, database, table)?;
-            let mut stmt = tx.prepare(
-                "SELECT vals, location FROM partitions WHERE table_id = ?1 ORDER BY spec",
-            )?;
-            let rows = stmt.query_map([id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (vals, location) = row?;
-                out.push(PartitionDef {
-                    values: serde_json::from_str(&vals).map_err(|e| {
-                        CatalogError::Corrupt(format!("partition values '{vals}': {e}"))
-                    })?,
-                    location,
-                });
-            }
-            Ok(out)
-        })
+        self.read_tx(|tx| partitions_tx(tx, table_id(tx, database, table)?))
     }
+}
+
+/// A table's registered partitions, in spec order.
+pub(crate) fn partitions_tx(tx: &Transaction<'_>, id: i64) -> Result<Vec<PartitionDef>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT vals, location FROM partitions WHERE table_id = ?1 ORDER BY spec",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (vals, location) = row?;
+        out.push(PartitionDef {
+            values: serde_json::from_str(&vals)
+                .map_err(|e| CatalogError::Corrupt(format!("partition values '{vals}': {e}")))?,
+            location,
+        });
+    }
+    Ok(out)
+}
+
+/// Inserts a table record (and its columns); returns its row id. Fails when the database does
+/// not exist or the table does.
+pub(crate) fn insert_table(tx: &Transaction<'_>, def: &TableDef) -> Result<i64> {
+    let db: Option<String> = tx
+        .query_row(
+            "SELECT name FROM databases WHERE name = ?1",
+            [&def.database],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if db.is_none() {
+        return Err(CatalogError::DatabaseNotFound(def.database.clone()));
+    }
+    if load_table_tx(tx, &def.database, &def.name)?.is_some() {
+        return Err(CatalogError::TableExists(
+            def.database.clone(),
+            def.name.clone(),
+        ));
+    }
+    tx.execute(
+        "INSERT INTO tables(database, name, format, location, external, comment, bucket_spec, properties, created_at, updated_at, version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1)",
+        params![
+            def.database,
+            def.name,
+            def.format.as_str(),
+            def.location,
+            def.external,
+            def.comment,
+            bucket_json(&def.bucket)?,
+            props_json(&def.properties)?,
+            now(),
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    insert_columns(tx, id, def)?;
+    Ok(id)
 }
 
 /// Registers one partition; returns 0 when it was already registered.

@@ -593,8 +593,16 @@ impl Session {
                 .or_insert_with(|| "2".into());
         }
         validate_properties(&mut def)?;
-        if !location.exists() {
+        let created_dir = !location.exists();
+        if created_dir {
             std::fs::create_dir_all(&location).map_err(|e| EngineError::io(&location, e))?;
+        }
+        if let Some(q) = &c.query {
+            let out = self.create_table_as(&def, q).await;
+            if out.is_err() && created_dir && self.engine.catalog().table(&db, &name)?.is_none() {
+                let _ = std::fs::remove_dir_all(&location);
+            }
+            return out;
         }
         self.engine.catalog().create_table(&def, false)?;
         let mut out = vec![];
@@ -629,45 +637,46 @@ impl Session {
                 out.push(string_batch(&["result"], rows)?);
             }
         }
-        if let Some(q) = &c.query {
-            let cols: Vec<String> = def.all_columns().map(|c| quote_ident(&c.name)).collect();
-            let sql = format!(
-                "INSERT INTO {}.{} SELECT {} FROM ({q}) AS __cuve_ctas",
-                quote_ident(&db),
-                quote_ident(&name),
-                cols.join(", ")
-            );
-            // The rows go through admission, byte quota, run time and metering like any query.
-            let res = self
-                .run_admitted(
-                    &sql,
-                    &sql,
-                    &crate::parse::Params::None,
-                    std::time::Instant::now(),
-                )
-                .await;
-            let res = match res {
-                Ok(o) => {
-                    use futures::TryStreamExt;
-                    o.stream
-                        .try_collect::<Vec<_>>()
-                        .await
-                        .map_err(EngineError::from_datafusion)
-                }
-                Err(e) => Err(e),
-            };
-            match res {
-                Ok(batches) => out.extend(batches),
-                Err(e) => {
-                    // CTAS is all or nothing.
-                    if let Some(def) = self.engine.catalog().drop_table(&db, &name)? {
-                        self.remove_managed_files(&def)?;
-                    }
-                    return Err(e);
-                }
-            }
-        }
         Ok(out)
+    }
+
+    /// `CREATE TABLE ... AS SELECT`: the query runs through admission, byte quota, run time
+    /// and metering like any other; its rows are staged, and one commit creates the table with
+    /// them, so the table appears whole or not at all (also across a crash).
+    async fn create_table_as(&mut self, def: &TableDef, query: &str) -> Result<Vec<RecordBatch>> {
+        use datafusion::arrow::array::UInt64Array;
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::datasource::TableProvider;
+
+        let cols: Vec<String> = def.all_columns().map(|c| quote_ident(&c.name)).collect();
+        let sql = format!("SELECT {} FROM ({query}) AS __cuve_ctas", cols.join(", "));
+        let out = self
+            .run_admitted(
+                &sql,
+                &sql,
+                &crate::parse::Params::None,
+                std::time::Instant::now(),
+            )
+            .await?;
+        let catalog = self.engine.catalog().clone();
+        let schema = crate::table::CuveTable::try_new(def.clone(), catalog.clone())?.schema();
+        let summary = crate::table::writer::write_stream(
+            std::sync::Arc::new(def.clone()),
+            catalog,
+            schema,
+            crate::table::writer::WriteMode::Create,
+            out.stream,
+        )
+        .await?;
+        let count = std::sync::Arc::new(Schema::new(vec![Field::new(
+            "count",
+            DataType::UInt64,
+            false,
+        )]));
+        Ok(vec![RecordBatch::try_new(
+            count,
+            vec![std::sync::Arc::new(UInt64Array::from(vec![summary.rows]))],
+        )?])
     }
 
     fn alter_table(&mut self, t: &TableName, action: AlterAction) -> Result<Vec<RecordBatch>> {

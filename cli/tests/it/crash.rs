@@ -204,3 +204,40 @@ fn insert_overwrite_is_all_or_nothing_across_a_crash() {
     assert_eq!(count(), "n,s\n11,10050\n");
     assert_eq!(count(), "n,s\n11,10050\n");
 }
+
+#[test]
+fn create_table_as_select_appears_whole_or_not_at_all_across_a_crash() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(cuve(h).args(["sql", "-e", "CREATE DATABASE d"]));
+    let ctas = "CREATE TABLE d.c PARTITIONED BY (dt) CLUSTERED BY (a) INTO 4 BUCKETS STORED AS PARQUET AS SELECT value AS a, '2019-10-01' AS dt FROM range(100)";
+    // Killed after its rows were staged: no table, no leftover files that block a new one.
+    let o = cuve(h)
+        .env("CUVE_CRASH_AT", "after-stage")
+        .args(["sql", "-e", ctas])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the process was killed");
+    assert_eq!(
+        ok(cuve(h).args(["sql", "--format", "csv", "-e", "SHOW TABLES IN d"])),
+        "tab_name\n",
+        "a CTAS killed before its commit leaves no table"
+    );
+    // Killed right after its commit: the table is there with every row.
+    let o = cuve(h)
+        .env("CUVE_CRASH_AT", "after-commit")
+        .args(["sql", "-e", ctas])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert_eq!(
+        ok(cuve(h).args([
+            "sql",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT COUNT(*) AS n, SUM(a) AS s FROM d.c"
+        ])),
+        "n,s\n100,4950\n"
+    );
+}

@@ -26,7 +26,7 @@ use crate::exec::pid_alive;
 use crate::parse::TableName;
 use crate::session::Session;
 use crate::table::CuveTable;
-use crate::table::commit::{Staged, commit, publish_pending};
+use crate::table::commit::{Change, Staged, commit, publish_pending};
 use crate::table::writer::{Layout, SliceKey, staging_name};
 
 /// Options of an ingest run.
@@ -606,14 +606,12 @@ impl Run<'_> {
             .into_iter()
             .map(|(tmp, dir, bucket)| Staged { tmp, dir, bucket })
             .collect();
-        let (_, files) = commit(
-            self.catalog,
-            &self.def,
-            &staged,
-            &[],
-            &partitions,
-            &batch.advances,
-        )?;
+        let change = Change {
+            partitions: &partitions,
+            advances: &batch.advances,
+            ..Default::default()
+        };
+        let (_, files) = commit(self.catalog, &self.def, &staged, change)?;
         self.rejected_total.fetch_add(rejected, Ordering::SeqCst);
         self.add_summary(|s| {
             s.written += rows;

@@ -5,9 +5,16 @@
 //!    commit: each staged file with its final name, and each file it replaces. Before this
 //!    transaction nothing happened (staged files of a dead process are removed as orphans);
 //!    after it, the commit *will* happen.
-//! 3. **Publish**: rename staged files to their final names, remove replaced files, sync the
-//!    directories, then clear the journal. Whoever finds a journal left by a crashed process
-//!    (every [`crate::Engine::open`], every ingest) finishes publishing it.
+//! 3. **Publish**: rename staged files to their final names, sync the directories, then clear
+//!    the journal. Whoever finds a journal left by a crashed process (every
+//!    [`crate::Engine::open`], every ingest) finishes publishing it.
+//!
+//! Readers see a commit entirely or not at all: a scan takes the table's snapshot (generation,
+//! partitions, unpublished files, tombstones), finishes any unpublished renames itself, lists
+//! the directories, drops tombstoned files, and starts again if the generation moved meanwhile
+//! (`table::provider`). Files a commit replaces are only tombstoned: they are deleted
+//! [`retention_secs`] later ([`vacuum`], after each commit), so queries planned before the
+//! commit still read them.
 //!
 //! Final names are unique by construction (`<bucket>_<n>` with `n` from the commit's id), so
 //! concurrent writers never collide and a publish can always be redone.
@@ -15,7 +22,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use cuve_catalog::{Catalog, PartitionDef, SourceAdvance, TableDef};
+use cuve_catalog::{Catalog, FileCommit, FilesSnapshot, PartitionDef, SourceAdvance, TableDef};
 
 use crate::error::{EngineError, Result};
 
@@ -32,17 +39,28 @@ pub fn file_number(id: i64, k: usize) -> u64 {
     (1u64 << 40) + ((id as u64) << 20) + k as u64
 }
 
-/// Commits `staged` files (and the removal of `replaced` ones, and `partitions`, and ingest
-/// ledger `advances`) to `def` in one catalog transaction, then publishes. Returns the commit
-/// id and the final paths of the new files. On an error before the commit, staged files are
-/// removed and nothing changed.
+/// What a commit changes besides adding its staged files.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Change<'a> {
+    /// Files it removes from the table (they stay on disk for [`retention_secs`]).
+    pub replaced: &'a [PathBuf],
+    pub partitions: &'a [PartitionDef],
+    pub advances: &'a [SourceAdvance],
+    /// Creates the table in the commit (`CREATE TABLE AS SELECT`).
+    pub create: bool,
+    /// The table's generation the statement started from (`INSERT OVERWRITE`): the commit
+    /// fails if anything else was committed since.
+    pub expect_generation: Option<i64>,
+}
+
+/// Commits `staged` files and `change` to `def` in one catalog transaction, then publishes.
+/// Returns the commit id and the final paths of the new files. On an error before the commit,
+/// staged files are removed and nothing changed.
 pub fn commit(
     catalog: &Catalog,
     def: &TableDef,
     staged: &[Staged],
-    replaced: &[PathBuf],
-    partitions: &[PartitionDef],
-    advances: &[SourceAdvance],
+    change: Change<'_>,
 ) -> Result<(i64, Vec<PathBuf>)> {
     let names = |id: i64| -> Vec<(String, String)> {
         staged
@@ -61,16 +79,23 @@ pub fn commit(
                         .to_string(),
                 )
             })
-            .chain(
-                replaced
-                    .iter()
-                    .map(|r| (r.display().to_string(), String::new())),
-            )
             .collect()
     };
-    let committed =
-        catalog.commit_ingest_batch(&def.database, &def.name, advances, partitions, &names);
-    let (id, files) = match committed {
+    let replaced: Vec<String> = change
+        .replaced
+        .iter()
+        .map(|r| r.display().to_string())
+        .collect();
+    let spec = FileCommit {
+        database: &def.database,
+        table: &def.name,
+        create: change.create.then_some(def),
+        expect_generation: change.expect_generation,
+        advances: change.advances,
+        partitions: change.partitions,
+        replaced: &replaced,
+    };
+    let (id, files) = match catalog.commit_files(&spec, &names) {
         Ok(x) => x,
         Err(e) => {
             for s in staged {
@@ -81,12 +106,55 @@ pub fn commit(
     };
     crate::faults::crash_point("after-commit");
     publish(catalog, id, &files)?;
-    let finals = files
-        .iter()
-        .filter(|(_, f)| !f.is_empty())
-        .map(|(_, f)| PathBuf::from(f))
-        .collect();
+    vacuum(catalog, retention_secs());
+    let finals = files.iter().map(|(_, f)| PathBuf::from(f)).collect();
     Ok((id, finals))
+}
+
+/// How long files a commit replaced stay on disk, so queries planned before the commit can
+/// still read them: `CUVE_FILE_RETENTION_SECS`, one hour by default.
+pub fn retention_secs() -> u64 {
+    std::env::var("CUVE_FILE_RETENTION_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3600)
+}
+
+/// Deletes replaced files older than the retention (best effort; a failure is logged and
+/// retried by the next commit). Returns how many were deleted.
+pub fn vacuum(catalog: &Catalog, retention_secs: u64) -> usize {
+    let expired = match catalog.expired_tombstones(retention_secs) {
+        Ok(e) => e,
+        Err(e) => {
+            log::warn!("listing replaced files to delete: {e}");
+            return 0;
+        }
+    };
+    let mut gone = Vec::new();
+    for path in expired {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                super::mapped::forget(Path::new(&path));
+                gone.push(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(path),
+            Err(e) => log::warn!("deleting replaced file {path}: {e}"),
+        }
+    }
+    let n = gone.len();
+    if let Err(e) = catalog.forget_tombstones(&gone) {
+        log::warn!("forgetting deleted files: {e}");
+    }
+    n
+}
+
+/// Renames the committed but unpublished files of a snapshot (a reader finishing a writer's
+/// publish, so its listing shows the whole commit). Safe alongside the writer doing the same.
+pub fn settle(snapshot: &FilesSnapshot) -> Result<()> {
+    for (staged, fin) in &snapshot.unpublished {
+        publish_one(Path::new(staged), Path::new(fin))?;
+    }
+    Ok(())
 }
 
 /// Carries out a committed journal: renames, removals, directory syncs; then clears it.

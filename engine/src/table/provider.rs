@@ -48,7 +48,7 @@ use super::prune::{
 use super::reader::PageIndexCachingFactory;
 use super::scan_report::{QueryScans, ScanReport};
 use super::verify::{self, Trust};
-use super::writer::CuveSink;
+use super::writer::{CuveSink, WriteMode};
 use crate::error::{EngineError, Result};
 use crate::planner::BucketFile;
 use crate::types::arrow_type;
@@ -148,28 +148,71 @@ impl CuveTable {
             .collect()
     }
 
+    /// The table's partitions and the listings of those `filters` keep, as of one commit: the
+    /// catalog snapshot is taken, unpublished renames are finished, the directories listed and
+    /// tombstoned files dropped; if a commit landed meanwhile, all again (see `table::commit`).
+    #[allow(clippy::type_complexity)]
+    fn consistent_listing(
+        &self,
+        filters: &[Expr],
+    ) -> Result<(
+        Vec<PartitionDef>,
+        Vec<Vec<ScalarValue>>,
+        usize,
+        Vec<(usize, Arc<Vec<DataFile>>)>,
+    )> {
+        const ATTEMPTS: usize = 50;
+        let (db, name) = (&self.def.database, &self.def.name);
+        for _ in 0..ATTEMPTS {
+            let snapshot = self.catalog.files_snapshot(db, name)?;
+            super::commit::settle(&snapshot)?;
+            let registered = if self.partition_fields.is_empty() {
+                vec![]
+            } else {
+                snapshot.partitions.clone()
+            };
+            let parts = table_partitions(&self.def, registered);
+            let values = self.partition_values(&parts)?;
+            let keep = prune_partitions(&self.partition_fields, &values, filters)?;
+            let kept = keep.len();
+            // Listings are shared (cached); only the files that survive bucket pruning are copied.
+            let mut listings: Vec<(usize, Arc<Vec<DataFile>>)> = Vec::with_capacity(kept);
+            for i in keep {
+                let mut listing = cached_listing(&PathBuf::from(&parts[i].location))?;
+                if !snapshot.removed.is_empty()
+                    && listing
+                        .iter()
+                        .any(|f| snapshot.removed.contains(f.path.to_str().unwrap_or("")))
+                {
+                    listing = Arc::new(
+                        listing
+                            .iter()
+                            .filter(|f| !snapshot.removed.contains(f.path.to_str().unwrap_or("")))
+                            .cloned()
+                            .collect(),
+                    );
+                }
+                listings.push((i, listing));
+            }
+            if self.catalog.table_generation(db, name)? == snapshot.generation {
+                return Ok((parts, values, kept, listings));
+            }
+        }
+        Err(EngineError::invalid(format!(
+            "table {} changed {ATTEMPTS} times while its files were listed; run the query again",
+            self.def.qualified_name()
+        )))
+    }
+
     /// Selects the files to read for `filters`: partition pruning, then bucket pruning.
     pub fn select_files(&self, filters: &[Expr]) -> Result<FileSelection> {
-        let registered = if self.partition_fields.is_empty() {
-            vec![]
-        } else {
-            self.catalog
-                .partitions(&self.def.database, &self.def.name)?
-        };
-        let parts = table_partitions(&self.def, registered);
-        let values = self.partition_values(&parts)?;
-        let keep = prune_partitions(&self.partition_fields, &values, filters)?;
+        let (parts, values, keep, listings) = self.consistent_listing(filters)?;
         let mut report = ScanReport {
             table: self.def.qualified_name(),
             partitions_total: parts.len(),
-            partitions_read: keep.len(),
+            partitions_read: keep,
             ..Default::default()
         };
-        // Listings are shared (cached); only the files that survive bucket pruning are copied.
-        let listings: Vec<(usize, Arc<Vec<DataFile>>)> = keep
-            .into_iter()
-            .map(|i| Ok((i, cached_listing(&PathBuf::from(&parts[i].location))?)))
-            .collect::<Result<_>>()?;
         let candidates = || listings.iter().flat_map(|(_, l)| l.iter());
         report.files_total = candidates().count();
         let trust = if self.def.bucket.is_some() {
@@ -567,9 +610,9 @@ impl TableProvider for CuveTable {
             ))
             .into());
         }
-        let overwrite = match insert_op {
-            InsertOp::Append => false,
-            InsertOp::Overwrite => true,
+        let mode = match insert_op {
+            InsertOp::Append => WriteMode::Append,
+            InsertOp::Overwrite => WriteMode::Overwrite,
             InsertOp::Replace => {
                 return Err(
                     EngineError::Unsupported("REPLACE INTO is not supported".into()).into(),
@@ -580,7 +623,7 @@ impl TableProvider for CuveTable {
             self.def.clone(),
             self.catalog.clone(),
             self.schema.clone(),
-            overwrite,
+            mode,
         );
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }

@@ -509,13 +509,27 @@ pub struct WriteSummary {
     pub partitions: Vec<PartitionDef>,
 }
 
-/// INSERT's writer: buffers slices, writes staged files, and on success publishes them,
+/// How a write commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// `INSERT INTO`: adds files.
+    Append,
+    /// `INSERT OVERWRITE`: replaces the partitions written (the whole table when
+    /// unpartitioned), failing if another write committed to the table meanwhile.
+    Overwrite,
+    /// `CREATE TABLE AS SELECT`: the table is created by the same commit as its rows.
+    Create,
+}
+
+/// INSERT's writer: buffers slices, writes staged files, and on success commits them,
 /// registers new partitions and (for OVERWRITE) removes the files they replace.
 #[derive(Debug)]
 pub struct TableWriter {
     layout: Layout,
     catalog: Arc<Catalog>,
-    overwrite: bool,
+    mode: WriteMode,
+    /// For OVERWRITE: the table's files as the statement started.
+    start: Option<cuve_catalog::FilesSnapshot>,
     buffers: HashMap<SliceKey, (Vec<RecordBatch>, usize)>,
     /// (staged file, directory, bucket, partition)
     staged: Vec<(PathBuf, PathBuf, u32, PartitionValues)>,
@@ -524,17 +538,31 @@ pub struct TableWriter {
 }
 
 impl TableWriter {
-    pub fn new(layout: Layout, catalog: Arc<Catalog>, overwrite: bool) -> Self {
+    pub fn new(layout: Layout, catalog: Arc<Catalog>, mode: WriteMode) -> Result<Self> {
         let token: u64 = rand::random();
-        TableWriter {
+        let start = match mode {
+            WriteMode::Overwrite => {
+                let def = &layout.def;
+                let snapshot = catalog.files_snapshot(&def.database, &def.name)?;
+                // Files committed before the statement are what it replaces: publish them now.
+                super::commit::settle(&snapshot)?;
+                Some(snapshot)
+            }
+            _ => None,
+        };
+        // Staged files of writers that died before committing are removed first.
+        let pending = catalog.pending_publishes()?;
+        crate::ingest::run::remove_orphans(&layout.def, &pending);
+        Ok(TableWriter {
             layout,
             catalog,
-            overwrite,
+            mode,
+            start,
             buffers: HashMap::new(),
             staged: vec![],
             rows: 0,
             token: format!("{token:016x}"),
-        }
+        })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -580,9 +608,10 @@ impl TableWriter {
             }
         }
         let def = self.layout.def.clone();
-        // OVERWRITE replaces the partitions written (the whole table when unpartitioned).
+        // OVERWRITE replaces the partitions written (the whole table when unpartitioned): the
+        // files they held when the statement started, and nothing committed since.
         let mut replaced: Vec<PathBuf> = Vec::new();
-        if self.overwrite {
+        if let Some(start) = &self.start {
             let mut dirs: Vec<PathBuf> = self.staged.iter().map(|s| s.1.clone()).collect();
             if def.partition_columns.is_empty() {
                 dirs = vec![PathBuf::from(&def.location)];
@@ -591,7 +620,12 @@ impl TableWriter {
             dirs.dedup();
             for d in dirs {
                 if d.exists() {
-                    replaced.extend(list_data_files(&d)?.into_iter().map(|f| f.path));
+                    replaced.extend(
+                        list_data_files(&d)?
+                            .into_iter()
+                            .map(|f| f.path)
+                            .filter(|p| !start.removed.contains(p.to_str().unwrap_or(""))),
+                    );
                 }
             }
         }
@@ -613,8 +647,14 @@ impl TableWriter {
         crate::faults::crash_point("after-stage");
         // One catalog transaction adds the files and partitions and removes the replaced
         // files; a crash after it is finished by the next process (see `table::commit`).
-        let (_, files) =
-            super::commit::commit(&self.catalog, &def, &staged, &replaced, &parts, &[])?;
+        let change = super::commit::Change {
+            replaced: &replaced,
+            partitions: &parts,
+            create: self.mode == WriteMode::Create,
+            expect_generation: self.start.as_ref().map(|s| s.generation),
+            ..Default::default()
+        };
+        let (_, files) = super::commit::commit(&self.catalog, &def, &staged, change)?;
         summary.files = files;
         // Files Cuve wrote into a table whose other files are checked are trusted as written.
         super::verify::record_written(&self.catalog, &def, &summary.files)?;
@@ -642,7 +682,7 @@ pub struct CuveSink {
     def: Arc<TableDef>,
     catalog: Arc<Catalog>,
     schema: SchemaRef,
-    overwrite: bool,
+    mode: WriteMode,
 }
 
 impl CuveSink {
@@ -650,13 +690,13 @@ impl CuveSink {
         def: Arc<TableDef>,
         catalog: Arc<Catalog>,
         schema: SchemaRef,
-        overwrite: bool,
+        mode: WriteMode,
     ) -> Self {
         CuveSink {
             def,
             catalog,
             schema,
-            overwrite,
+            mode,
         }
     }
 }
@@ -667,10 +707,10 @@ impl DisplayAs for CuveSink {
             f,
             "CuveSink: table={}, mode={}",
             self.def.qualified_name(),
-            if self.overwrite {
-                "overwrite"
-            } else {
-                "append"
+            match self.mode {
+                WriteMode::Append => "append",
+                WriteMode::Overwrite => "overwrite",
+                WriteMode::Create => "create",
             }
         )
     }
@@ -684,41 +724,57 @@ impl DataSink for CuveSink {
 
     async fn write_all(
         &self,
-        mut data: SendableRecordBatchStream,
+        data: SendableRecordBatchStream,
         _ctx: &Arc<TaskContext>,
     ) -> DfResult<u64> {
-        let registered = if self.def.partition_columns.is_empty() {
-            vec![]
-        } else {
-            self.catalog
-                .partitions(&self.def.database, &self.def.name)
-                .map_err(EngineError::from)?
-        };
-        let layout =
-            Layout::new(self.def.clone(), self.schema.clone())?.with_registered(registered);
-        let mut writer = TableWriter::new(layout, self.catalog.clone(), self.overwrite);
-        while let Some(batch) = data.next().await {
-            let batch = batch?;
-            // Incoming batches may carry other field names, nullability or string flavours
-            // (Utf8View): adopt the table's.
-            let columns = batch
-                .columns()
-                .iter()
-                .zip(self.schema.fields())
-                .map(|(c, f)| {
-                    if c.data_type() == f.data_type() {
-                        Ok(c.clone())
-                    } else {
-                        cast(c, f.data_type())
-                    }
-                })
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-            writer.write(&batch)?;
-        }
-        let summary = writer.finish()?;
+        let summary = write_stream(
+            self.def.clone(),
+            self.catalog.clone(),
+            self.schema.clone(),
+            self.mode,
+            data,
+        )
+        .await?;
         Ok(summary.rows)
     }
+}
+
+/// Writes a stream of rows into `def` (whose columns `schema` lists, data then partition
+/// columns, matched by position) and commits them.
+pub async fn write_stream(
+    def: Arc<TableDef>,
+    catalog: Arc<Catalog>,
+    schema: SchemaRef,
+    mode: WriteMode,
+    mut data: SendableRecordBatchStream,
+) -> Result<WriteSummary> {
+    let registered = if def.partition_columns.is_empty() || mode == WriteMode::Create {
+        vec![]
+    } else {
+        catalog.partitions(&def.database, &def.name)?
+    };
+    let layout = Layout::new(def.clone(), schema.clone())?.with_registered(registered);
+    let mut writer = TableWriter::new(layout, catalog, mode)?;
+    while let Some(batch) = data.next().await {
+        let batch = batch.map_err(EngineError::from_datafusion)?;
+        // Incoming batches may carry other field names, nullability or string flavours
+        // (Utf8View): adopt the table's.
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(c, f)| {
+                if c.data_type() == f.data_type() {
+                    Ok(c.clone())
+                } else {
+                    cast(c, f.data_type())
+                }
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        writer.write(&batch)?;
+    }
+    writer.finish()
 }
 
 #[cfg(test)]

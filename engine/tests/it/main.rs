@@ -2,6 +2,7 @@
 //! Rust tests of what slt cannot express.
 
 mod buckets;
+mod commits;
 mod flight;
 mod foreign;
 mod functions;

@@ -1,0 +1,321 @@
+//! The commit journal of table files, the catalog half of the engine's one commit protocol
+//! (`engine/src/table/commit.rs`).
+//!
+//! A commit is one transaction: it records the commit (its id is the table's new
+//! *generation*), the staged files to publish under their final names, the files it replaces
+//! (as tombstones), new partitions, ingest ledger advances, and for `CREATE TABLE AS SELECT`
+//! the table itself. Readers take a [`FilesSnapshot`] (generation, partitions, unpublished
+//! files, tombstones) in one read transaction, list the directories, and check that the
+//! generation did not move meanwhile; so a query sees a commit entirely or not at all.
+//!
+//! Replaced files stay on disk as tombstones until [`Catalog::expired_tombstones`] says they
+//! are older than the retention, so queries planned before a commit can still read them.
+//! (The `ingest_batches` and `ingest_pending` tables date from the ingest ledger's migration.)
+
+use std::collections::HashSet;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::error::{CatalogError, Result};
+use crate::ledger::SourceAdvance;
+use crate::model::{PartitionDef, TableDef};
+use crate::store::{Catalog, bump_version, insert_partition, insert_table, now, table_id};
+
+/// Migration: commits looked up by table, and tombstones of replaced files.
+pub(crate) const MIGRATION: &str = r#"
+    CREATE INDEX ingest_batches_by_table ON ingest_batches(database, table_name, id);
+    CREATE TABLE file_tombstones (
+        path        TEXT PRIMARY KEY,
+        database    TEXT NOT NULL,
+        table_name  TEXT NOT NULL,
+        since       INTEGER NOT NULL
+    );
+    CREATE INDEX file_tombstones_by_table ON file_tombstones(database, table_name);
+"#;
+
+/// What one commit changes, besides the files it publishes.
+#[derive(Debug, Clone, Copy)]
+pub struct FileCommit<'a> {
+    pub database: &'a str,
+    pub table: &'a str,
+    /// Creates the table in the same transaction (`CREATE TABLE AS SELECT`): the table appears
+    /// with its rows or not at all.
+    pub create: Option<&'a TableDef>,
+    /// Fails unless the table's generation is still this one (`INSERT OVERWRITE`: nothing else
+    /// was committed to the table since the files it replaces were listed).
+    pub expect_generation: Option<i64>,
+    pub advances: &'a [SourceAdvance],
+    pub partitions: &'a [PartitionDef],
+    /// Files this commit removes from the table (kept on disk as tombstones).
+    pub replaced: &'a [String],
+}
+
+/// What a reader needs to see a table's files as of one commit.
+#[derive(Debug, Clone, Default)]
+pub struct FilesSnapshot {
+    /// Id of the table's last commit (0 before the first).
+    pub generation: i64,
+    pub partitions: Vec<PartitionDef>,
+    /// Committed files not yet renamed to their final names: `(staged, final)`.
+    pub unpublished: Vec<(String, String)>,
+    /// Files removed by commits but still on disk.
+    pub removed: HashSet<String>,
+}
+
+fn generation_tx(tx: &Transaction<'_>, database: &str, table: &str) -> Result<i64> {
+    Ok(tx.query_row(
+        "SELECT coalesce(max(id), 0) FROM ingest_batches WHERE database = ?1 AND table_name = ?2",
+        params![database, table],
+        |r| r.get(0),
+    )?)
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Catalog {
+    /// Commits files to a table in one transaction (see the module doc). `publish` maps the new
+    /// commit id to `(staged path, final path)` pairs. Returns the id and the pairs; the caller
+    /// then renames the files and calls [`Catalog::finish_publish`].
+    pub fn commit_files(
+        &self,
+        c: &FileCommit<'_>,
+        publish: &dyn Fn(i64) -> Vec<(String, String)>,
+    ) -> Result<(i64, Vec<(String, String)>)> {
+        self.write(|tx| {
+            if let Some(expected) = c.expect_generation {
+                let now_at = generation_tx(tx, c.database, c.table)?;
+                if now_at != expected {
+                    return Err(CatalogError::invalid(format!(
+                        "table {}.{} changed while this statement ran (another write committed to \
+                         it); nothing was written: run the statement again",
+                        c.database, c.table
+                    )));
+                }
+            }
+            for a in c.advances {
+                let current: Option<i64> = tx
+                    .query_row(
+                        "SELECT lines FROM ingest_sources WHERE id = ?1",
+                        [a.source_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if current != Some(a.from_lines as i64) {
+                    return Err(CatalogError::invalid(format!(
+                        "ingest source {} moved from line {} to {current:?} during this run; run the ingest again",
+                        a.source_id, a.from_lines
+                    )));
+                }
+                tx.execute(
+                    "UPDATE ingest_sources SET lines = ?2, bytes = ?3, updated_at = ?4 WHERE id = ?1",
+                    params![a.source_id, a.to_lines as i64, a.to_bytes as i64, now()],
+                )?;
+            }
+            let table_id = match c.create {
+                Some(def) => insert_table(tx, def)?,
+                None => table_id(tx, c.database, c.table)?,
+            };
+            tx.execute(
+                "INSERT INTO ingest_batches(database, table_name, created_at) VALUES (?1, ?2, ?3)",
+                params![c.database, c.table, now()],
+            )?;
+            let batch_id = tx.last_insert_rowid();
+            let files = publish(batch_id);
+            for (staged, fin) in &files {
+                tx.execute(
+                    "INSERT INTO ingest_pending(batch_id, staged, final) VALUES (?1, ?2, ?3)",
+                    params![batch_id, staged, fin],
+                )?;
+            }
+            let since = unix_now();
+            for r in c.replaced {
+                tx.execute(
+                    "INSERT OR REPLACE INTO file_tombstones(path, database, table_name, since)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![r, c.database, c.table, since],
+                )?;
+            }
+            let mut added = 0;
+            for p in c.partitions {
+                added += insert_partition(tx, table_id, p)?;
+            }
+            if added > 0 {
+                bump_version(tx, table_id)?;
+            }
+            Ok((batch_id, files))
+        })
+    }
+
+    /// Staged files of committed batches that are not yet published: `(batch, staged, final)`.
+    pub fn pending_publishes(&self) -> Result<Vec<(i64, String, String)>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT batch_id, staged, final FROM ingest_pending ORDER BY batch_id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Marks a batch's files as published.
+    pub fn finish_publish(&self, batch_id: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM ingest_pending WHERE batch_id = ?1", [batch_id])?;
+            Ok(())
+        })
+    }
+
+    /// Id of the table's last commit (0 before the first).
+    pub fn table_generation(&self, database: &str, table: &str) -> Result<i64> {
+        self.read_tx(|tx| generation_tx(tx, database, table))
+    }
+
+    /// The table's generation, partitions, unpublished and removed files, as of one moment.
+    pub fn files_snapshot(&self, database: &str, table: &str) -> Result<FilesSnapshot> {
+        self.read_tx(|tx| {
+            let generation = generation_tx(tx, database, table)?;
+            let partitions = crate::store::partitions_tx(tx, table_id(tx, database, table)?)?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT p.staged, p.final FROM ingest_pending p
+                 JOIN ingest_batches b ON b.id = p.batch_id
+                 WHERE b.database = ?1 AND b.table_name = ?2 AND p.final <> ''",
+            )?;
+            let unpublished = stmt
+                .query_map(params![database, table], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT path FROM file_tombstones WHERE database = ?1 AND table_name = ?2",
+            )?;
+            let removed = stmt
+                .query_map(params![database, table], |r| r.get(0))?
+                .collect::<Result<HashSet<String>, _>>()?;
+            Ok(FilesSnapshot {
+                generation,
+                partitions,
+                unpublished,
+                removed,
+            })
+        })
+    }
+
+    /// Tombstoned files removed at least `retention_secs` ago (safe to delete).
+    pub fn expired_tombstones(&self, retention_secs: u64) -> Result<Vec<String>> {
+        let before = unix_now().saturating_sub(retention_secs as i64);
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT path FROM file_tombstones WHERE since <= ?1")?;
+            let rows = stmt.query_map([before], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Forgets tombstones whose files were deleted.
+    pub fn forget_tombstones(&self, paths: &[String]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            for p in paths {
+                tx.execute("DELETE FROM file_tombstones WHERE path = ?1", [p])?;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ColumnDef, DatabaseDef, StorageFormat};
+
+    fn table(name: &str) -> TableDef {
+        TableDef {
+            database: "d".into(),
+            name: name.into(),
+            columns: vec![ColumnDef::new("a", "INT")],
+            partition_columns: vec![],
+            bucket: None,
+            format: StorageFormat::Parquet,
+            location: format!("/w/d/{name}"),
+            external: false,
+            comment: None,
+            properties: Default::default(),
+            created_at: String::new(),
+            updated_at: String::new(),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn commits_advance_the_generation_and_record_tombstones() {
+        let c = Catalog::open_in_memory().unwrap();
+        c.create_database(
+            &DatabaseDef {
+                name: "d".into(),
+                comment: None,
+                owner: None,
+                created_at: String::new(),
+            },
+            false,
+        )
+        .unwrap();
+        let def = table("t");
+        let commit = FileCommit {
+            database: "d",
+            table: "t",
+            create: Some(&def),
+            expect_generation: None,
+            advances: &[],
+            partitions: &[],
+            replaced: &[],
+        };
+        // CREATE TABLE AS SELECT: the table exists only once the commit is in.
+        assert!(c.table("d", "t").unwrap().is_none());
+        let (id, files) = c
+            .commit_files(&commit, &|id| {
+                vec![("/w/d/t/.s".into(), format!("/w/d/t/{id}"))]
+            })
+            .unwrap();
+        assert!(c.table("d", "t").unwrap().is_some());
+        assert_eq!(c.table_generation("d", "t").unwrap(), id);
+        let snap = c.files_snapshot("d", "t").unwrap();
+        assert_eq!(snap.unpublished, files);
+        c.finish_publish(id).unwrap();
+        assert!(c.files_snapshot("d", "t").unwrap().unpublished.is_empty());
+        // A second create fails and changes nothing.
+        assert!(matches!(
+            c.commit_files(&commit, &|_| vec![]),
+            Err(CatalogError::TableExists(..))
+        ));
+        assert_eq!(c.table_generation("d", "t").unwrap(), id);
+
+        // OVERWRITE: compare-and-set on the generation; replaced files become tombstones.
+        let replaced = vec![format!("/w/d/t/{id}")];
+        let overwrite = FileCommit {
+            create: None,
+            expect_generation: Some(id - 1),
+            replaced: &replaced,
+            ..commit
+        };
+        let err = c.commit_files(&overwrite, &|_| vec![]).unwrap_err();
+        assert!(err.to_string().contains("run the statement again"), "{err}");
+        assert!(c.files_snapshot("d", "t").unwrap().removed.is_empty());
+        let (id2, _) = c
+            .commit_files(
+                &FileCommit {
+                    expect_generation: Some(id),
+                    ..overwrite
+                },
+                &|_| vec![],
+            )
+            .unwrap();
+        assert!(id2 > id);
+        let snap = c.files_snapshot("d", "t").unwrap();
+        assert!(snap.removed.contains(&replaced[0]));
+        assert!(c.expired_tombstones(3600).unwrap().is_empty());
+        assert_eq!(c.expired_tombstones(0).unwrap(), replaced);
+        c.forget_tombstones(&replaced).unwrap();
+        assert!(c.files_snapshot("d", "t").unwrap().removed.is_empty());
+    }
+}
