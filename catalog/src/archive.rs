@@ -74,9 +74,7 @@ impl Catalog {
             ));
         }
         let version = self.write(|tx| {
-            let v: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM sql_archive WHERE issue = ?1",
-                [issue],
+            let v: i64 = tx.prepare_cached("SELECT COALESCE(MAX(version), 0) + 1 FROM sql_archive WHERE issue = ?1")?.query_row([issue],
                 |r| r.get(0),
             )?;
             tx.execute(

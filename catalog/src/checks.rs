@@ -70,17 +70,15 @@ impl Catalog {
     pub fn file_checks(&self, database: &str, table: &str) -> Result<HashMap<String, FileCheck>> {
         self.read(|conn| {
             let id: Option<i64> = conn
-                .query_row(
-                    "SELECT id FROM tables WHERE database = ?1 AND name = ?2",
-                    params![database, table],
+                .prepare_cached("SELECT id FROM tables WHERE database = ?1 AND name = ?2")?
+                .query_row(params![database, table],
                     |r| r.get(0),
                 )
                 .ok();
             let Some(id) = id else {
                 return Ok(HashMap::new());
             };
-            let mut stmt = conn.prepare(
-                "SELECT path, size, mtime_ns, buckets_ok, sorted_ok FROM file_checks WHERE table_id = ?1",
+            let mut stmt = conn.prepare_cached("SELECT path, size, mtime_ns, buckets_ok, sorted_ok FROM file_checks WHERE table_id = ?1",
             )?;
             let rows = stmt.query_map([id], |r| {
                 Ok(FileCheck {

@@ -63,9 +63,7 @@ pub struct FilesSnapshot {
 }
 
 fn generation_tx(tx: &Transaction<'_>, database: &str, table: &str) -> Result<i64> {
-    Ok(tx.query_row(
-        "SELECT coalesce(max(id), 0) FROM ingest_batches WHERE database = ?1 AND table_name = ?2",
-        params![database, table],
+    Ok(tx.prepare_cached("SELECT coalesce(max(id), 0) FROM ingest_batches WHERE database = ?1 AND table_name = ?2")?.query_row(params![database, table],
         |r| r.get(0),
     )?)
 }
@@ -96,9 +94,8 @@ impl Catalog {
             }
             for a in c.advances {
                 let current: Option<i64> = tx
-                    .query_row(
-                        "SELECT lines FROM ingest_sources WHERE id = ?1",
-                        [a.source_id],
+                    .prepare_cached("SELECT lines FROM ingest_sources WHERE id = ?1")?
+                    .query_row([a.source_id],
                         |r| r.get(0),
                     )
                     .optional()?;
@@ -151,8 +148,9 @@ impl Catalog {
     /// Staged files of committed batches that are not yet published: `(batch, staged, final)`.
     pub fn pending_publishes(&self) -> Result<Vec<(i64, String, String)>> {
         self.read(|c| {
-            let mut stmt =
-                c.prepare("SELECT batch_id, staged, final FROM ingest_pending ORDER BY batch_id")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT batch_id, staged, final FROM ingest_pending ORDER BY batch_id",
+            )?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })

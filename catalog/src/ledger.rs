@@ -68,10 +68,8 @@ impl Catalog {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![database, table, sender_ip, source, now()],
             )?;
-            let (id, lines, bytes): (i64, i64, i64) = tx.query_row(
-                "SELECT id, lines, bytes FROM ingest_sources
-                 WHERE database = ?1 AND table_name = ?2 AND sender_ip = ?3 AND source = ?4",
-                params![database, table, sender_ip, source],
+            let (id, lines, bytes): (i64, i64, i64) = tx.prepare_cached("SELECT id, lines, bytes FROM ingest_sources
+                 WHERE database = ?1 AND table_name = ?2 AND sender_ip = ?3 AND source = ?4")?.query_row(params![database, table, sender_ip, source],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             Ok(SourceProgress {

@@ -71,6 +71,10 @@ pub struct Catalog {
     path: PathBuf,
 }
 
+/// Prepared statements kept per connection (every query the catalog makes fits: statements
+/// are parsed once per connection, not on every call).
+const STATEMENT_CACHE: usize = 128;
+
 /// Read connections kept open for reuse.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -92,6 +96,7 @@ impl Catalog {
         }
         let conn = Connection::open(&path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // WAL + NORMAL: a crashed or killed process never corrupts or loses a committed
         // transaction; only a power loss may drop the last ones.
@@ -161,6 +166,7 @@ impl Catalog {
                         | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.busy_timeout(Duration::from_secs(30))?;
+                c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                 c
             }
         };
@@ -177,7 +183,7 @@ impl Catalog {
 
     fn migrate(&self) -> Result<()> {
         self.write(|tx| {
-            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let version: i64 = tx.prepare_cached("PRAGMA user_version")?.query_row([], |r| r.get(0))?;
             let known = MIGRATIONS.len() as i64 + crate::MIGRATIONS_EXTRA.len() as i64;
             if version > known {
                 return Err(CatalogError::Corrupt(format!(
@@ -211,8 +217,10 @@ impl Catalog {
 
     /// Runs SQLite's integrity check and checks that every table record loads.
     pub fn integrity_check(&self) -> Result<()> {
-        let report: String =
-            self.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))?;
+        let report: String = self.read(|c| {
+            Ok(c.prepare_cached("PRAGMA integrity_check")?
+                .query_row([], |r| r.get(0))?)
+        })?;
         if report != "ok" {
             return Err(CatalogError::Corrupt(format!("integrity check: {report}")));
         }
@@ -246,18 +254,17 @@ impl Catalog {
     /// Looks a database up.
     pub fn database(&self, name: &str) -> Result<Option<DatabaseDef>> {
         self.read(|c| {
-            Ok(c.query_row(
+            Ok(c.prepare_cached(
                 "SELECT name, comment, owner, created_at FROM databases WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok(DatabaseDef {
-                        name: r.get(0)?,
-                        comment: r.get(1)?,
-                        owner: r.get(2)?,
-                        created_at: r.get(3)?,
-                    })
-                },
-            )
+            )?
+            .query_row([name], |r| {
+                Ok(DatabaseDef {
+                    name: r.get(0)?,
+                    comment: r.get(1)?,
+                    owner: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })
             .optional()?)
         })
     }
@@ -265,8 +272,9 @@ impl Catalog {
     /// All databases, by name.
     pub fn databases(&self) -> Result<Vec<DatabaseDef>> {
         self.read(|c| {
-            let mut stmt =
-                c.prepare("SELECT name, comment, owner, created_at FROM databases ORDER BY name")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT name, comment, owner, created_at FROM databases ORDER BY name",
+            )?;
             let rows = stmt.query_map([], |r| {
                 Ok(DatabaseDef {
                     name: r.get(0)?,
@@ -289,9 +297,8 @@ impl Catalog {
         }
         self.write(|tx| {
             let exists: Option<String> = tx
-                .query_row("SELECT name FROM databases WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
+                .prepare_cached("SELECT name FROM databases WHERE name = ?1")?
+                .query_row([name], |r| r.get(0))
                 .optional()?;
             if exists.is_none() {
                 return Ok(None);
@@ -337,12 +344,11 @@ impl Catalog {
     /// Current version of a table (bumped on every change), `None` if it does not exist.
     pub fn table_version(&self, database: &str, name: &str) -> Result<Option<i64>> {
         self.read(|c| {
-            Ok(c.query_row(
-                "SELECT version FROM tables WHERE database = ?1 AND name = ?2",
-                params![database, name],
-                |r| r.get(0),
+            Ok(
+                c.prepare_cached("SELECT version FROM tables WHERE database = ?1 AND name = ?2")?
+                    .query_row(params![database, name], |r| r.get(0))
+                    .optional()?,
             )
-            .optional()?)
         })
     }
 
@@ -350,11 +356,10 @@ impl Catalog {
     /// dropped and created again, the version on every change.
     pub fn table_stamp(&self, database: &str, name: &str) -> Result<Option<(i64, i64)>> {
         self.read(|c| {
-            Ok(c.query_row(
+            Ok(c.prepare_cached(
                 "SELECT id, version FROM tables WHERE database = ?1 AND name = ?2",
-                params![database, name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            )?
+            .query_row(params![database, name], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
         })
     }
@@ -393,9 +398,7 @@ impl Catalog {
             // Checks of the files' bucket layout hold only for the layout they were made under:
             // forgotten in the same transaction as the change.
             let relayout = layout != (def.bucketing_version(), def.bucket.clone());
-            let id: i64 = tx.query_row(
-                "SELECT id FROM tables WHERE database = ?1 AND name = ?2",
-                params![database, name],
+            let id: i64 = tx.prepare_cached("SELECT id FROM tables WHERE database = ?1 AND name = ?2")?.query_row(params![database, name],
                 |r| r.get(0),
             )?;
             tx.execute(
@@ -553,11 +556,8 @@ pub(crate) fn partitions_tx(tx: &Transaction<'_>, id: i64) -> Result<Vec<Partiti
 /// not exist or the table does.
 pub(crate) fn insert_table(tx: &Transaction<'_>, def: &TableDef) -> Result<i64> {
     let db: Option<String> = tx
-        .query_row(
-            "SELECT name FROM databases WHERE name = ?1",
-            [&def.database],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT name FROM databases WHERE name = ?1")?
+        .query_row([&def.database], |r| r.get(0))
         .optional()?;
     if db.is_none() {
         return Err(CatalogError::DatabaseNotFound(def.database.clone()));
@@ -615,22 +615,16 @@ pub(crate) fn bump_version(tx: &Transaction<'_>, id: i64) -> Result<()> {
 }
 
 pub(crate) fn table_id(tx: &Transaction<'_>, database: &str, table: &str) -> Result<i64> {
-    tx.query_row(
-        "SELECT id FROM tables WHERE database = ?1 AND name = ?2",
-        params![database, table],
-        |r| r.get(0),
-    )
-    .optional()?
-    .ok_or_else(|| CatalogError::TableNotFound(database.into(), table.into()))
+    tx.prepare_cached("SELECT id FROM tables WHERE database = ?1 AND name = ?2")?
+        .query_row(params![database, table], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| CatalogError::TableNotFound(database.into(), table.into()))
 }
 
 fn load_partition(tx: &Transaction<'_>, id: i64, spec: &str) -> Result<Option<PartitionDef>> {
     let row: Option<(String, String)> = tx
-        .query_row(
-            "SELECT vals, location FROM partitions WHERE table_id = ?1 AND spec = ?2",
-            params![id, spec],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT vals, location FROM partitions WHERE table_id = ?1 AND spec = ?2")?
+        .query_row(params![id, spec], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     row.map(|(vals, location)| {
         Ok(PartitionDef {
@@ -653,7 +647,7 @@ fn props_json(p: &BTreeMap<String, String>) -> Result<String> {
 }
 
 fn insert_columns(tx: &Transaction<'_>, id: i64, def: &TableDef) -> Result<()> {
-    let mut stmt = tx.prepare(
+    let mut stmt = tx.prepare_cached(
         "INSERT INTO columns(table_id, position, name, data_type, comment, sensitive, is_partition)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
@@ -674,7 +668,8 @@ fn insert_columns(tx: &Transaction<'_>, id: i64, def: &TableDef) -> Result<()> {
 }
 
 fn table_names_tx(tx: &Transaction<'_>, database: &str) -> Result<Vec<String>> {
-    let mut stmt = tx.prepare("SELECT name FROM tables WHERE database = ?1 ORDER BY name")?;
+    let mut stmt =
+        tx.prepare_cached("SELECT name FROM tables WHERE database = ?1 ORDER BY name")?;
     let rows = stmt.query_map([database], |r| r.get(0))?;
     Ok(rows.collect::<Result<Vec<String>, _>>()?)
 }
@@ -693,10 +688,9 @@ fn load_table_tx(tx: &Transaction<'_>, database: &str, name: &str) -> Result<Opt
         i64,
     );
     let row: Option<Row> = tx
-        .query_row(
-            "SELECT id, format, location, external, comment, bucket_spec, properties, created_at, updated_at, version
-             FROM tables WHERE database = ?1 AND name = ?2",
-            params![database, name],
+        .prepare_cached("SELECT id, format, location, external, comment, bucket_spec, properties, created_at, updated_at, version
+             FROM tables WHERE database = ?1 AND name = ?2")?
+        .query_row(params![database, name],
             |r| {
                 Ok((
                     r.get(0)?,
@@ -718,7 +712,7 @@ fn load_table_tx(tx: &Transaction<'_>, database: &str, name: &str) -> Result<Opt
     else {
         return Ok(None);
     };
-    let mut stmt = tx.prepare(
+    let mut stmt = tx.prepare_cached(
         "SELECT name, data_type, comment, sensitive, is_partition FROM columns WHERE table_id = ?1
          ORDER BY is_partition, position",
     )?;

@@ -297,8 +297,9 @@ impl Catalog {
     /// All users.
     pub fn users(&self) -> Result<Vec<User>> {
         self.read(|c| {
-            let mut stmt =
-                c.prepare("SELECT name, role, database, created_at FROM users ORDER BY name")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT name, role, database, created_at FROM users ORDER BY name",
+            )?;
             let rows = stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -371,9 +372,8 @@ impl Catalog {
         self.read(|c| {
             type Row = (String, String, Option<String>, String, Option<String>, bool, String);
             let row: Option<Row> = c
-                .query_row(
-                    "SELECT id, owner, description, created_at, expires_at, revoked, quota FROM tickets WHERE id = ?1",
-                    [id],
+                .prepare_cached("SELECT id, owner, description, created_at, expires_at, revoked, quota FROM tickets WHERE id = ?1")?
+                .query_row([id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
                 )
                 .optional()?;
@@ -381,9 +381,8 @@ impl Catalog {
                 return Ok(None);
             };
             let (role, owner_database): (String, Option<String>) =
-                c.query_row("SELECT role, database FROM users WHERE name = ?1", [&owner], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let mut stmt = c.prepare(
-                "SELECT privilege, database, table_name FROM ticket_grants WHERE ticket_id = ?1 ORDER BY database, table_name, privilege",
+                c.prepare_cached("SELECT role, database FROM users WHERE name = ?1")?.query_row([&owner], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let mut stmt = c.prepare_cached("SELECT privilege, database, table_name FROM ticket_grants WHERE ticket_id = ?1 ORDER BY database, table_name, privilege",
             )?;
             let grants = stmt
                 .query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
@@ -410,7 +409,7 @@ impl Catalog {
     /// All tickets.
     pub fn tickets(&self) -> Result<Vec<Ticket>> {
         let ids: Vec<String> = self.read(|c| {
-            let mut stmt = c.prepare("SELECT id FROM tickets ORDER BY created_at, id")?;
+            let mut stmt = c.prepare_cached("SELECT id FROM tickets ORDER BY created_at, id")?;
             let rows = stmt.query_map([], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<String>, _>>()?)
         })?;
@@ -429,10 +428,9 @@ impl Catalog {
             .ok_or_else(denied)?;
         let stored: Option<String> = self.read(|c| {
             Ok(
-                c.query_row("SELECT secret_hash FROM tickets WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })
-                .optional()?,
+                c.prepare_cached("SELECT secret_hash FROM tickets WHERE id = ?1")?
+                    .query_row([id], |r| r.get(0))
+                    .optional()?,
             )
         })?;
         // Compare even when the id is unknown, so timing does not tell whether it exists.
@@ -540,8 +538,7 @@ impl Catalog {
     /// Usage of a ticket per day, newest first.
     pub fn usage(&self, id: &str) -> Result<Vec<Usage>> {
         self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT day, queries, bytes_scanned, rows_returned FROM ticket_usage WHERE ticket_id = ?1 ORDER BY day DESC",
+            let mut stmt = c.prepare_cached("SELECT day, queries, bytes_scanned, rows_returned FROM ticket_usage WHERE ticket_id = ?1 ORDER BY day DESC",
             )?;
             let rows = stmt.query_map([id], |r| {
                 Ok(Usage {
@@ -575,7 +572,7 @@ impl Catalog {
     ) -> Result<Option<i64>> {
         self.write(|tx| {
             let mut stmt =
-                tx.prepare("SELECT id, pid FROM running_queries WHERE ticket_id = ?1")?;
+                tx.prepare_cached("SELECT id, pid FROM running_queries WHERE ticket_id = ?1")?;
             let rows: Vec<(i64, u32)> = stmt
                 .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
@@ -640,8 +637,7 @@ impl Catalog {
         limit: usize,
     ) -> Result<Vec<AuditEntry>> {
         self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT at, ticket_id, user_name, client, statement, resources, decision, reason, bytes, rows_out, duration_ms
+            let mut stmt = c.prepare_cached("SELECT at, ticket_id, user_name, client, statement, resources, decision, reason, bytes, rows_out, duration_ms
                  FROM audit WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR ticket_id = ?2) ORDER BY id DESC LIMIT ?3",
             )?;
             let rows = stmt.query_map(params![since, ticket, limit as i64], |r| {

@@ -101,6 +101,9 @@ impl QueryOutput {
     }
 }
 
+/// Placeholder names (`$1`, ...) and the types the plan gives them.
+pub type ParameterTypes = Vec<(String, Option<DataType>)>;
+
 /// One user's connection to the engine.
 pub struct Session {
     pub(crate) engine: Arc<Engine>,
@@ -212,24 +215,6 @@ impl Session {
             }
         }
         out
-    }
-
-    /// The placeholders of a statement (`$1, $2, ...` in order) and the types DataFusion
-    /// infers for them from where they are used (`None`: any type).
-    pub async fn parameter_types(&mut self, sql: &str) -> Vec<(String, Option<DataType>)> {
-        let df_sql = match parse_statement(sql) {
-            Ok(Statement::Sql(s)) => s,
-            _ => return vec![],
-        };
-        let Ok(plan) = self.ctx.state().create_logical_plan(&df_sql).await else {
-            return vec![];
-        };
-        let mut v: Vec<(String, Option<DataType>)> = plan
-            .get_parameter_types()
-            .map(|t| t.into_iter().collect())
-            .unwrap_or_default();
-        v.sort_by_key(|(k, _)| k.trim_start_matches('$').parse::<usize>().unwrap_or(0));
-        v
     }
 
     /// Turns co-located (bucket-by-bucket) joins and aggregations on or off for this session
@@ -375,10 +360,23 @@ impl Session {
     /// cheap and run; statements that change something are not run and report no columns).
     /// Front ends that announce a schema before streaming (Flight SQL) use this.
     pub async fn plan_schema(&mut self, sql: &str, params: &Params) -> Result<SchemaRef> {
-        crate::error::catch_panic(self.plan_schema_inner(sql, params)).await
+        Ok(crate::error::catch_panic(self.describe_inner(sql, params))
+            .await?
+            .0)
     }
 
-    async fn plan_schema_inner(&mut self, sql: &str, params: &Params) -> Result<SchemaRef> {
+    /// The schema of a statement not bound yet and the types its placeholders take (`$1`,
+    /// `$2`, ... in order; `None` where the plan does not tell), from one logical plan.
+    pub async fn describe(&mut self, sql: &str) -> Result<(SchemaRef, ParameterTypes)> {
+        crate::error::catch_panic(self.describe_inner(sql, &Params::None)).await
+    }
+
+    async fn describe_inner(
+        &mut self,
+        sql: &str,
+        params: &Params,
+    ) -> Result<(SchemaRef, ParameterTypes)> {
+        let none = |schema| Ok((schema, Vec::new()));
         self.scans.take();
         let df_sql = match parse_with(sql, params)? {
             Statement::Sql(sql) => sql,
@@ -391,7 +389,7 @@ impl Session {
             } => {
                 // Validated now; a write reports no columns (front ends run it eagerly).
                 self.rewrite_insert(&table, overwrite, &columns, partition.as_ref(), &query)?;
-                return Ok(Arc::new(Schema::empty()));
+                return none(Arc::new(Schema::empty()));
             }
             stmt @ (Statement::ShowDatabases { .. }
             | Statement::ShowTables { .. }
@@ -402,9 +400,9 @@ impl Session {
             | Statement::DescribeFunction(_)
             | Statement::Describe { .. }) => {
                 let batches = self.run_front(stmt).await?;
-                return Ok(batches_output(batches, vec![]).schema);
+                return none(batches_output(batches, vec![]).schema);
             }
-            _ => return Ok(Arc::new(Schema::empty())),
+            _ => return none(Arc::new(Schema::empty())),
         };
         let rewritten = cuve_udf::rewrite_hive_sql(&df_sql).map_err(EngineError::Unsupported)?;
         let df_sql = rewritten.as_deref().unwrap_or(&df_sql);
@@ -414,6 +412,11 @@ impl Session {
             .create_logical_plan(df_sql)
             .await
             .map_err(EngineError::from_datafusion)?;
+        let mut types: ParameterTypes = plan
+            .get_parameter_types()
+            .map(|t| t.into_iter().collect())
+            .unwrap_or_default();
+        types.sort_by_key(|(k, _)| k.trim_start_matches('$').parse::<usize>().unwrap_or(0));
         let plan = if params.is_none() && !plan.get_parameter_types().is_ok_and(|p| p.is_empty()) {
             // Not bound yet (a prepared statement): the schema is what the plan says so far.
             plan
@@ -425,12 +428,12 @@ impl Session {
             plan,
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_)
         ) {
-            return Ok(Arc::new(Schema::empty()));
+            return Ok((Arc::new(Schema::empty()), types));
         }
         // The logical plan's schema is the result's: no physical plan (no file listing or
         // footer reads) just to announce it.
         self.scans.take();
-        Ok(Arc::new(plan.schema().as_arrow().clone()))
+        Ok((Arc::new(plan.schema().as_arrow().clone()), types))
     }
 
     /// Plans and runs SQL through DataFusion.

@@ -4,6 +4,8 @@
 //!   Bearer <secret>`, or Basic user + secret) before any method runs.
 //! - [`handle`]: prepared-statement handles carry their SQL and bound parameters, so the server
 //!   keeps no per-client state (nothing to leak, no lock to poison).
+//! - [`sessions`]: idle sessions reused by the next call of the same caller (same ticket,
+//!   grants and peer), so a call does not build a DataFusion context.
 //! - [`service`]: the Flight SQL methods; statements run through [`Session`] like every other
 //!   front end, parameters bound as values ([`crate::parse::params`]).
 //!
@@ -12,6 +14,7 @@
 pub mod auth;
 pub mod handle;
 pub mod service;
+pub mod sessions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -34,10 +34,11 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::{access, caller};
 use super::handle::{PreparedHandle, rows};
+use super::sessions::{Pooled, SessionPool};
 use crate::error::{EngineError, ErrorKind};
 use crate::parse::params::{has_placeholders, number_question_marks};
 use crate::parse::{Params, Statement, parse_statement};
-use crate::session::{Engine, Session};
+use crate::session::Engine;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -54,7 +55,7 @@ struct StatementHandle {
 
 /// The Flight SQL service.
 pub struct CuveFlightService {
-    engine: Arc<Engine>,
+    sessions: SessionPool,
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -197,18 +198,21 @@ fn flight_info(
 
 impl CuveFlightService {
     pub fn new(engine: Arc<Engine>, shutdown: tokio::sync::watch::Receiver<bool>) -> Self {
-        CuveFlightService { engine, shutdown }
+        CuveFlightService {
+            sessions: SessionPool::new(engine),
+            shutdown,
+        }
     }
 
-    fn session<T>(&self, req: &Request<T>) -> Result<Session, Status> {
-        self.engine.session(access(req)?).map_err(status)
+    fn session<T>(&self, req: &Request<T>) -> Result<Pooled, Status> {
+        self.sessions.get(access(req)?).map_err(status)
     }
 
     /// Streams the results of running `sql` once per parameter row, one after the other;
     /// cut off with an error when the server shuts down.
     async fn stream_sql(
         &self,
-        mut session: Session,
+        mut session: Pooled,
         sql: &str,
         mut runs: Vec<Params>,
     ) -> Result<BoxStream<arrow_flight::FlightData>, Status> {
@@ -221,7 +225,7 @@ impl CuveFlightService {
         let target = schema.clone();
         let sql = sql.to_string();
         type State = (
-            Session,
+            Pooled,
             std::vec::IntoIter<Params>,
             Option<SendableRecordBatchStream>,
         );
@@ -284,7 +288,7 @@ impl CuveFlightService {
     /// Runs a statement that changes something once per parameter row; the rows it changed.
     async fn run_update(
         &self,
-        mut session: Session,
+        mut session: Pooled,
         sql: &str,
         runs: Vec<Params>,
     ) -> Result<i64, Status> {
@@ -307,7 +311,7 @@ impl CuveFlightService {
     /// statement that changes something runs now (clients need not fetch its empty result).
     async fn statement_info(
         &self,
-        mut session: Session,
+        mut session: Pooled,
         sql: &str,
         params: Option<String>,
         runs: Vec<Params>,
@@ -443,13 +447,8 @@ impl FlightSqlService for CuveFlightService {
         let mut session = self.session(&request)?;
         let sql = number_question_marks(&query.query).map_err(status)?;
         refuse_session_state(&sql)?;
-        let params = session.parameter_types(&sql).await;
-        let schema = classic_schema(
-            &session
-                .plan_schema(&sql, &Params::None)
-                .await
-                .map_err(status)?,
-        );
+        let (schema, params) = session.describe(&sql).await.map_err(status)?;
+        let schema = classic_schema(&schema);
         // A placeholder in the select list has no type until bound: the schema is announced
         // by GetFlightInfo then.
         let dataset_schema = if schema
