@@ -109,9 +109,15 @@ impl Catalog {
                     "UPDATE ingest_sources SET lines = ?2, bytes = ?3, updated_at = ?4 WHERE id = ?1",
                     params![a.source_id, a.to_lines as i64, a.to_bytes as i64, now()],
                 )?;
+                if let Some((len, hash)) = &a.head {
+                    tx.execute(
+                        "UPDATE ingest_sources SET head_len = ?2, head_hash = ?3 WHERE id = ?1",
+                        params![a.source_id, *len as i64, hash],
+                    )?;
+                }
             }
             let table_id = match c.create {
-                Some(def) => insert_table(tx, def)?,
+                Some(def) => insert_table(tx, &self.root, def)?,
                 None => table_id(tx, c.database, c.table)?,
             };
             tx.execute(
@@ -123,7 +129,7 @@ impl Catalog {
             for (staged, fin) in &files {
                 tx.execute(
                     "INSERT INTO ingest_pending(batch_id, staged, final) VALUES (?1, ?2, ?3)",
-                    params![batch_id, staged, fin],
+                    params![batch_id, self.root.enc(staged), self.root.enc(fin)],
                 )?;
             }
             let since = unix_now();
@@ -131,12 +137,12 @@ impl Catalog {
                 tx.execute(
                     "INSERT OR REPLACE INTO file_tombstones(path, database, table_name, since)
                      VALUES (?1, ?2, ?3, ?4)",
-                    params![r, c.database, c.table, since],
+                    params![self.root.enc(r), c.database, c.table, since],
                 )?;
             }
             let mut added = 0;
             for p in c.partitions {
-                added += insert_partition(tx, table_id, p)?;
+                added += insert_partition(tx, &self.root, table_id, p)?;
             }
             if added > 0 {
                 bump_version(tx, table_id)?;
@@ -152,7 +158,11 @@ impl Catalog {
                 "SELECT batch_id, staged, final FROM ingest_pending ORDER BY batch_id",
             )?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let rows: Vec<(i64, String, String)> = rows.collect::<Result<_, _>>()?;
+            Ok(rows
+                .into_iter()
+                .map(|(b, s, f)| (b, self.root.dec(s), self.root.dec(f)))
+                .collect())
         })
     }
 
@@ -173,7 +183,8 @@ impl Catalog {
     pub fn files_snapshot(&self, database: &str, table: &str) -> Result<FilesSnapshot> {
         self.read_tx(|tx| {
             let generation = generation_tx(tx, database, table)?;
-            let partitions = crate::store::partitions_tx(tx, table_id(tx, database, table)?)?;
+            let partitions =
+                crate::store::partitions_tx(tx, &self.root, table_id(tx, database, table)?)?;
             let mut stmt = tx.prepare_cached(
                 "SELECT p.staged, p.final FROM ingest_pending p
                  JOIN ingest_batches b ON b.id = p.batch_id
@@ -181,12 +192,14 @@ impl Catalog {
             )?;
             let unpublished = stmt
                 .query_map(params![database, table], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .map(|r| r.map(|(s, f)| (self.root.dec(s), self.root.dec(f))))
                 .collect::<Result<Vec<_>, _>>()?;
             let mut stmt = tx.prepare_cached(
                 "SELECT path FROM file_tombstones WHERE database = ?1 AND table_name = ?2",
             )?;
             let removed = stmt
                 .query_map(params![database, table], |r| r.get(0))?
+                .map(|r| r.map(|p| self.root.dec(p)))
                 .collect::<Result<HashSet<String>, _>>()?;
             Ok(FilesSnapshot {
                 generation,
@@ -204,7 +217,9 @@ impl Catalog {
             let mut stmt =
                 c.prepare_cached("SELECT path FROM file_tombstones WHERE since <= ?1")?;
             let rows = stmt.query_map([before], |r| r.get(0))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            Ok(rows
+                .map(|r| r.map(|p| self.root.dec(p)))
+                .collect::<Result<Vec<_>, _>>()?)
         })
     }
 
@@ -215,7 +230,10 @@ impl Catalog {
         }
         self.write(|tx| {
             for p in paths {
-                tx.execute("DELETE FROM file_tombstones WHERE path = ?1", [p])?;
+                tx.execute(
+                    "DELETE FROM file_tombstones WHERE path = ?1",
+                    [self.root.enc(p)],
+                )?;
             }
             Ok(())
         })

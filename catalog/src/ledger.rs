@@ -35,6 +35,22 @@ pub(crate) const MIGRATION: &str = r#"
     );
 "#;
 
+/// Migration: the fingerprint of each source's first bytes, to tell a file replaced under the
+/// same name from one that grew.
+pub(crate) const HEAD_MIGRATION: &str = r#"
+    ALTER TABLE ingest_sources ADD COLUMN head_len INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE ingest_sources ADD COLUMN head_hash TEXT;
+"#;
+
+/// Bytes of a source's beginning its fingerprint covers.
+pub const HEAD_BYTES: usize = 4096;
+
+/// The fingerprint of a source's first bytes (SHA-256, hex).
+pub fn fingerprint(head: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(head))
+}
+
 /// One source's advance within a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceAdvance {
@@ -42,6 +58,8 @@ pub struct SourceAdvance {
     pub from_lines: u64,
     pub to_lines: u64,
     pub to_bytes: u64,
+    /// The fingerprint of the source's first bytes (length, hash), recorded with the advance.
+    pub head: Option<(u64, String)>,
 }
 
 /// Committed progress of one source.
@@ -51,6 +69,8 @@ pub struct SourceProgress {
     pub id: i64,
     pub lines: u64,
     pub bytes: u64,
+    /// Fingerprint of its first bytes as committed: `(length, hash)`.
+    pub head: Option<(u64, String)>,
 }
 
 impl Catalog {
@@ -68,14 +88,15 @@ impl Catalog {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![database, table, sender_ip, source, now()],
             )?;
-            let (id, lines, bytes): (i64, i64, i64) = tx.prepare_cached("SELECT id, lines, bytes FROM ingest_sources
+            let (id, lines, bytes, head_len, head_hash): (i64, i64, i64, i64, Option<String>) = tx.prepare_cached("SELECT id, lines, bytes, head_len, head_hash FROM ingest_sources
                  WHERE database = ?1 AND table_name = ?2 AND sender_ip = ?3 AND source = ?4")?.query_row(params![database, table, sender_ip, source],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )?;
             Ok(SourceProgress {
                 id,
                 lines: lines as u64,
                 bytes: bytes as u64,
+                head: head_hash.map(|h| (head_len as u64, h)),
             })
         })
     }

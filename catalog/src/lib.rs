@@ -37,4 +37,6 @@ pub(crate) const MIGRATIONS_EXTRA: &[&str] = &[
     archive::MIGRATION,
     checks::MIGRATION,
     commits::MIGRATION,
+    ledger::HEAD_MIGRATION,
+    tickets::ISSUER_MIGRATION,
 ];

@@ -191,9 +191,26 @@ impl TableDef {
         {
             c.sensitive = listed.contains(&c.name);
         }
+        self.derive_sensitive();
         Ok(())
     }
+
+    /// Columns derived from sensitive input are sensitive: `raw` (the whole input line, which
+    /// ingest keeps) is sensitive whenever any other column is.
+    pub fn derive_sensitive(&mut self) {
+        let any = self
+            .columns
+            .iter()
+            .chain(self.partition_columns.iter())
+            .any(|c| c.sensitive && c.name != RAW_COLUMN);
+        if any && let Some(raw) = self.columns.iter_mut().find(|c| c.name == RAW_COLUMN) {
+            raw.sensitive = true;
+        }
+    }
 }
+
+/// The column ingest fills with the whole input line.
+pub const RAW_COLUMN: &str = "raw";
 
 /// One registered partition: its values (in partition-column order) and directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

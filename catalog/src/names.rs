@@ -36,24 +36,53 @@ fn check_common(kind: &'static str, raw: &str) -> Result<String> {
         )));
     }
     let canonical: String = raw.nfc().collect::<String>().to_lowercase();
+    // Full-width and other compatibility forms (`ｔ１`) look like the plain letters they stand for.
+    if canonical.nfkc().collect::<String>() != canonical {
+        return Err(err(
+            "it contains full-width or compatibility characters (such as 'ｔ' or '１'); type them as plain letters and digits".into(),
+        ));
+    }
     if canonical.chars().count() > 128 {
         return Err(err("it is longer than 128 characters".into()));
     }
     Ok(canonical)
 }
 
+/// Letters a database or table name may use: ASCII letters and digits, and the letters of
+/// Hangul, Han (CJK) and Kana. Other scripts' letters are refused because many look like ASCII
+/// ones (`stream_loɡ` with the IPA letter ɡ, Cyrillic `а`) and would make two tables look alike.
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || c == '_'
+        || matches!(c,
+            '\u{AC00}'..='\u{D7A3}'   // Hangul syllables
+            | '\u{1100}'..='\u{11FF}' // Hangul Jamo
+            | '\u{3130}'..='\u{318F}' // Hangul compatibility Jamo
+            | '\u{3040}'..='\u{30FF}' // Hiragana, Katakana
+            | '\u{4E00}'..='\u{9FFF}' // CJK unified ideographs
+            | '\u{3400}'..='\u{4DBF}') // CJK extension A
+}
+
+/// Names no database may take (they are DataFusion's own schemas).
+const RESERVED_DATABASES: &[&str] = &["information_schema"];
+
 /// Canonical form of a database or table name. These become directory names, so only letters,
-/// digits and `_` are allowed (as in Hive).
+/// digits and `_` are allowed (as in Hive), letters from ASCII, Hangul, Han and Kana.
 pub fn object_name(kind: &'static str, raw: &str) -> Result<String> {
     let canonical = check_common(kind, raw)?;
-    if let Some(c) = canonical
-        .chars()
-        .find(|c| !(c.is_alphanumeric() || *c == '_'))
-    {
+    if let Some(c) = canonical.chars().find(|c| !is_name_char(*c)) {
+        let reason = if c.is_alphanumeric() {
+            format!(
+                "'{c}' (U+{:04X}) is not allowed: it can look like another letter; use ASCII, Hangul, Han or Kana letters, digits and '_'",
+                c as u32
+            )
+        } else {
+            format!("'{c}' is not allowed: use letters, digits and '_' only")
+        };
         return Err(CatalogError::InvalidName {
             kind,
             name: raw.to_string(),
-            reason: format!("'{c}' is not allowed: use letters, digits and '_' only"),
+            reason,
         });
     }
     Ok(canonical)
@@ -61,7 +90,15 @@ pub fn object_name(kind: &'static str, raw: &str) -> Result<String> {
 
 /// Canonical form of a database name.
 pub fn database_name(raw: &str) -> Result<String> {
-    object_name("database", raw)
+    let name = object_name("database", raw)?;
+    if RESERVED_DATABASES.contains(&name.as_str()) {
+        return Err(CatalogError::InvalidName {
+            kind: "database",
+            name: raw.to_string(),
+            reason: format!("'{name}' is reserved (DataFusion's own schema); choose another name"),
+        });
+    }
+    Ok(name)
 }
 
 /// Canonical form of a table name.
@@ -102,5 +139,18 @@ mod tests {
         assert!(database_name("").is_err());
         assert!(table_name("../etc").is_err());
         assert!(table_name("a.b").is_err());
+    }
+
+    #[test]
+    fn rejects_look_alike_and_reserved_names() {
+        let e = table_name("ｔ１").unwrap_err().to_string();
+        assert!(e.contains("full-width"), "{e}");
+        let e = table_name("stream_lo\u{261}").unwrap_err().to_string();
+        assert!(e.contains("U+0261"), "{e}");
+        assert!(table_name("str\u{435}am").is_err(), "Cyrillic e");
+        assert_eq!(table_name("검색_로그").unwrap(), "검색_로그");
+        assert_eq!(database_name("日本_log").unwrap(), "日本_log");
+        let e = database_name("INFORMATION_SCHEMA").unwrap_err().to_string();
+        assert!(e.contains("reserved"), "{e}");
     }
 }

@@ -69,7 +69,39 @@ pub struct Catalog {
     /// ingesting) never holds up lookups: in WAL mode readers do not wait for writers.
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
+    /// Where paths inside the warehouse are stored relative to.
+    pub(crate) root: Root,
 }
+
+/// The warehouse root (`<catalog dir>/warehouse`) paths are stored relative to, so a copied
+/// home (`cp -r ~/.cuve /backup/cuve`) reads and writes its own files, never the original's.
+/// Paths outside it (external tables) are stored as given.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Root(Option<PathBuf>);
+
+impl Root {
+    /// The stored form of `path`: relative to the root when inside it.
+    pub(crate) fn enc(&self, path: &str) -> String {
+        if let Some(root) = &self.0
+            && let Ok(rel) = Path::new(path).strip_prefix(root)
+        {
+            return format!("{WAREHOUSE_PREFIX}{}", rel.display());
+        }
+        path.to_string()
+    }
+
+    /// The absolute form of a stored path.
+    pub(crate) fn dec(&self, stored: String) -> String {
+        match (&self.0, stored.strip_prefix(WAREHOUSE_PREFIX)) {
+            (Some(root), Some("")) => root.display().to_string(),
+            (Some(root), Some(rel)) => root.join(rel).display().to_string(),
+            _ => stored,
+        }
+    }
+}
+
+/// Marks a stored path as relative to the warehouse root.
+const WAREHOUSE_PREFIX: &str = "warehouse:";
 
 /// Prepared statements kept per connection (every query the catalog makes fits: statements
 /// are parsed once per connection, not on every call).
@@ -102,10 +134,15 @@ impl Catalog {
         // transaction; only a power loss may drop the last ones.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        let root = path
+            .parent()
+            .map(|d| d.join("warehouse"))
+            .map(|w| w.canonicalize().unwrap_or(w));
         let catalog = Catalog {
             conn: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             path,
+            root: Root(root),
         };
         catalog.migrate()?;
         Ok(catalog)
@@ -119,9 +156,15 @@ impl Catalog {
             conn: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             path: PathBuf::from(":memory:"),
+            root: Root::default(),
         };
         catalog.migrate()?;
         Ok(catalog)
+    }
+
+    /// The warehouse root of this catalog (`<catalog dir>/warehouse`; `None` in memory).
+    pub fn warehouse(&self) -> Option<&Path> {
+        self.root.0.as_deref()
     }
 
     /// Path of the catalog file.
@@ -202,7 +245,58 @@ impl Catalog {
             Ok(())
         })?;
         self.ensure_database("default", Some("Default database"))?;
+        self.relativize_paths()?;
         Ok(())
+    }
+
+    /// Stores paths inside the warehouse relative to it (catalogs written before paths were
+    /// stored that way held absolute ones).
+    fn relativize_paths(&self) -> Result<()> {
+        let Some(root) = &self.root.0 else {
+            return Ok(());
+        };
+        let prefix = format!("{}/", root.display());
+        let cols = [
+            ("tables", "location"),
+            ("partitions", "location"),
+            ("ingest_pending", "staged"),
+            ("ingest_pending", "final"),
+            ("file_tombstones", "path"),
+        ];
+        // Read first: opening a catalog with nothing to change takes no write lock.
+        let any = self.read(|c| {
+            for (table, column) in cols {
+                let n: i64 = c.query_row(
+                    &format!("SELECT count(*) FROM {table} WHERE substr({column}, 1, ?1) = ?2"),
+                    params![prefix.len() as i64, prefix],
+                    |r| r.get(0),
+                )?;
+                if n > 0 {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })?;
+        if !any {
+            return Ok(());
+        }
+        self.write(|tx| {
+            for (table, column) in cols {
+                tx.execute(
+                    &format!(
+                        "UPDATE {table} SET {column} = ?1 || substr({column}, ?2)
+                         WHERE substr({column}, 1, ?3) = ?4"
+                    ),
+                    params![
+                        WAREHOUSE_PREFIX,
+                        prefix.len() as i64 + 1,
+                        prefix.len() as i64,
+                        prefix
+                    ],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     fn ensure_database(&self, name: &str, comment: Option<&str>) -> Result<()> {
@@ -309,7 +403,7 @@ impl Catalog {
             }
             let mut dropped = Vec::new();
             for t in tables {
-                if let Some(def) = load_table_tx(tx, name, &t)? {
+                if let Some(def) = load_table_tx(tx, &self.root, name, &t)? {
                     dropped.push(def);
                 }
             }
@@ -324,7 +418,7 @@ impl Catalog {
 
     /// Registers a table; returns `false` if it existed and `if_not_exists` was set.
     pub fn create_table(&self, def: &TableDef, if_not_exists: bool) -> Result<bool> {
-        self.write(|tx| match insert_table(tx, def) {
+        self.write(|tx| match insert_table(tx, &self.root, def) {
             Ok(_) => Ok(true),
             Err(CatalogError::TableExists(..)) if if_not_exists => Ok(false),
             Err(e) => Err(e),
@@ -333,7 +427,7 @@ impl Catalog {
 
     /// Looks a table up.
     pub fn table(&self, database: &str, name: &str) -> Result<Option<TableDef>> {
-        self.read_tx(|tx| load_table_tx(tx, database, name))
+        self.read_tx(|tx| load_table_tx(tx, &self.root, database, name))
     }
 
     /// Names of the tables of a database.
@@ -367,7 +461,7 @@ impl Catalog {
     /// Removes a table (and its partitions) from the catalog, returning its definition.
     pub fn drop_table(&self, database: &str, name: &str) -> Result<Option<TableDef>> {
         self.write(|tx| {
-            let def = load_table_tx(tx, database, name)?;
+            let def = load_table_tx(tx, &self.root, database, name)?;
             if def.is_some() {
                 tx.execute(
                     "DELETE FROM tables WHERE database = ?1 AND name = ?2",
@@ -391,7 +485,7 @@ impl Catalog {
         edit: impl FnOnce(&mut TableDef) -> Result<()>,
     ) -> Result<TableDef> {
         self.write(|tx| {
-            let mut def = load_table_tx(tx, database, name)?
+            let mut def = load_table_tx(tx, &self.root, database, name)?
                 .ok_or_else(|| CatalogError::TableNotFound(database.into(), name.into()))?;
             let layout = (def.bucketing_version(), def.bucket.clone());
             edit(&mut def)?;
@@ -407,7 +501,7 @@ impl Catalog {
                 params![
                     id,
                     def.format.as_str(),
-                    def.location,
+                    self.root.enc(&def.location),
                     def.external,
                     def.comment,
                     bucket_json(&def.bucket)?,
@@ -420,7 +514,7 @@ impl Catalog {
             if relayout {
                 tx.execute("DELETE FROM file_checks WHERE table_id = ?1", [id])?;
             }
-            load_table_tx(tx, database, name)?.ok_or_else(|| {
+            load_table_tx(tx, &self.root, database, name)?.ok_or_else(|| {
                 CatalogError::Corrupt(format!("table {database}.{name} vanished during ALTER"))
             })
         })
@@ -439,11 +533,11 @@ impl Catalog {
             let id = table_id(tx, database, name)?;
             tx.execute(
                 "UPDATE tables SET location = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1",
-                params![id, location, now()],
+                params![id, self.root.enc(location), now()],
             )?;
             tx.execute("DELETE FROM partitions WHERE table_id = ?1", [id])?;
             for p in partitions {
-                insert_partition(tx, id, p)?;
+                insert_partition(tx, &self.root, id, p)?;
             }
             Ok(())
         })
@@ -464,7 +558,7 @@ impl Catalog {
             let id = table_id(tx, database, table)?;
             let mut added = 0;
             for p in parts {
-                let n = insert_partition(tx, id, p)?;
+                let n = insert_partition(tx, &self.root, id, p)?;
                 if n == 0 && !if_not_exists {
                     return Err(CatalogError::PartitionExists {
                         table: format!("{database}.{table}"),
@@ -489,7 +583,7 @@ impl Catalog {
     ) -> Result<Option<PartitionDef>> {
         self.write(|tx| {
             let id = table_id(tx, database, table)?;
-            let part = load_partition(tx, id, spec)?;
+            let part = load_partition(tx, &self.root, id, spec)?;
             if part.is_some() {
                 tx.execute(
                     "DELETE FROM partitions WHERE table_id = ?1 AND spec = ?2",
@@ -513,7 +607,7 @@ impl Catalog {
             let id = table_id(tx, database, table)?;
             let n = tx.execute(
                 "UPDATE partitions SET location = ?3 WHERE table_id = ?1 AND spec = ?2",
-                params![id, spec, location],
+                params![id, spec, self.root.enc(location)],
             )?;
             if n == 0 {
                 return Err(CatalogError::PartitionNotFound {
@@ -528,12 +622,16 @@ impl Catalog {
 
     /// Registered partitions of a table, ordered by spec.
     pub fn partitions(&self, database: &str, table: &str) -> Result<Vec<PartitionDef>> {
-        self.read_tx(|tx| partitions_tx(tx, table_id(tx, database, table)?))
+        self.read_tx(|tx| partitions_tx(tx, &self.root, table_id(tx, database, table)?))
     }
 }
 
 /// A table's registered partitions, in spec order.
-pub(crate) fn partitions_tx(tx: &Transaction<'_>, id: i64) -> Result<Vec<PartitionDef>> {
+pub(crate) fn partitions_tx(
+    tx: &Transaction<'_>,
+    root: &Root,
+    id: i64,
+) -> Result<Vec<PartitionDef>> {
     let mut stmt = tx.prepare_cached(
         "SELECT vals, location FROM partitions WHERE table_id = ?1 ORDER BY spec",
     )?;
@@ -546,7 +644,7 @@ pub(crate) fn partitions_tx(tx: &Transaction<'_>, id: i64) -> Result<Vec<Partiti
         out.push(PartitionDef {
             values: serde_json::from_str(&vals)
                 .map_err(|e| CatalogError::Corrupt(format!("partition values '{vals}': {e}")))?,
-            location,
+            location: root.dec(location),
         });
     }
     Ok(out)
@@ -554,7 +652,7 @@ pub(crate) fn partitions_tx(tx: &Transaction<'_>, id: i64) -> Result<Vec<Partiti
 
 /// Inserts a table record (and its columns); returns its row id. Fails when the database does
 /// not exist or the table does.
-pub(crate) fn insert_table(tx: &Transaction<'_>, def: &TableDef) -> Result<i64> {
+pub(crate) fn insert_table(tx: &Transaction<'_>, root: &Root, def: &TableDef) -> Result<i64> {
     let db: Option<String> = tx
         .prepare_cached("SELECT name FROM databases WHERE name = ?1")?
         .query_row([&def.database], |r| r.get(0))
@@ -562,7 +660,7 @@ pub(crate) fn insert_table(tx: &Transaction<'_>, def: &TableDef) -> Result<i64> 
     if db.is_none() {
         return Err(CatalogError::DatabaseNotFound(def.database.clone()));
     }
-    if load_table_tx(tx, &def.database, &def.name)?.is_some() {
+    if load_table_tx(tx, root, &def.database, &def.name)?.is_some() {
         return Err(CatalogError::TableExists(
             def.database.clone(),
             def.name.clone(),
@@ -575,7 +673,7 @@ pub(crate) fn insert_table(tx: &Transaction<'_>, def: &TableDef) -> Result<i64> 
             def.database,
             def.name,
             def.format.as_str(),
-            def.location,
+            root.enc(&def.location),
             def.external,
             def.comment,
             bucket_json(&def.bucket)?,
@@ -591,6 +689,7 @@ pub(crate) fn insert_table(tx: &Transaction<'_>, def: &TableDef) -> Result<i64> 
 /// Registers one partition; returns 0 when it was already registered.
 pub(crate) fn insert_partition(
     tx: &Transaction<'_>,
+    root: &Root,
     table_id: i64,
     p: &PartitionDef,
 ) -> Result<usize> {
@@ -600,7 +699,7 @@ pub(crate) fn insert_partition(
             table_id,
             p.spec(),
             serde_json::to_string(&p.values).map_err(|e| CatalogError::Corrupt(e.to_string()))?,
-            p.location,
+            root.enc(&p.location),
             now()
         ],
     )?)
@@ -621,7 +720,12 @@ pub(crate) fn table_id(tx: &Transaction<'_>, database: &str, table: &str) -> Res
         .ok_or_else(|| CatalogError::TableNotFound(database.into(), table.into()))
 }
 
-fn load_partition(tx: &Transaction<'_>, id: i64, spec: &str) -> Result<Option<PartitionDef>> {
+fn load_partition(
+    tx: &Transaction<'_>,
+    root: &Root,
+    id: i64,
+    spec: &str,
+) -> Result<Option<PartitionDef>> {
     let row: Option<(String, String)> = tx
         .prepare_cached("SELECT vals, location FROM partitions WHERE table_id = ?1 AND spec = ?2")?
         .query_row(params![id, spec], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -630,7 +734,7 @@ fn load_partition(tx: &Transaction<'_>, id: i64, spec: &str) -> Result<Option<Pa
         Ok(PartitionDef {
             values: serde_json::from_str(&vals)
                 .map_err(|e| CatalogError::Corrupt(format!("partition values '{vals}': {e}")))?,
-            location,
+            location: root.dec(location),
         })
     })
     .transpose()
@@ -674,7 +778,12 @@ fn table_names_tx(tx: &Transaction<'_>, database: &str) -> Result<Vec<String>> {
     Ok(rows.collect::<Result<Vec<String>, _>>()?)
 }
 
-fn load_table_tx(tx: &Transaction<'_>, database: &str, name: &str) -> Result<Option<TableDef>> {
+fn load_table_tx(
+    tx: &Transaction<'_>,
+    root: &Root,
+    database: &str,
+    name: &str,
+) -> Result<Option<TableDef>> {
     type Row = (
         i64,
         String,
@@ -740,7 +849,7 @@ fn load_table_tx(tx: &Transaction<'_>, database: &str, name: &str) -> Result<Opt
     let corrupt = |what: &str, e: serde_json::Error| {
         CatalogError::Corrupt(format!("{what} of table {database}.{name}: {e}"))
     };
-    Ok(Some(TableDef {
+    let mut def = TableDef {
         database: database.to_string(),
         name: name.to_string(),
         columns,
@@ -749,14 +858,16 @@ fn load_table_tx(tx: &Transaction<'_>, database: &str, name: &str) -> Result<Opt
             .map(|b| serde_json::from_str(&b).map_err(|e| corrupt("bucket spec", e)))
             .transpose()?,
         format: StorageFormat::parse(&format)?,
-        location,
+        location: root.dec(location),
         external,
         comment,
         properties: serde_json::from_str(&props).map_err(|e| corrupt("properties", e))?,
         created_at: created,
         updated_at: updated,
         version,
-    }))
+    };
+    def.derive_sensitive();
+    Ok(Some(def))
 }
 
 #[cfg(test)]

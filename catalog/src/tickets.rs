@@ -13,6 +13,9 @@ use crate::names;
 use crate::store::{Catalog, now};
 
 /// Migration creating the access tables.
+/// Migration: who issued each ticket.
+pub(crate) const ISSUER_MIGRATION: &str = "ALTER TABLE tickets ADD COLUMN issued_by TEXT;";
+
 pub(crate) const MIGRATION: &str = r#"
     CREATE TABLE users (
         name        TEXT PRIMARY KEY,
@@ -207,6 +210,9 @@ pub struct Ticket {
     pub revoked: bool,
     pub grants: Vec<Grant>,
     pub quota: Quota,
+    /// Who issued it (`None` for tickets issued before this was recorded, and the first admin's).
+    #[serde(default)]
+    pub issued_by: Option<String>,
 }
 
 /// One day of a ticket's usage.
@@ -370,14 +376,14 @@ impl Catalog {
     /// A ticket by public id.
     pub fn ticket(&self, id: &str) -> Result<Option<Ticket>> {
         self.read(|c| {
-            type Row = (String, String, Option<String>, String, Option<String>, bool, String);
+            type Row = (String, String, Option<String>, String, Option<String>, bool, String, Option<String>);
             let row: Option<Row> = c
-                .prepare_cached("SELECT id, owner, description, created_at, expires_at, revoked, quota FROM tickets WHERE id = ?1")?
+                .prepare_cached("SELECT id, owner, description, created_at, expires_at, revoked, quota, issued_by FROM tickets WHERE id = ?1")?
                 .query_row([id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
                 )
                 .optional()?;
-            let Some((id, owner, description, created_at, expires_at, revoked, quota)) = row else {
+            let Some((id, owner, description, created_at, expires_at, revoked, quota, issued_by)) = row else {
                 return Ok(None);
             };
             let (role, owner_database): (String, Option<String>) =
@@ -402,6 +408,7 @@ impl Catalog {
                 revoked,
                 grants,
                 quota: serde_json::from_str(&quota).map_err(|e| CatalogError::Corrupt(format!("quota: {e}")))?,
+                issued_by,
             }))
         })
     }
@@ -446,9 +453,11 @@ impl Catalog {
         if t.revoked {
             return Err(denied());
         }
+        // An expiry that does not parse fails closed.
         if let Some(exp) = &t.expires_at
-            && let Ok(exp) = chrono::DateTime::parse_from_rfc3339(exp)
-            && exp < chrono::Utc::now()
+            && chrono::DateTime::parse_from_rfc3339(exp)
+                .ok()
+                .is_none_or(|exp| exp < chrono::Utc::now())
         {
             return Err(denied());
         }
@@ -512,6 +521,15 @@ impl Catalog {
     }
 
     /// Gives a ticket a new secret (the old one stops working); returns it.
+    /// Records who issued a ticket.
+    pub fn set_ticket_issuer(&self, id: &str, issuer: &str) -> Result<()> {
+        self.update_ticket(
+            id,
+            "UPDATE tickets SET issued_by = ?2 WHERE id = ?1",
+            &issuer,
+        )
+    }
+
     pub fn rotate_ticket(&self, id: &str) -> Result<String> {
         let secret = new_secret(id);
         self.update_ticket(
@@ -549,6 +567,37 @@ impl Catalog {
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Charges `bytes` to the ticket's scans of today if that keeps them within `max_per_day`,
+    /// in one transaction (so concurrent queries cannot all pass the check and then all be
+    /// charged). Returns `Err(used)`, charging nothing, when it would not.
+    pub fn charge_bytes(
+        &self,
+        id: &str,
+        bytes: u64,
+        max_per_day: u64,
+    ) -> Result<std::result::Result<(), u64>> {
+        self.write(|tx| {
+            let day = today();
+            let used: i64 = tx
+                .prepare_cached(
+                    "SELECT bytes_scanned FROM ticket_usage WHERE ticket_id = ?1 AND day = ?2",
+                )?
+                .query_row(params![id, day], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            let used = used.max(0) as u64;
+            if used.saturating_add(bytes) > max_per_day {
+                return Ok(Err(used));
+            }
+            tx.execute(
+                "INSERT INTO ticket_usage(ticket_id, day, queries, bytes_scanned, rows_returned) VALUES (?1, ?2, 0, ?3, 0)
+                 ON CONFLICT(ticket_id, day) DO UPDATE SET bytes_scanned = bytes_scanned + ?3",
+                params![id, day, bytes as i64],
+            )?;
+            Ok(Ok(()))
         })
     }
 

@@ -240,8 +240,13 @@ fn managed_ticket(ctx: &CliContext, caller: &AccessView, id: &str) -> CliResult<
         .catalog()
         .ticket(id)?
         .ok_or_else(|| CliError::usage(format!("ticket '{id}' does not exist")))?;
-    if !caller.may_manage_ticket(t.role, &t.grants) {
-        return Err(denied(format!("you may not manage ticket {id}")));
+    // Owners manage only the tickets they issued (for their databases); admins any.
+    let issued_by_caller = t.issued_by.as_deref() == Some(caller.user.as_str());
+    let may = caller.admin || (issued_by_caller && caller.may_manage_ticket(t.role, &t.grants));
+    if !may {
+        return Err(denied(format!(
+            "you may not manage ticket {id}: owners manage only the tickets they issued"
+        )));
     }
     Ok(t)
 }
@@ -357,7 +362,7 @@ pub fn ticket(ctx: &CliContext, cmd: TicketCmd) -> CliResult {
             }
             let mut q = Quota::default();
             quota.apply(&mut q);
-            let (t, secret) = catalog
+            let (mut t, secret) = catalog
                 .create_ticket(
                     &user,
                     description.as_deref(),
@@ -366,6 +371,8 @@ pub fn ticket(ctx: &CliContext, cmd: TicketCmd) -> CliResult {
                     &q,
                 )
                 .map_err(|e| CliError::usage(e.to_string()))?;
+            catalog.set_ticket_issuer(&t.id, &caller.user)?;
+            t.issued_by = Some(caller.user.clone());
             audit_admin(
                 ctx,
                 &caller,
@@ -539,9 +546,26 @@ pub fn ticket(ctx: &CliContext, cmd: TicketCmd) -> CliResult {
             );
         }
         TicketCmd::Rotate { id, json: as_json } => {
-            managed_ticket(ctx, &caller, &id)?;
+            let t = catalog
+                .ticket(&id)?
+                .ok_or_else(|| CliError::usage(format!("ticket '{id}' does not exist")))?;
+            // A new secret lets its holder act as the ticket's user: users rotate their own
+            // tickets, only admins someone else's.
+            if t.owner != caller.user && !caller.admin {
+                return Err(denied(format!(
+                    "ticket {id} belongs to {}: only admins rotate another user's ticket",
+                    t.owner
+                )));
+            }
             let secret = catalog.rotate_ticket(&id)?;
-            audit_admin(ctx, &caller, format!("ticket rotate {id}"));
+            audit_admin(
+                ctx,
+                &caller,
+                format!(
+                    "ticket rotate {id} (a ticket of {}, by {})",
+                    t.owner, caller.user
+                ),
+            );
             if as_json {
                 json(&serde_json::json!({ "id": id, "secret": secret }));
             } else {

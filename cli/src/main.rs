@@ -152,6 +152,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(cuve_engine::THREAD_STACK)
         .enable_all()
         .build()
     {
@@ -161,9 +162,27 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::IO);
         }
     };
-    let code = runtime.block_on(run(cli));
-    // Do not wait for a cancelled query still winding down.
-    runtime.shutdown_background();
+    // The statement path runs on threads with large stacks (planning and evaluating an
+    // expression recurses once per level of nesting; see cuve_engine::THREAD_STACK), the
+    // main future included.
+    let main = std::thread::Builder::new()
+        .name("cuve-main".into())
+        .stack_size(cuve_engine::THREAD_STACK)
+        .spawn(move || {
+            let code = runtime.block_on(run(cli));
+            // Do not wait for a cancelled query still winding down.
+            runtime.shutdown_background();
+            code
+        });
+    let code = match main.map(|t| t.join()) {
+        Ok(Ok(code)) => code,
+        // A panic that escaped a statement (it printed its message): the statement failed.
+        Ok(Err(_)) => exit::SQL,
+        Err(e) => {
+            eprintln!("error: cannot start the main thread: {e}");
+            exit::IO
+        }
+    };
     ExitCode::from(code)
 }
 

@@ -293,6 +293,7 @@ fn query_runtime() -> std::sync::Arc<tokio::runtime::Runtime> {
             std::sync::Arc::new(
                 tokio::runtime::Builder::new_multi_thread()
                     .thread_name("cuve-query")
+                    .thread_stack_size(cuve_engine::THREAD_STACK)
                     .enable_all()
                     .build()
                     .expect("a tokio runtime for queries"),

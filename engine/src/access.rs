@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use cuve_catalog::{Grant, Quota, Role, Ticket};
+use cuve_catalog::{Catalog, Grant, Quota, Role, TableDef, Ticket};
+
+use crate::error::{EngineError, Result};
 
 pub use cuve_catalog::Priv as Privilege;
 
@@ -101,5 +103,69 @@ impl AccessView {
     /// admins always; owners only analysts' tickets, with grants on their own databases.
     pub fn may_manage_ticket(&self, role: Role, grants: &[Grant]) -> bool {
         self.admin || (role == Role::Analyst && self.may_manage(grants))
+    }
+}
+
+/// The definition with sensitive columns removed when they are hidden.
+pub fn visible_def(mut def: TableDef, hide_sensitive: bool) -> TableDef {
+    if hide_sensitive {
+        def.columns.retain(|c| !c.sensitive);
+        def.partition_columns.retain(|c| !c.sensitive);
+        // Their names are not shown either (DESCRIBE FORMATTED, SHOW CREATE TABLE).
+        def.properties
+            .remove(cuve_catalog::SENSITIVE_COLUMNS_PROPERTY);
+        def.properties
+            .insert("cuve.view.sensitive_hidden".into(), "true".into());
+    }
+    def
+}
+
+/// Loads `db.name` as `access` may see it (sensitive columns hidden unless granted); a missing
+/// and a forbidden table give the same error.
+pub fn visible_table(
+    access: &AccessView,
+    catalog: &Catalog,
+    db: &str,
+    name: &str,
+) -> Result<TableDef> {
+    let def = if access.sees_table(db, name) {
+        catalog.table(db, name)?
+    } else {
+        None
+    };
+    let def =
+        def.ok_or_else(|| EngineError::invalid(format!("table '{db}.{name}' does not exist")))?;
+    Ok(visible_def(def, !access.sees_sensitive(db, name)))
+}
+
+/// DDL on a database needs ALTER on it.
+pub fn require_alter(access: &AccessView, db: &str) -> Result<()> {
+    if access.allows(Privilege::Alter, db, "*") {
+        Ok(())
+    } else {
+        Err(EngineError::Denied(format!(
+            "DDL on database '{db}' needs a ticket with ALTER on {db}.*"
+        )))
+    }
+}
+
+/// Statements only admins may run.
+pub fn require_admin(access: &AccessView, what: &str) -> Result<()> {
+    if access.admin {
+        Ok(())
+    } else {
+        Err(EngineError::Denied(format!("{what} needs an admin ticket")))
+    }
+}
+
+/// Writing rows into a table needs WRITE on it.
+pub fn require_write(access: &AccessView, def: &TableDef) -> Result<()> {
+    if access.allows(Privilege::Write, &def.database, &def.name) {
+        Ok(())
+    } else {
+        Err(EngineError::Denied(format!(
+            "INSERT into {} needs a ticket with WRITE on it",
+            def.qualified_name()
+        )))
     }
 }

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use cuve_catalog::{Catalog, TableDef};
+use cuve_catalog::Catalog;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::Result as DfResult;
 
-use crate::access::AccessView;
+use crate::access::{AccessView, visible_def};
 use crate::error::Result;
 use crate::table::CuveTable;
 
@@ -61,17 +61,6 @@ impl TableCache {
             .insert(key, (stamp, provider.clone()));
         Ok(Some(provider))
     }
-}
-
-/// The definition with sensitive columns removed when they are hidden.
-pub fn visible_def(mut def: TableDef, hide_sensitive: bool) -> TableDef {
-    if hide_sensitive {
-        def.columns.retain(|c| !c.sensitive);
-        def.partition_columns.retain(|c| !c.sensitive);
-        def.properties
-            .insert("cuve.view.sensitive_hidden".into(), "true".into());
-    }
-    def
 }
 
 /// The `cuve` catalog of one session.

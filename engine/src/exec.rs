@@ -26,6 +26,18 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Runs `f`, which may wait for the catalog's write lock (held by an ingest in another process,
+/// for instance), so that it does not hold up the other tasks of a multi-threaded runtime:
+/// tokio moves them to another worker while `f` blocks. Elsewhere `f` just runs.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// A held concurrency slot; released on drop.
 pub struct SlotGuard {
     catalog: Arc<Catalog>,
@@ -34,7 +46,7 @@ pub struct SlotGuard {
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        if let Err(e) = self.catalog.release_slot(self.slot) {
+        if let Err(e) = blocking(|| self.catalog.release_slot(self.slot)) {
             log::error!("releasing query slot {}: {e}", self.slot);
         }
     }
@@ -51,7 +63,7 @@ pub async fn acquire_slot(
     let wait = Duration::from_secs_f64(access.quota.max_wait_secs.unwrap_or(0.0).max(0.0));
     let started = Instant::now();
     loop {
-        if let Some(slot) = catalog.try_acquire_slot(ticket, max, &pid_alive)? {
+        if let Some(slot) = blocking(|| catalog.try_acquire_slot(ticket, max, &pid_alive))? {
             return Ok(Some(SlotGuard {
                 catalog: catalog.clone(),
                 slot,
@@ -67,12 +79,16 @@ pub async fn acquire_slot(
     }
 }
 
-/// Checks the bytes a statement will scan against the ticket's quotas; returns the estimate.
-pub fn check_bytes(catalog: &Catalog, access: &AccessView, scans: &[ScanReport]) -> Result<u64> {
-    let bytes: u64 = scans.iter().map(|s| s.bytes_read).sum();
-    let Some(ticket) = &access.ticket_id else {
-        return Ok(bytes);
-    };
+/// The bytes a statement will scan, checked against the ticket's quotas.
+#[derive(Debug, Clone, Copy)]
+pub struct Admitted {
+    /// The estimate (the pruned files' sizes).
+    pub bytes: u64,
+    /// Already charged to today's usage (tickets with a daily limit are charged at admission).
+    pub charged: bool,
+}
+
+fn per_query_check(access: &AccessView, bytes: u64) -> Result<()> {
     if let Some(max) = access.quota.max_scan_bytes_per_query
         && bytes > max
     {
@@ -80,13 +96,57 @@ pub fn check_bytes(catalog: &Catalog, access: &AccessView, scans: &[ScanReport])
             "this query would scan {bytes} bytes, more than the ticket's max_scan_bytes_per_query ({max}); narrow the dt range or filter on the bucket column"
         )));
     }
+    Ok(())
+}
+
+fn day_exceeded(ticket: &str, bytes: u64, max: u64, used: u64) -> EngineError {
+    EngineError::Quota(format!(
+        "this query would scan {bytes} bytes; ticket {ticket} has {} of its {max} bytes per day left",
+        max.saturating_sub(used)
+    ))
+}
+
+/// Checks the bytes a statement will scan against the ticket's quotas and, under a daily
+/// limit, reserves them at once (charged whether or not the statement then finishes).
+pub fn admit_bytes(
+    catalog: &Catalog,
+    access: &AccessView,
+    scans: &[ScanReport],
+) -> Result<Admitted> {
+    let bytes: u64 = scans.iter().map(|s| s.bytes_read).sum();
+    let Some(ticket) = &access.ticket_id else {
+        return Ok(Admitted {
+            bytes,
+            charged: false,
+        });
+    };
+    per_query_check(access, bytes)?;
+    if let Some(max) = access.quota.max_scan_bytes_per_day {
+        if let Err(used) = blocking(|| catalog.charge_bytes(ticket, bytes, max))? {
+            return Err(day_exceeded(ticket, bytes, max, used));
+        }
+        return Ok(Admitted {
+            bytes,
+            charged: true,
+        });
+    }
+    Ok(Admitted {
+        bytes,
+        charged: false,
+    })
+}
+
+/// The same checks without reserving anything (for a check before a later admission).
+pub fn check_bytes(catalog: &Catalog, access: &AccessView, scans: &[ScanReport]) -> Result<u64> {
+    let bytes: u64 = scans.iter().map(|s| s.bytes_read).sum();
+    let Some(ticket) = &access.ticket_id else {
+        return Ok(bytes);
+    };
+    per_query_check(access, bytes)?;
     if let Some(max) = access.quota.max_scan_bytes_per_day {
         let used = catalog.bytes_today(ticket)?;
         if used + bytes > max {
-            return Err(EngineError::Quota(format!(
-                "this query would scan {bytes} bytes; ticket {ticket} has {} of its {max} bytes per day left",
-                max.saturating_sub(used)
-            )));
+            return Err(day_exceeded(ticket, bytes, max, used));
         }
     }
     Ok(bytes)
@@ -101,13 +161,15 @@ pub fn record(
     resources: Vec<String>,
     decision: &str,
     reason: Option<String>,
-    bytes: u64,
+    bytes: Admitted,
     rows: u64,
     started: Instant,
 ) {
+    let charge = if bytes.charged { 0 } else { bytes.bytes };
+    let bytes = bytes.bytes;
     if let Some(t) = &access.ticket_id
         && decision != "deny"
-        && let Err(e) = catalog.record_usage(t, 1, bytes, rows)
+        && let Err(e) = catalog.record_usage(t, 1, charge, rows)
     {
         log::error!("recording usage: {e}");
     }
@@ -139,7 +201,7 @@ pub struct MeteredStream {
     access: Arc<AccessView>,
     statement: String,
     resources: Vec<String>,
-    bytes: u64,
+    bytes: Admitted,
     rows: u64,
     started: Instant,
     outcome: Option<(String, Option<String>)>,
@@ -154,7 +216,7 @@ impl MeteredStream {
         access: Arc<AccessView>,
         statement: String,
         resources: Vec<String>,
-        bytes: u64,
+        bytes: Admitted,
         started: Instant,
         slot: Option<SlotGuard>,
     ) -> Self {
@@ -289,16 +351,19 @@ impl Drop for MeteredStream {
         } else {
             "allow"
         };
-        record(
-            &self.catalog,
-            &self.access,
-            &self.statement,
-            std::mem::take(&mut self.resources),
-            decision,
-            reason,
-            self.bytes,
-            self.rows,
-            self.started,
-        );
+        let resources = std::mem::take(&mut self.resources);
+        blocking(|| {
+            record(
+                &self.catalog,
+                &self.access,
+                &self.statement,
+                resources,
+                decision,
+                reason,
+                self.bytes,
+                self.rows,
+                self.started,
+            )
+        });
     }
 }

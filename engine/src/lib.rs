@@ -37,5 +37,11 @@ pub use access::{AccessView, Privilege};
 pub use error::{EngineError, ErrorKind, Result};
 pub use session::{Engine, QueryOutput, Session, StatementOutput};
 
+/// Stack size of the threads statements run on (front ends build their runtimes with it).
+/// Planning and evaluating an expression recurses once per level of nesting; with the limits of
+/// [`parse::limits`] this leaves a wide margin, and only the pages a thread touches are ever
+/// backed by memory.
+pub const THREAD_STACK: usize = 256 << 20;
+
 /// Name of the one DataFusion catalog; databases are its schemas.
 pub const CATALOG_NAME: &str = "cuve";

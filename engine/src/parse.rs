@@ -1,5 +1,5 @@
 //! The front parser: splits a script into statements ([`split`], on [`tokens`]), numbers and
-//! binds parameters ([`params`]), and recognises the Hive-flavoured
+//! binds parameters ([`params`]), limits statement size ([`limits`]), and recognises the Hive-flavoured
 //! statements Cuve handles itself (databases, DDL, partitions, SHOW, DESCRIBE, Hive INSERT).
 //! Everything else is handed to DataFusion's SQL planner unchanged.
 //!
@@ -22,6 +22,7 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use crate::error::{EngineError, Result};
 use crate::types::canonical_type;
 
+pub mod limits;
 pub mod params;
 mod split;
 pub mod tokens;

@@ -278,7 +278,10 @@ impl Session {
                 resources,
                 decision,
                 Some(e.user_message()),
-                0,
+                exec::Admitted {
+                    bytes: 0,
+                    charged: false,
+                },
                 0,
                 started,
             );
@@ -314,7 +317,10 @@ impl Session {
                     resources,
                     "allow",
                     None,
-                    0,
+                    exec::Admitted {
+                        bytes: 0,
+                        charged: false,
+                    },
                     rows,
                     started,
                 );
@@ -337,7 +343,7 @@ impl Session {
     ) -> Result<StatementOutput> {
         let slot = exec::acquire_slot(self.engine.catalog(), &self.access).await?;
         let out = self.run_datafusion(df_sql, params).await?;
-        let bytes = exec::check_bytes(self.engine.catalog(), &self.access, &out.scans)?;
+        let bytes = exec::admit_bytes(self.engine.catalog(), &self.access, &out.scans)?;
         let resources = out.scans.iter().map(|s| s.table.clone()).collect();
         let stream = exec::MeteredStream::new(
             out.stream,
@@ -406,12 +412,7 @@ impl Session {
         };
         let rewritten = cuve_udf::rewrite_hive_sql(&df_sql).map_err(EngineError::Unsupported)?;
         let df_sql = rewritten.as_deref().unwrap_or(&df_sql);
-        let plan = self
-            .ctx
-            .state()
-            .create_logical_plan(df_sql)
-            .await
-            .map_err(EngineError::from_datafusion)?;
+        let plan = self.logical_plan(df_sql).await?;
         let mut types: ParameterTypes = plan
             .get_parameter_types()
             .map(|t| t.into_iter().collect())
@@ -436,6 +437,21 @@ impl Session {
         Ok((Arc::new(plan.schema().as_arrow().clone()), types))
     }
 
+    /// DataFusion's logical plan of one SQL statement: parsed once, checked against the size
+    /// limits ([`crate::parse::limits`]), then planned from the parsed statement.
+    pub(crate) async fn logical_plan(&self, sql: &str) -> Result<LogicalPlan> {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state
+            .sql_to_statement(sql, &dialect)
+            .map_err(EngineError::from_datafusion)?;
+        crate::parse::limits::check(&statement)?;
+        state
+            .statement_to_plan(statement)
+            .await
+            .map_err(EngineError::from_datafusion)
+    }
+
     /// Plans and runs SQL through DataFusion.
     pub(crate) async fn run_datafusion(
         &mut self,
@@ -445,14 +461,11 @@ impl Session {
         // Hive's LATERAL VIEW / explode become DataFusion's unnest.
         let rewritten = cuve_udf::rewrite_hive_sql(sql).map_err(EngineError::Unsupported)?;
         let sql = rewritten.as_deref().unwrap_or(sql);
-        let state = self.ctx.state();
-        let plan = state
-            .create_logical_plan(sql)
-            .await
-            .map_err(EngineError::from_datafusion)?;
+        let plan = self.logical_plan(sql).await?;
         let plan = crate::parse::params::bind(plan, params)?;
         self.check_plan(&plan)?;
         let explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
+        let analyze = matches!(plan, LogicalPlan::Analyze(_));
         let df = self
             .ctx
             .execute_logical_plan(plan)
@@ -460,8 +473,34 @@ impl Session {
             .map_err(EngineError::from_datafusion)?;
         if explain {
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let mut batches = df.collect().await.map_err(EngineError::from_datafusion)?;
+            let task = Arc::new(df.task_ctx());
+            let physical = df
+                .create_physical_plan()
+                .await
+                .map_err(EngineError::from_datafusion)?;
             let scans = self.scans.take();
+            let run = datafusion::physical_plan::collect(physical, task);
+            // EXPLAIN ANALYZE runs the query: the byte quota is checked before, and the run
+            // time limit applies, as for the query itself.
+            let mut batches = if analyze {
+                exec::check_bytes(self.engine.catalog(), &self.access, &scans)?;
+                match self.access.quota.max_runtime_secs {
+                    Some(secs) => tokio::time::timeout(
+                        std::time::Duration::from_secs_f64(secs.max(0.0)),
+                        run,
+                    )
+                    .await
+                    .map_err(|_| {
+                        EngineError::Quota(format!(
+                            "the query ran longer than the ticket's max_runtime ({secs}s) and was cancelled"
+                        ))
+                    })?,
+                    None => run.await,
+                }
+            } else {
+                run.await
+            }
+            .map_err(EngineError::from_datafusion)?;
             if !scans.is_empty() && schema.fields().len() == 2 {
                 let text: Vec<String> = scans.iter().map(|s| s.to_string()).collect();
                 let extra = RecordBatch::try_new(

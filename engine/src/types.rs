@@ -93,11 +93,20 @@ pub fn arrow_type_of(t: &SqlType) -> Result<DataType> {
             }
         }
         S::Binary(_) | S::Varbinary(_) | S::Bytea | S::Blob(_) => DataType::Binary,
-        S::Decimal(info) | S::Numeric(info) | S::Dec(info) => match info {
-            ExactNumberInfo::PrecisionAndScale(p, s) => DataType::Decimal128(*p as u8, *s as i8),
-            ExactNumberInfo::Precision(p) => DataType::Decimal128(*p as u8, 0),
-            ExactNumberInfo::None => DataType::Decimal128(10, 0),
-        },
+        S::Decimal(info) | S::Numeric(info) | S::Dec(info) => {
+            let (p, s) = match info {
+                ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
+                ExactNumberInfo::Precision(p) => (*p, 0),
+                ExactNumberInfo::None => (10, 0),
+            };
+            // Hive's limits (and Arrow's 128-bit decimals): precision 1..=38, scale 0..=p.
+            if !(1..=38).contains(&p) || s < 0 || s as u64 > p {
+                return Err(EngineError::invalid(format!(
+                    "DECIMAL({p},{s}): precision must be 1 to 38 and scale 0 to the precision"
+                )));
+            }
+            DataType::Decimal128(p as u8, s as i8)
+        }
         S::Array(ArrayElemTypeDef::AngleBracket(inner))
         | S::Array(ArrayElemTypeDef::SquareBracket(inner, _))
         | S::Array(ArrayElemTypeDef::Parenthesis(inner)) => {

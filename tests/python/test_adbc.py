@@ -164,6 +164,27 @@ def test_use_and_set_are_refused_not_ignored():
         raise AssertionError(f"{sql} reported success")
 
 
+def test_huge_statements_get_an_error_and_the_server_lives():
+    # Before: any ticket could abort `cuve serve` for everyone with a stack overflow.
+    deep = [
+        "SELECT " + "+".join(["1"] * 3000),
+        "SELECT 1 WHERE " + " AND ".join(["1=1"] * 2000),
+        " UNION ALL ".join(f"SELECT {i}" for i in range(3000)),
+    ]
+    for sql in deep:
+        try:
+            with connect(SECRET) as conn, conn.cursor() as cur:
+                cur.execute(sql)
+                cur.fetchall()
+        except Exception as e:  # noqa: BLE001
+            assert "too deep" in str(e) or "too large" in str(e), e
+            continue
+        raise AssertionError("a 3,000-term statement was accepted")
+    with connect(SECRET) as conn, conn.cursor() as cur:
+        cur.execute("SELECT " + "+".join(["1"] * 500) + " AS n")
+        assert cur.fetch_arrow_table().column("n")[0].as_py() == 500
+
+
 def main():
     tests = [v for k, v in sorted(globals().items()) if k.startswith("test_") and callable(v)]
     passed = failed = 0

@@ -24,8 +24,34 @@ impl Drop for Server {
     }
 }
 
-#[test]
-fn adbc_driver_against_cuve_serve() {
+/// A warehouse with the demo data, an analyst ticket and `cuve serve` on a free port.
+struct Fixture {
+    home: tempfile::TempDir,
+    py: PathBuf,
+    secret: String,
+    admin: String,
+    addr: String,
+    server: Server,
+}
+
+fn ticket(h: &std::path::Path, user: &str) -> (String, String) {
+    let out = ok(cuve(h).args([
+        "ticket",
+        "create",
+        "--user",
+        user,
+        "--grant",
+        "SELECT:korea_naver_log.stream_log",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    (
+        v["id"].as_str().unwrap().to_string(),
+        v["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+fn fixture() -> Option<Fixture> {
     let Some(py) = python() else {
         assert!(
             std::env::var("CI").is_err(),
@@ -34,7 +60,7 @@ fn adbc_driver_against_cuve_serve() {
         eprintln!(
             "skipping: no .venv with adbc-driver-flightsql (run .ci/run once, or set CUVE_PYTHON)"
         );
-        return;
+        return None;
     };
     let check = Command::new(&py)
         .args(["-c", "import adbc_driver_flightsql, pyarrow"])
@@ -49,24 +75,13 @@ fn adbc_driver_against_cuve_serve() {
     let h = home.path();
     ok(cuve(h).args(["demo", "--days", "2", "--rows-per-day", "1500"]));
     ok(cuve(h).args(["user", "add", "kim", "--role", "analyst"]));
-    let out = ok(cuve(h).args([
-        "ticket",
-        "create",
-        "--user",
-        "kim",
-        "--grant",
-        "SELECT:korea_naver_log.stream_log",
-        "--json",
-    ]));
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    let secret = v["secret"].as_str().unwrap().to_string();
+    let (_, secret) = ticket(h, "kim");
     let creds = std::fs::read_to_string(h.join("credentials")).unwrap();
     let admin = creds
         .lines()
         .find_map(|l| l.strip_prefix("ticket="))
         .unwrap()
         .to_string();
-
     let mut child = cuve(h)
         .args(["serve", "--addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -85,14 +100,26 @@ fn adbc_driver_against_cuve_serve() {
         .expect("listening line")
         .to_string();
     assert!(addr.starts_with("127.0.0.1:"), "{line}");
+    Some(Fixture {
+        home,
+        py,
+        secret,
+        admin,
+        addr,
+        server,
+    })
+}
 
+#[test]
+fn adbc_driver_against_cuve_serve() {
+    let Some(f) = fixture() else { return };
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/python/test_adbc.py");
-    let o = Command::new(&py)
+    let o = Command::new(&f.py)
         .arg(&script)
-        .env("CUVE_URI", format!("grpc://{addr}"))
-        .env("CUVE_SECRET", &secret)
+        .env("CUVE_URI", format!("grpc://{}", f.addr))
+        .env("CUVE_SECRET", &f.secret)
         .env("CUVE_USER", "kim")
-        .env("CUVE_ADMIN_SECRET", &admin)
+        .env("CUVE_ADMIN_SECRET", &f.admin)
         .env("CUVE_EXPECTED_ROWS", "3000")
         .env("CUVE_EXPECTED_DAY_ROWS", "1500")
         .output()
@@ -100,9 +127,42 @@ fn adbc_driver_against_cuve_serve() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "ADBC tests failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("11 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("12 passed, 0 failed"), "{stdout}");
     // Every call was audited against the analyst's ticket.
-    drop(server);
-    let audit = ok(cuve(h).args(["audit", "--json", "--limit", "1000"]));
+    drop(f.server);
+    let audit = ok(cuve(f.home.path()).args(["audit", "--json", "--limit", "1000"]));
     assert!(audit.contains("\"client\":\"flight 127.0.0.1:"), "{audit}");
+}
+
+/// Eight clients at once, one sending hostile input, one dropping its connection mid-result,
+/// a ticket revoked under load (tests/python/load_adbc.py); bounded in count and time.
+#[test]
+fn cuve_serve_under_mixed_load_with_bad_clients() {
+    let Some(f) = fixture() else { return };
+    let h = f.home.path();
+    let (revoked_id, revoked) = ticket(h, "kim");
+    let revoke = format!(
+        "{} --home {} ticket revoke {revoked_id}",
+        env!("CARGO_BIN_EXE_cuve"),
+        h.display()
+    );
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/python/load_adbc.py");
+    let o = Command::new(&f.py)
+        .arg(&script)
+        .env("CUVE_URI", format!("grpc://{}", f.addr))
+        .env("CUVE_SECRET", &f.secret)
+        .env("CUVE_REVOKED_SECRET", &revoked)
+        .env("CUVE_REVOKE_CMD", &revoke)
+        .env("CUVE_SERVER_PID", f.server.0.id().to_string())
+        .env("CUVE_ROUNDS", "20")
+        .env("CUVE_LOAD_SECONDS", "150")
+        .env_remove("CUVE_HOME")
+        .env_remove("CUVE_TICKET")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    eprintln!("{stdout}");
+    assert!(o.status.success(), "load test failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("load ok"), "{stdout}");
 }

@@ -4,6 +4,7 @@ mod batch;
 mod crash;
 mod demo;
 mod flight;
+mod hardening;
 mod repl;
 mod sql;
 mod tickets;

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use super::{cuve, ok, stderr};
 
-fn secret_of(json: &str) -> (String, String) {
+pub(crate) fn secret_of(json: &str) -> (String, String) {
     let v: serde_json::Value =
         serde_json::from_str(json.trim()).expect("ticket create --json prints one object");
     (

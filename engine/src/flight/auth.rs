@@ -62,6 +62,12 @@ impl Authenticator {
             .catalog()
             .authenticate(&secret)
             .map_err(|_| denied())?;
+        // With Basic, the user name must be the ticket's user, on every call.
+        if let Some(user) = &basic_user
+            && user.to_lowercase() != ticket.owner
+        {
+            return Err(denied());
+        }
         let peer = req.remote_addr().map(|a| a.to_string()).unwrap_or_default();
         let access = AccessView::from_ticket(&ticket, format!("flight {peer}"));
         req.extensions_mut().insert(Caller {

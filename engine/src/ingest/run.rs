@@ -8,7 +8,7 @@
 //! processes are removed.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -157,7 +157,8 @@ struct Batch {
     rejects: Vec<DeadLetter>,
 }
 
-/// Ingests `inputs` into `table`. Needs WRITE on the table.
+/// Ingests `inputs` into `table`. Needs WRITE on the table. Audited like a statement (with the
+/// lines read and rows written), whatever the outcome.
 pub fn ingest(
     session: &Session,
     table: &TableName,
@@ -166,6 +167,41 @@ pub fn ingest(
     progress: &(dyn Fn(&IngestSummary) + Sync),
 ) -> Result<IngestSummary> {
     let started = Instant::now();
+    let result = ingest_inner(session, table, inputs, opts, progress, started);
+    let statement = format!("INGEST INTO {table} FROM {}", inputs.join(" "));
+    let (decision, reason, bytes, rows) = match &result {
+        Ok(s) => ("allow", None, s.bytes_read, s.written),
+        Err(e) if matches!(e.kind(), crate::ErrorKind::Denied) => {
+            ("deny", Some(e.user_message()), 0, 0)
+        }
+        Err(e) => ("error", Some(e.user_message()), 0, 0),
+    };
+    crate::exec::record(
+        session.engine().catalog(),
+        session.access(),
+        &statement,
+        vec![table.to_string()],
+        decision,
+        reason,
+        // Written bytes are not scanned bytes: nothing is charged to the scan quota.
+        crate::exec::Admitted {
+            bytes,
+            charged: true,
+        },
+        rows,
+        started,
+    );
+    result
+}
+
+fn ingest_inner(
+    session: &Session,
+    table: &TableName,
+    inputs: &[String],
+    opts: &IngestOptions,
+    progress: &(dyn Fn(&IngestSummary) + Sync),
+    started: Instant,
+) -> Result<IngestSummary> {
     let visible = session.visible_table(table)?;
     if !session
         .access()
@@ -215,6 +251,7 @@ pub fn ingest(
         opts.source_name.as_deref(),
     )?;
 
+    crate::table::commit::check_owned(catalog, &def)?;
     publish_pending(catalog)?;
     remove_orphans(&def, &catalog.pending_publishes()?);
 
@@ -335,6 +372,7 @@ impl Run<'_> {
             Some(p) => p.display().to_string(),
             None => format!("stdin ({})", src.name),
         };
+        let mut head: Option<(u64, String)> = None;
         let mut reader: Box<dyn BufRead> = match &src.path {
             Some(path) => {
                 let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
@@ -348,13 +386,46 @@ impl Run<'_> {
                         ),
                     });
                 }
+                // The file is the one ingested before only if it begins with the same bytes
+                // (a log rotated or rewritten under the same name does not).
+                let mut start = vec![0u8; (len as usize).min(cuve_catalog::ledger::HEAD_BYTES)];
+                f.read_exact(&mut start)
+                    .map_err(|e| EngineError::io(path, e))?;
+                if let Some((n, hash)) = &progress.head {
+                    let n = *n as usize;
+                    if n > start.len() || cuve_catalog::ledger::fingerprint(&start[..n]) != *hash {
+                        return Err(EngineError::File {
+                            path: label,
+                            message: format!(
+                                "the file does not begin with the bytes ingested from it before ({} lines, {} bytes committed): it was replaced under the same name; nothing was read. Give the new file another name to ingest it as a new source",
+                                progress.lines, progress.bytes
+                            ),
+                        });
+                    }
+                }
+                if progress
+                    .head
+                    .as_ref()
+                    .is_none_or(|(n, _)| (*n as usize) < start.len())
+                {
+                    head = Some((
+                        start.len() as u64,
+                        cuve_catalog::ledger::fingerprint(&start),
+                    ));
+                }
+                f.seek(SeekFrom::Start(0))
+                    .map_err(|e| EngineError::io(path, e))?;
                 if self.opts.format != InputFormat::Jsonl {
                     // CSV/TSV: the header is the first line.
                     let mut first = String::new();
                     BufReader::new(&mut f)
                         .read_line(&mut first)
                         .map_err(|e| EngineError::io(path, e))?;
-                    decoder.set_header(first.trim_end_matches(['\n', '\r']));
+                    decoder.set_header(
+                        first
+                            .trim_start_matches('\u{feff}')
+                            .trim_end_matches(['\n', '\r']),
+                    );
                 }
                 f.seek(SeekFrom::Start(progress.bytes))
                     .map_err(|e| EngineError::io(path, e))?;
@@ -413,6 +484,16 @@ impl Run<'_> {
                     ),
                 };
             let line_no = lines + 1;
+            // A UTF-8 byte order mark before the first line is not part of it.
+            let text = match text {
+                std::borrow::Cow::Borrowed(t) if line_no == 1 => {
+                    std::borrow::Cow::Borrowed(t.trim_start_matches('\u{feff}'))
+                }
+                std::borrow::Cow::Owned(t) if line_no == 1 && t.starts_with('\u{feff}') => {
+                    std::borrow::Cow::Owned(t.trim_start_matches('\u{feff}').to_string())
+                }
+                other => other,
+            };
             if !terminated && src.path.is_some() && self.opts.format != InputFormat::Jsonl {
                 // A CSV/TSV line without its newline may still be being written (a truncated
                 // field would still parse): leave it for the next run.
@@ -475,6 +556,7 @@ impl Run<'_> {
                     from_lines,
                     to_lines: lines,
                     to_bytes: bytes,
+                    head: head.take(),
                 });
                 self.commit(decoder, batch)?;
                 from_lines = lines;
@@ -490,6 +572,7 @@ impl Run<'_> {
                 from_lines,
                 to_lines: lines,
                 to_bytes: bytes,
+                head: head.take(),
             });
         }
         batch.locks.push(lock);

@@ -38,16 +38,7 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 
-/// Attached to each scanned file of a bucketed table (by the table provider).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BucketFile {
-    pub table: String,
-    pub bucket: u32,
-    pub num_buckets: u32,
-    pub version: u8,
-    pub column: String,
-    pub column_type: DataType,
-}
+use crate::table::bucket::BucketFile;
 
 /// What a side of the subtree reads.
 #[derive(Debug, Clone)]

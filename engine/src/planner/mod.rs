@@ -5,5 +5,5 @@
 pub mod bucket_join;
 pub mod partition_agg;
 
-pub use bucket_join::{BucketFile, BucketJoinRule, BucketParallelExec};
+pub use bucket_join::{BucketJoinRule, BucketParallelExec};
 pub use partition_agg::{PartitionAggregateRule, PartitionParallelExec};

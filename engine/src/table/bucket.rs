@@ -279,6 +279,18 @@ pub fn bucket_of_file_name(name: &str) -> Option<u32> {
     number(id)
 }
 
+/// The bucket of a scanned file of a bucketed table, attached to the file by the table provider
+/// (`PartitionedFile::extensions`); the planner's co-located rules read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketFile {
+    pub table: String,
+    pub bucket: u32,
+    pub num_buckets: u32,
+    pub version: u8,
+    pub column: String,
+    pub column_type: datafusion::arrow::datatypes::DataType,
+}
+
 /// File name of the `n`-th file of `bucket`: `<bucket:06>_<n>.<ext>` (interface contract).
 pub fn bucket_file_name(bucket: u32, n: u64, ext: &str) -> String {
     format!("{bucket:06}_{n}.{ext}")

@@ -39,6 +39,41 @@ pub fn file_number(id: i64, k: usize) -> u64 {
     (1u64 << 40) + ((id as u64) << 20) + k as u64
 }
 
+/// Refuses to write a managed table whose files are in *another* Cuve home's warehouse: its
+/// catalog was copied from that home (by an older Cuve, which stored paths absolute), and
+/// writing would change the other home's table. (A managed table placed elsewhere with
+/// `LOCATION` is written as usual.)
+pub fn check_owned(catalog: &Catalog, def: &TableDef) -> Result<()> {
+    if def.external {
+        return Ok(());
+    }
+    let Some(root) = catalog.warehouse() else {
+        return Ok(());
+    };
+    let location = Path::new(&def.location);
+    if location.starts_with(root) {
+        return Ok(());
+    }
+    let other = location.ancestors().find(|a| {
+        a.file_name().is_some_and(|n| n == "warehouse")
+            && a.parent()
+                .is_some_and(|home| home.join("catalog.db").is_file())
+    });
+    match other {
+        Some(other) => Err(EngineError::invalid(format!(
+            "managed table {} keeps its files at {}, in another Cuve home's warehouse ({}), \
+             not this one ({}): the catalog was copied from that home; nothing was written. \
+             Copy the files into this warehouse and ALTER TABLE ... SET LOCATION, or make the \
+             table EXTERNAL",
+            def.qualified_name(),
+            def.location,
+            other.display(),
+            root.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// What a commit changes besides adding its staged files.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Change<'a> {
@@ -62,6 +97,12 @@ pub fn commit(
     staged: &[Staged],
     change: Change<'_>,
 ) -> Result<(i64, Vec<PathBuf>)> {
+    if let Err(e) = check_owned(catalog, def) {
+        for s in staged {
+            let _ = std::fs::remove_file(&s.tmp);
+        }
+        return Err(e);
+    }
     let names = |id: i64| -> Vec<(String, String)> {
         staged
             .iter()
@@ -95,7 +136,7 @@ pub fn commit(
         partitions: change.partitions,
         replaced: &replaced,
     };
-    let (id, files) = match catalog.commit_files(&spec, &names) {
+    let (id, files) = match crate::exec::blocking(|| catalog.commit_files(&spec, &names)) {
         Ok(x) => x,
         Err(e) => {
             for s in staged {
@@ -171,7 +212,7 @@ fn publish(catalog: &Catalog, id: i64, files: &[(String, String)]) -> Result<()>
             let _ = f.sync_all();
         }
     }
-    catalog.finish_publish(id)?;
+    crate::exec::blocking(|| catalog.finish_publish(id))?;
     Ok(())
 }
 

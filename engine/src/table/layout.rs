@@ -173,6 +173,12 @@ fn walk(
 
 /// Checks a partition value; `dt` must be a real `YYYY-MM-DD` date.
 pub fn validate_partition_value(column: &str, value: &str) -> std::result::Result<(), String> {
+    if value == HIVE_DEFAULT_PARTITION {
+        return Err(format!(
+            "partition value '{HIVE_DEFAULT_PARTITION}' of '{column}' is reserved: it is the \
+             directory of empty (NULL) values; use another value"
+        ));
+    }
     if column == "dt"
         && !value.is_empty()
         && chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_err()
@@ -186,6 +192,11 @@ pub fn validate_partition_value(column: &str, value: &str) -> std::result::Resul
 /// when the path exists).
 pub fn resolve_location(location: &str) -> Result<PathBuf> {
     let raw = location.strip_prefix("file://").unwrap_or(location);
+    if raw.trim().is_empty() {
+        return Err(EngineError::invalid(
+            "LOCATION '' is empty: give a directory, or leave LOCATION out for a managed table",
+        ));
+    }
     if raw.contains("://") {
         return Err(EngineError::Unsupported(format!(
             "location '{location}': only local paths (or file://) are supported in this build"

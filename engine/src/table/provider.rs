@@ -32,12 +32,13 @@ use datafusion::error::Result as DfResult;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::parquet::arrow::arrow_reader::RowSelection;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 
-use super::bucket::BucketHash;
+use super::bucket::{BucketFile, BucketHash};
 use super::layout::{DataFile, list_data_files, table_partitions};
 use super::orc::OrcSource;
 use super::page_select::{Keys, select_rows};
@@ -50,7 +51,6 @@ use super::scan_report::{QueryScans, ScanReport};
 use super::verify::{self, Trust};
 use super::writer::{CuveSink, WriteMode};
 use crate::error::{EngineError, Result};
-use crate::planner::BucketFile;
 use crate::types::arrow_type;
 
 /// A catalog table as DataFusion sees it.
@@ -515,21 +515,26 @@ impl TableProvider for CuveTable {
             .files
             .into_iter()
             .map(|(f, values)| {
-                let path = f.path.display().to_string();
-                let mut pf = PartitionedFile::new(path.trim_start_matches('/').to_string(), f.size)
-                    .with_partition_values(values);
+                let mut pf = PartitionedFile::new("", f.size).with_partition_values(values);
+                // The file's path as the local store reads it back: its segments as they are
+                // (Korean, `%`, quotes, `=`), not percent-encoded a second time.
+                pf.object_meta.location =
+                    ObjectPath::from_absolute_path(&f.path).map_err(|e| EngineError::File {
+                        path: f.path.display().to_string(),
+                        message: format!("cannot be read through the object store: {e}"),
+                    })?;
                 if let Some(modified) = f.modified {
                     pf.object_meta.last_modified = modified.into();
                 }
-                match (&bucketing, f.bucket) {
+                Ok(match (&bucketing, f.bucket) {
                     (Some(tag), Some(b)) => pf.with_extension(BucketFile {
                         bucket: b,
                         ..tag.clone()
                     }),
                     _ => pf,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let url = ObjectStoreUrl::local_filesystem();
         // A filter on the sort key: the page index narrows the scan to a few pages per file,
         // so it is kept in the footer cache (other scans read whole column chunks and are
@@ -544,9 +549,12 @@ impl TableProvider for CuveTable {
             // filter costs a read per file (q6: 10.5 ms with it, 7.9 ms without).
             options.global.bloom_filter_on_read = false;
             let runtime = state.runtime_env();
+            // Memory maps only for files Cuve wrote and owns (a managed table's): another
+            // program rewriting an external table's file in place would fault a mapped reader.
             let factory = PageIndexCachingFactory::new(
                 runtime.object_store(&url)?,
                 runtime.cache_manager.get_file_metadata_cache(),
+                !self.def.external,
             );
             if let Some(rows) = self.page_selections(&factory, &files, filters).await {
                 files = files

@@ -41,13 +41,16 @@ pub struct PageIndexCachingFactory {
     inner: CachedParquetFileReaderFactory,
     /// Maps object-store locations to file paths (the scans use the local file system store).
     local: LocalFileSystem,
+    /// Read data ranges from memory maps (files Cuve owns) rather than through the store.
+    mapped: bool,
 }
 
 impl PageIndexCachingFactory {
-    pub fn new(store: Arc<dyn ObjectStore>, cache: Arc<FileMetadataCache>) -> Self {
+    pub fn new(store: Arc<dyn ObjectStore>, cache: Arc<FileMetadataCache>, mapped: bool) -> Self {
         PageIndexCachingFactory {
             inner: CachedParquetFileReaderFactory::new(store, cache),
             local: LocalFileSystem::new(),
+            mapped,
         }
     }
 }
@@ -85,6 +88,7 @@ impl ParquetFileReaderFactory for PageIndexCachingFactory {
             path,
             version,
             map: None,
+            mapped: self.mapped,
             bytes_scanned,
         }))
     }
@@ -97,6 +101,7 @@ struct PageIndexReader {
     path: PathBuf,
     version: Version,
     map: Option<Arc<MappedFile>>,
+    mapped: bool,
     bytes_scanned: Count,
 }
 
@@ -138,6 +143,9 @@ impl PageIndexReader {
 
 impl AsyncFileReader for PageIndexReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, ParquetResult<Bytes>> {
+        if !self.mapped {
+            return self.inner.get_bytes(range);
+        }
         let result = self
             .read_ranges(std::slice::from_ref(&range))
             .map(|mut v| v.pop().unwrap_or_default());
@@ -148,6 +156,9 @@ impl AsyncFileReader for PageIndexReader {
         &mut self,
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, ParquetResult<Vec<Bytes>>> {
+        if !self.mapped {
+            return self.inner.get_byte_ranges(ranges);
+        }
         futures::future::ready(self.read_ranges(&ranges)).boxed()
     }
 

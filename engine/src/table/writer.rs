@@ -539,6 +539,7 @@ pub struct TableWriter {
 
 impl TableWriter {
     pub fn new(layout: Layout, catalog: Arc<Catalog>, mode: WriteMode) -> Result<Self> {
+        super::commit::check_owned(&catalog, &layout.def)?;
         let token: u64 = rand::random();
         let start = match mode {
             WriteMode::Overwrite => {

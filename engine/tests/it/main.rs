@@ -6,6 +6,7 @@ mod commits;
 mod flight;
 mod foreign;
 mod functions;
+mod fuzz;
 mod ingest;
 mod quota;
 mod slt;

@@ -210,3 +210,124 @@ async fn ctas_is_charged_to_the_ticket() {
         "a refused CTAS leaves no table"
     );
 }
+
+/// Regression (wave 2, hardening): EXPLAIN ANALYZE ran the whole query before any check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_analyze_is_checked_and_time_limited_like_the_query() {
+    let (_home, engine) = setup().await;
+    let (_, mut s) = session(
+        &engine,
+        Quota {
+            max_scan_bytes_per_query: Some(1),
+            ..Default::default()
+        },
+    );
+    let e = s
+        .execute("EXPLAIN ANALYZE SELECT COUNT(*) FROM d.t")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Quota, "{}", e.user_message());
+    let (_, mut s) = session(
+        &engine,
+        Quota {
+            max_runtime_secs: Some(0.3),
+            ..Default::default()
+        },
+    );
+    let started = Instant::now();
+    let e = s
+        .execute("EXPLAIN ANALYZE SELECT COUNT(*) FROM generate_series(1, 20000) a CROSS JOIN generate_series(1, 20000) b WHERE a.value + b.value = 7")
+        .await
+        .unwrap_err();
+    assert!(
+        e.user_message().contains("max_runtime"),
+        "{}",
+        e.user_message()
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// Regression (wave 2, hardening): the daily byte quota was checked, then charged when each
+/// query ended, so concurrent queries all passed the check. Now the estimate is reserved at
+/// admission, atomically.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_queries_cannot_overrun_the_daily_quota() {
+    let (_home, engine) = setup().await;
+    let (id, mut s) = session(&engine, Quota::default());
+    let one: u64 = s
+        .execute("SELECT * FROM d.t WHERE dt = '2019-10-01'")
+        .await
+        .unwrap()
+        .scans
+        .iter()
+        .map(|r| r.bytes_read)
+        .sum();
+    let limit = one * 3 + one / 2;
+    let before = engine.catalog().bytes_today(&id).unwrap();
+    engine
+        .catalog()
+        .set_quota(
+            &id,
+            &Quota {
+                max_scan_bytes_per_day: Some(before + limit),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let ticket = engine.catalog().ticket(&id).unwrap().unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let engine = engine.clone();
+        let ticket = ticket.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = engine
+                .session(AccessView::from_ticket(&ticket, "test"))
+                .unwrap();
+            s.execute("SELECT * FROM d.t WHERE dt = '2019-10-01'").await
+        }));
+    }
+    let mut admitted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => admitted += 1,
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Quota, "{}", e.user_message()),
+        }
+    }
+    assert_eq!(admitted, 3, "three queries fit in the quota");
+    let used = engine.catalog().bytes_today(&id).unwrap() - before;
+    assert!(used <= limit, "charged {used} of a {limit} limit");
+}
+
+/// Regression (wave 2, hardening): `raw` (the whole input line) leaked sensitive fields, and
+/// DESCRIBE FORMATTED / SHOW CREATE TABLE named the hidden columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_and_the_names_of_sensitive_columns_stay_hidden() {
+    let (_home, engine) = setup().await;
+    let mut admin = engine.session(AccessView::admin("t")).unwrap();
+    admin
+        .execute("CREATE TABLE d.s (msg STRING, client_ip STRING, raw STRING) TBLPROPERTIES ('sensitive_columns'='client_ip')")
+        .await
+        .unwrap();
+    admin
+        .execute("INSERT INTO d.s VALUES ('hi', '10.0.0.1', '{\"msg\":\"hi\",\"client_ip\":\"10.0.0.1\"}')")
+        .await
+        .unwrap();
+    let (_, mut s) = session(&engine, Quota::default());
+    let e = s
+        .execute("SELECT get_json_object(raw, '$.client_ip') FROM d.s")
+        .await
+        .unwrap_err();
+    assert!(e.user_message().contains("raw"), "{}", e.user_message());
+    let out = s.execute("SELECT * FROM d.s").await.unwrap();
+    assert_eq!(out.schema.fields().len(), 1, "only msg: {:?}", out.schema);
+    for sql in ["DESCRIBE FORMATTED d.s", "SHOW CREATE TABLE d.s"] {
+        let out = s.execute(sql).await.unwrap();
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&out.batches)
+            .unwrap()
+            .to_string();
+        assert!(
+            !text.contains("client_ip"),
+            "{sql} names a hidden column:\n{text}"
+        );
+    }
+}
