@@ -39,4 +39,5 @@ pub(crate) const MIGRATIONS_EXTRA: &[&str] = &[
     commits::MIGRATION,
     ledger::HEAD_MIGRATION,
     tickets::ISSUER_MIGRATION,
+    tickets::EPOCH_MIGRATION,
 ];

@@ -71,6 +71,8 @@ pub struct Catalog {
     path: PathBuf,
     /// Where paths inside the warehouse are stored relative to.
     pub(crate) root: Root,
+    /// Verified tickets by secret hash, with the ticket epoch they were read at.
+    pub(crate) auth_cache: Mutex<std::collections::HashMap<String, (i64, crate::Ticket)>>,
 }
 
 /// The warehouse root (`<catalog dir>/warehouse`) paths are stored relative to, so a copied
@@ -143,6 +145,7 @@ impl Catalog {
             readers: Mutex::new(Vec::new()),
             path,
             root: Root(root),
+            auth_cache: Mutex::default(),
         };
         catalog.migrate()?;
         Ok(catalog)
@@ -157,6 +160,7 @@ impl Catalog {
             readers: Mutex::new(Vec::new()),
             path: PathBuf::from(":memory:"),
             root: Root::default(),
+            auth_cache: Mutex::default(),
         };
         catalog.migrate()?;
         Ok(catalog)
@@ -200,28 +204,45 @@ impl Catalog {
             let tx = conn.transaction()?;
             return f(&tx);
         }
-        let mut conn = match self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                c.busy_timeout(Duration::from_secs(30))?;
-                c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-                c
-            }
-        };
+        let mut conn = self.reader()?;
         let out = {
             let tx = conn.transaction()?;
             f(&tx)
         };
+        self.give_back(conn);
+        out
+    }
+
+    /// Runs `f`, one query, on a read connection without an explicit transaction (a single
+    /// statement reads one snapshot by itself).
+    pub(crate) fn read_one<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if self.path == Path::new(":memory:") {
+            return f(&self.lock());
+        }
+        let conn = self.reader()?;
+        let out = f(&conn);
+        self.give_back(conn);
+        out
+    }
+
+    fn reader(&self) -> Result<Connection> {
+        if let Some(c) = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(c);
+        }
+        let c = Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        c.busy_timeout(Duration::from_secs(30))?;
+        c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(c)
+    }
+
+    fn give_back(&self, conn: Connection) {
         let mut idle = self.readers.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE_READERS {
             idle.push(conn);
         }
-        out
     }
 
     fn migrate(&self) -> Result<()> {

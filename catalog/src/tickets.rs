@@ -13,6 +13,24 @@ use crate::names;
 use crate::store::{Catalog, now};
 
 /// Migration creating the access tables.
+/// Migration: a counter every change to tickets, grants or users moves (triggers, so no code
+/// path can forget it). Verified tickets are cached against it: a revocation by any process
+/// takes effect on the next call, and an unchanged ticket costs one read.
+pub(crate) const EPOCH_MIGRATION: &str = r#"
+    CREATE TABLE ticket_epoch (n INTEGER NOT NULL);
+    INSERT INTO ticket_epoch VALUES (0);
+    CREATE TRIGGER tickets_epoch_u AFTER UPDATE ON tickets BEGIN UPDATE ticket_epoch SET n = n + 1; END;
+    CREATE TRIGGER tickets_epoch_d AFTER DELETE ON tickets BEGIN UPDATE ticket_epoch SET n = n + 1; END;
+    CREATE TRIGGER grants_epoch_i AFTER INSERT ON ticket_grants BEGIN UPDATE ticket_epoch SET n = n + 1; END;
+    CREATE TRIGGER grants_epoch_u AFTER UPDATE ON ticket_grants BEGIN UPDATE ticket_epoch SET n = n + 1; END;
+    CREATE TRIGGER grants_epoch_d AFTER DELETE ON ticket_grants BEGIN UPDATE ticket_epoch SET n = n + 1; END;
+    CREATE TRIGGER users_epoch_u AFTER UPDATE ON users BEGIN UPDATE ticket_epoch SET n = n + 1; END;
+    CREATE TRIGGER users_epoch_d AFTER DELETE ON users BEGIN UPDATE ticket_epoch SET n = n + 1; END;
+"#;
+
+/// Verified tickets kept (by secret hash) while the epoch is unchanged.
+const AUTH_CACHE: usize = 1024;
+
 /// Migration: who issued each ticket.
 pub(crate) const ISSUER_MIGRATION: &str = "ALTER TABLE tickets ADD COLUMN issued_by TEXT;";
 
@@ -428,6 +446,43 @@ impl Catalog {
     /// The ticket a secret belongs to, if valid, unexpired and not revoked.
     pub fn authenticate(&self, secret: &str) -> Result<Ticket> {
         let denied = || CatalogError::Denied(BAD_TICKET.into());
+        let hash = hash_secret(secret);
+        let epoch: i64 = self.read_one(|c| {
+            Ok(c.prepare_cached("SELECT n FROM ticket_epoch")?
+                .query_row([], |r| r.get(0))?)
+        })?;
+        let cached = self
+            .auth_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+            .filter(|(e, _)| *e == epoch)
+            .map(|(_, t)| t.clone());
+        let t = match cached {
+            Some(t) => t,
+            None => {
+                let t = self.authenticate_uncached(secret, &hash)?;
+                let mut cache = self.auth_cache.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.len() >= AUTH_CACHE {
+                    cache.clear();
+                }
+                cache.insert(hash, (epoch, t.clone()));
+                t
+            }
+        };
+        // Checked on every call: the clock moves without the epoch.
+        if let Some(exp) = &t.expires_at
+            && chrono::DateTime::parse_from_rfc3339(exp)
+                .ok()
+                .is_none_or(|exp| exp < chrono::Utc::now())
+        {
+            return Err(denied());
+        }
+        Ok(t)
+    }
+
+    fn authenticate_uncached(&self, secret: &str, hash: &str) -> Result<Ticket> {
+        let denied = || CatalogError::Denied(BAD_TICKET.into());
         let id = secret
             .split('.')
             .next()
@@ -442,10 +497,7 @@ impl Catalog {
         })?;
         // Compare even when the id is unknown, so timing does not tell whether it exists.
         let expected = stored.clone().unwrap_or_else(|| "0".repeat(64));
-        let ok: bool = hash_secret(secret)
-            .as_bytes()
-            .ct_eq(expected.as_bytes())
-            .into();
+        let ok: bool = hash.as_bytes().ct_eq(expected.as_bytes()).into();
         if !ok || stored.is_none() {
             return Err(denied());
         }
@@ -542,14 +594,21 @@ impl Catalog {
 
     /// Adds to today's usage of a ticket.
     pub fn record_usage(&self, id: &str, queries: u64, bytes: u64, rows: u64) -> Result<()> {
+        self.write(|tx| add_usage(tx, id, queries, bytes, rows))
+    }
+
+    /// Records a finished statement: the ticket's usage (when given: ticket, queries, bytes,
+    /// rows) and its audit entry, in one transaction.
+    pub fn record_statement(
+        &self,
+        usage: Option<(&str, u64, u64, u64)>,
+        e: &AuditEntry,
+    ) -> Result<()> {
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO ticket_usage(ticket_id, day, queries, bytes_scanned, rows_returned) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(ticket_id, day) DO UPDATE SET queries = queries + ?3, bytes_scanned = bytes_scanned + ?4,
-                 rows_returned = rows_returned + ?5",
-                params![id, today(), queries as i64, bytes as i64, rows as i64],
-            )?;
-            Ok(())
+            if let Some((id, q, b, r)) = usage {
+                add_usage(tx, id, q, b, r)?;
+            }
+            insert_audit(tx, e)
         })
     }
 
@@ -655,27 +714,7 @@ impl Catalog {
 
     /// Appends an audit record.
     pub fn audit(&self, e: &AuditEntry) -> Result<()> {
-        let resources = e.resources.join(",");
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO audit(at, ticket_id, user_name, client, statement, resources, decision, reason, bytes, rows_out, duration_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    if e.at.is_empty() { now() } else { e.at.clone() },
-                    e.ticket_id,
-                    e.user,
-                    e.client,
-                    e.statement,
-                    resources,
-                    e.decision,
-                    e.reason,
-                    e.bytes as i64,
-                    e.rows as i64,
-                    e.duration_ms as i64
-                ],
-            )?;
-            Ok(())
-        })
+        self.write(|tx| insert_audit(tx, e))
     }
 
     /// Audit records, oldest first, optionally since a time and for one ticket.
@@ -714,9 +753,68 @@ impl Catalog {
     }
 }
 
+fn add_usage(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    queries: u64,
+    bytes: u64,
+    rows: u64,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO ticket_usage(ticket_id, day, queries, bytes_scanned, rows_returned) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(ticket_id, day) DO UPDATE SET queries = queries + ?3, bytes_scanned = bytes_scanned + ?4,
+         rows_returned = rows_returned + ?5",
+    )?
+    .execute(params![id, today(), queries as i64, bytes as i64, rows as i64])?;
+    Ok(())
+}
+
+fn insert_audit(tx: &rusqlite::Transaction<'_>, e: &AuditEntry) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO audit(at, ticket_id, user_name, client, statement, resources, decision, reason, bytes, rows_out, duration_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        if e.at.is_empty() { now() } else { e.at.clone() },
+        e.ticket_id,
+        e.user,
+        e.client,
+        e.statement,
+        e.resources.join(","),
+        e.decision,
+        e.reason,
+        e.bytes as i64,
+        e.rows as i64,
+        e.duration_ms as i64
+    ])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Verified tickets are cached, but any change from any process (another `Catalog` on the
+    /// same file here) takes effect on the next call.
+    #[test]
+    fn cached_tickets_see_revocations_and_grants_from_other_processes_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Catalog::open(dir.path().join("catalog.db")).unwrap();
+        let admin = Catalog::open(dir.path().join("catalog.db")).unwrap();
+        admin.add_user("kim", Role::Analyst, None).unwrap();
+        let (t, secret) = admin
+            .create_ticket("kim", None, None, &[], &Quota::default())
+            .unwrap();
+        assert!(server.authenticate(&secret).unwrap().grants.is_empty());
+        assert!(server.authenticate(&secret).is_ok(), "cached");
+        admin
+            .grant(&t.id, &[Grant::parse("SELECT:d.*").unwrap()])
+            .unwrap();
+        assert_eq!(server.authenticate(&secret).unwrap().grants.len(), 1);
+        admin.revoke_ticket(&t.id).unwrap();
+        assert!(server.authenticate(&secret).is_err(), "revoked at once");
+        assert!(server.authenticate("tk_000000000000.nope").is_err());
+    }
 
     #[test]
     fn secrets_are_hashed_and_checked() {

@@ -167,12 +167,6 @@ pub fn record(
 ) {
     let charge = if bytes.charged { 0 } else { bytes.bytes };
     let bytes = bytes.bytes;
-    if let Some(t) = &access.ticket_id
-        && decision != "deny"
-        && let Err(e) = catalog.record_usage(t, 1, charge, rows)
-    {
-        log::error!("recording usage: {e}");
-    }
     let entry = AuditEntry {
         at: String::new(),
         ticket_id: access.ticket_id.clone(),
@@ -186,8 +180,14 @@ pub fn record(
         rows,
         duration_ms: started.elapsed().as_millis() as u64,
     };
-    if let Err(e) = catalog.audit(&entry) {
-        log::error!("writing audit record: {e}");
+    // Usage and audit in one catalog transaction.
+    let usage = access
+        .ticket_id
+        .as_deref()
+        .filter(|_| decision != "deny")
+        .map(|t| (t, 1, charge, rows));
+    if let Err(e) = catalog.record_statement(usage, &entry) {
+        log::error!("recording usage and audit: {e}");
     }
 }
 

@@ -29,6 +29,12 @@ impl Session {
             if c.if_not_exists {
                 return Ok(vec![]);
             }
+            // A table the ticket cannot see is not named as existing.
+            if !self.access.sees_table(&db, &name) {
+                return Err(EngineError::invalid(format!(
+                    "cannot create table '{db}.{name}': the name cannot be used; choose another"
+                )));
+            }
             return Err(cuve_catalog::CatalogError::TableExists(db, name).into());
         }
         let format = StorageFormat::parse(c.format.as_deref().unwrap_or("PARQUET"))?;
@@ -289,11 +295,25 @@ impl Session {
                 own.display()
             )));
         }
+        // Cuve writes (and on DROP deletes) a managed table's files: never in the system's own
+        // directories.
+        const SYSTEM: &[&str] = &[
+            "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/run", "/sbin",
+            "/sys", "/usr",
+        ];
+        if managed && (path == Path::new("/") || SYSTEM.iter().any(|d| path.starts_with(d))) {
+            return Err(EngineError::invalid(format!(
+                "LOCATION {} is a system directory: a managed table's files are written and \
+                 deleted by Cuve; choose a data directory (or CREATE EXTERNAL TABLE to read files \
+                 there)",
+                path.display()
+            )));
+        }
         if (managed || !self.access.admin)
             && let Some(other) = self.overlapping_table(db, table, path)?
         {
             return Err(EngineError::invalid(format!(
-                "LOCATION {} overlaps the files of table {other}: choose another directory",
+                "LOCATION {} overlaps the files of {other}: choose another directory",
                 path.display()
             )));
         }
@@ -316,7 +336,12 @@ impl Session {
                 if let Some(def) = catalog.table(&d.name, &t)? {
                     let other = PathBuf::from(&def.location);
                     if other.starts_with(path) || path.starts_with(&other) {
-                        return Ok(Some(def.qualified_name()));
+                        // Tables the ticket cannot see are not named.
+                        return Ok(Some(if self.access.sees_table(&d.name, &t) {
+                            format!("table {}", def.qualified_name())
+                        } else {
+                            "another table".to_string()
+                        }));
                     }
                 }
             }

@@ -74,6 +74,19 @@ impl Session {
                 target_cols.push(p.name.clone());
             }
         }
+        let cols = |extra: &[(String, String)]| {
+            target_cols
+                .iter()
+                .chain(extra.iter().map(|(k, _)| k))
+                .map(|c| quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // `VALUES (...)`: the static values join each row (DataFusion types a VALUES inside an
+        // INSERT by the table's columns, so it cannot be wrapped in a SELECT).
+        if let Some(rows) = values_with(query, &statics) {
+            return Ok(format!("{verb} {target} ({}) {rows}", cols(&statics)));
+        }
         let mut select = vec!["__cuve_src.*".to_string()];
         for (k, v) in &statics {
             target_cols.push(k.clone());
@@ -89,4 +102,31 @@ impl Session {
             select.join(", ")
         ))
     }
+}
+
+/// `query` with `statics` appended to every row, when it is a plain `VALUES` list.
+fn values_with(query: &str, statics: &[(String, String)]) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{Expr, SetExpr, Statement, Value};
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    let mut parsed = Parser::parse_sql(&GenericDialect {}, query).ok()?;
+    if parsed.len() != 1 {
+        return None;
+    }
+    let Statement::Query(q) = &mut parsed[0] else {
+        return None;
+    };
+    if q.order_by.is_some() || q.limit_clause.is_some() || q.with.is_some() {
+        return None;
+    }
+    let SetExpr::Values(values) = q.body.as_mut() else {
+        return None;
+    };
+    for row in &mut values.rows {
+        for (_, v) in statics {
+            row.push(Expr::value(Value::SingleQuotedString(v.clone())));
+        }
+    }
+    Some(parsed[0].to_string())
 }

@@ -330,4 +330,26 @@ async fn raw_and_the_names_of_sensitive_columns_stay_hidden() {
             "{sql} names a hidden column:\n{text}"
         );
     }
+    // A ticket with ALTER but SELECT on d.t only does not learn that d.s exists, nor its name
+    // from a LOCATION that overlaps it.
+    let grants = [
+        Grant::parse("ALTER:d.*").unwrap(),
+        Grant::parse("SELECT:d.t").unwrap(),
+    ];
+    let (_, mut alter) = session_with(&engine, &grants, &Quota::default());
+    let e = alter.execute("CREATE TABLE d.s (x INT)").await.unwrap_err();
+    assert!(!e.user_message().contains("exists"), "{}", e.user_message());
+    let inside = engine.warehouse().join("d").join("s").join("sub");
+    let e = alter
+        .execute(&format!(
+            "CREATE TABLE d.z (x INT) LOCATION '{}'",
+            inside.display()
+        ))
+        .await
+        .unwrap_err();
+    let msg = e.user_message();
+    assert!(
+        msg.contains("another table") && !msg.contains("d.s"),
+        "{msg}"
+    );
 }
