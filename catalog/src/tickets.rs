@@ -816,6 +816,26 @@ mod tests {
         assert!(server.authenticate("tk_000000000000.nope").is_err());
     }
 
+    /// An expiry that does not parse fails closed (it used to let the ticket in).
+    #[test]
+    fn an_unreadable_expiry_counts_as_expired() {
+        let c = Catalog::open_in_memory().unwrap();
+        c.add_user("kim", Role::Analyst, None).unwrap();
+        let (t, secret) = c
+            .create_ticket("kim", None, None, &[], &Quota::default())
+            .unwrap();
+        assert!(c.authenticate(&secret).is_ok());
+        c.write(|tx| {
+            tx.execute(
+                "UPDATE tickets SET expires_at = 'next tuesday' WHERE id = ?1",
+                [&t.id],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert!(c.authenticate(&secret).is_err());
+    }
+
     #[test]
     fn secrets_are_hashed_and_checked() {
         let c = Catalog::open_in_memory().unwrap();

@@ -151,6 +151,13 @@ pub fn forget(path: &Path) {
     maps.entries.retain(|p, _| !p.starts_with(&path));
 }
 
+/// How many files under `dir` are mapped now (tests: external tables' files never are).
+pub fn mapped_under(dir: &Path) -> usize {
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let maps = MAPS.lock().unwrap_or_else(|p| p.into_inner());
+    maps.entries.keys().filter(|p| p.starts_with(&dir)).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

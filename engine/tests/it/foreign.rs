@@ -236,6 +236,14 @@ async fn spark_bucketed_parquet_reads_as_v1_and_prunes() {
         .scans("SELECT * FROM d.s16 WHERE user_id = 'ucf28ed658abe'")
         .await;
     assert!(scans.contains("buckets read 1/16"), "{scans}");
+    // Files of external tables are read through the object store, never memory-mapped (another
+    // program rewriting one in place would fault a mapped reader).
+    let loc = w.dir("spark_str16");
+    assert_eq!(
+        cuve_engine::table::mapped::mapped_under(std::path::Path::new(&loc)),
+        0,
+        "an external table's files were memory-mapped"
+    );
     compare_string_table(&mut w, "s16", "s16_plain").await;
     let describe = w.lines("DESCRIBE FORMATTED d.s16").await.join("\n");
     assert!(describe.contains("Bucketing Version:"), "{describe}");
