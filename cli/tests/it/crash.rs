@@ -228,6 +228,17 @@ fn insert_overwrite_is_all_or_nothing_across_a_crash() {
     assert!(!o.status.success());
     assert_eq!(count(), "n,s\n11,10050\n");
     assert_eq!(count(), "n,s\n11,10050\n");
+    // The files the OVERWRITE killed after staging left were removed by the next write there.
+    ok(cuve(h).args([
+        "sql",
+        "-e",
+        "INSERT INTO d.t PARTITION (dt='2019-10-01') SELECT 6",
+    ]));
+    let staged: Vec<_> = walk(&h.join("warehouse/d/t/dt=2019-10-01"))
+        .into_iter()
+        .filter(|p| p.contains(".cuve-tmp-"))
+        .collect();
+    assert!(staged.is_empty(), "{staged:?}");
 }
 
 #[test]

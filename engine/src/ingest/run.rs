@@ -22,7 +22,6 @@ use super::decode::{InputFormat, LineOrigin, RowDecoder, TimeUnit};
 use super::source::{Source, expand_inputs};
 use crate::access::Privilege;
 use crate::error::{EngineError, Result};
-use crate::exec::pid_alive;
 use crate::parse::TableName;
 use crate::session::Session;
 use crate::table::CuveTable;
@@ -81,45 +80,6 @@ pub struct IngestSummary {
     pub files: usize,
     pub dead_letter: Option<String>,
     pub seconds: f64,
-}
-
-/// Removes staged files of dead processes under a table's directory (partition dirs included).
-pub fn remove_orphans(def: &TableDef, pending: &[(i64, String, String)]) -> usize {
-    fn walk(dir: &Path, depth: usize, pending: &[(i64, String, String)], removed: &mut usize) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            let name = e.file_name().to_string_lossy().to_string();
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                if depth > 0 && !name.starts_with('.') {
-                    walk(&path, depth - 1, pending, removed);
-                }
-                continue;
-            }
-            let Some(rest) = name.strip_prefix(".cuve-tmp-") else {
-                continue;
-            };
-            let pid: Option<u32> = rest.split('-').next().and_then(|p| p.parse().ok());
-            let is_pending = pending.iter().any(|(_, s, _)| Path::new(s) == path);
-            if let Some(pid) = pid
-                && !pid_alive(pid)
-                && !is_pending
-                && std::fs::remove_file(&path).is_ok()
-            {
-                *removed += 1;
-            }
-        }
-    }
-    let mut removed = 0;
-    walk(
-        Path::new(&def.location),
-        def.partition_columns.len(),
-        pending,
-        &mut removed,
-    );
-    removed
 }
 
 /// A rejected line.
@@ -253,7 +213,11 @@ fn ingest_inner(
 
     crate::table::commit::check_owned(catalog, &def)?;
     publish_pending(catalog)?;
-    remove_orphans(&def, &catalog.pending_publishes()?);
+    crate::table::commit::remove_orphans(
+        Path::new(&def.location),
+        def.partition_columns.len(),
+        &catalog.pending_publishes()?,
+    );
 
     let locks_dir = engine.home().join("locks");
     std::fs::create_dir_all(&locks_dir).map_err(|e| EngineError::io(&locks_dir, e))?;

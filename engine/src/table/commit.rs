@@ -216,6 +216,38 @@ fn publish(catalog: &Catalog, id: i64, files: &[(String, String)]) -> Result<()>
     Ok(())
 }
 
+/// Removes staged files of dead processes (not part of a pending commit) in `dir` and, `depth`
+/// levels down, in its subdirectories (a table's partition directories). Returns how many.
+pub fn remove_orphans(dir: &Path, depth: usize, pending: &[(i64, String, String)]) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            if depth > 0 && !name.starts_with('.') {
+                removed += remove_orphans(&path, depth - 1, pending);
+            }
+            continue;
+        }
+        let Some(rest) = name.strip_prefix(".cuve-tmp-") else {
+            continue;
+        };
+        let pid: Option<u32> = rest.split('-').next().and_then(|p| p.parse().ok());
+        let is_pending = pending.iter().any(|(_, s, _)| Path::new(s) == path);
+        if let Some(pid) = pid
+            && !crate::exec::pid_alive(pid)
+            && !is_pending
+            && std::fs::remove_file(&path).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Publishes committed batches left unpublished (after a crash).
 pub fn publish_pending(catalog: &Catalog) -> Result<usize> {
     let pending = catalog.pending_publishes()?;

@@ -551,9 +551,6 @@ impl TableWriter {
             }
             _ => None,
         };
-        // Staged files of writers that died before committing are removed first.
-        let pending = catalog.pending_publishes()?;
-        crate::ingest::run::remove_orphans(&layout.def, &pending);
         Ok(TableWriter {
             layout,
             catalog,
@@ -656,6 +653,16 @@ impl TableWriter {
             ..Default::default()
         };
         let (_, files) = super::commit::commit(&self.catalog, &def, &staged, change)?;
+        // Staged files of writers that died before committing, in the directories written.
+        let mut dirs: Vec<&PathBuf> = staged.iter().map(|s| &s.dir).collect();
+        dirs.sort();
+        dirs.dedup();
+        if !dirs.is_empty() {
+            let pending = self.catalog.pending_publishes()?;
+            for d in dirs {
+                super::commit::remove_orphans(d, 0, &pending);
+            }
+        }
         summary.files = files;
         // Files Cuve wrote into a table whose other files are checked are trusted as written.
         super::verify::record_written(&self.catalog, &def, &summary.files)?;
