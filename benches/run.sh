@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# One command for the whole benchmark: builds release binaries for this CPU, makes sure DuckDB is installed
-# in .venv, then runs benches/run.py (generate or reuse data, ingest, q1..q9 on Cuve, plain
-# DataFusion and DuckDB, compare, write benches/RESULTS.md).  Options: --scale S --runs N.
+# One command for the whole benchmark: builds release binaries for this CPU, makes sure DuckDB,
+# chDB and the ADBC driver are installed in .venv, then runs benches/run.py (generate or reuse
+# data, ingest, every query on Cuve in process and through `cuve serve`, plain DataFusion,
+# DuckDB, chDB and their native stores, compare, write benches/RESULTS.md).
+# Options: --scale S --runs N.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cuve-target}"
@@ -12,8 +14,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cuve-target}"
 export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-cpu=native"
 export CARGO_TARGET_DIR="$CARGO_TARGET_DIR/native"
 cargo build --release -p cuve-cli -p cuve-bench
-if ! .venv/bin/python -c "import duckdb" 2>/dev/null; then
+if ! .venv/bin/python -c "import duckdb, chdb, adbc_driver_flightsql, pyarrow" 2>/dev/null; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
-  .venv/bin/pip install --quiet duckdb
+  .venv/bin/pip install --quiet duckdb chdb adbc-driver-flightsql pyarrow
 fi
 exec .venv/bin/python benches/run.py "$@"

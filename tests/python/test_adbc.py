@@ -143,8 +143,10 @@ def test_a_bad_parameter_breaks_nothing_for_others():
         try:
             cur.execute("SELECT ? AS d", parameters=extreme)
             cur.fetch_arrow_table()
-        except Exception:  # noqa: BLE001 - an error for this call is fine; a broken server is not
-            pass
+        except Exception as e:  # noqa: BLE001 - a clear error for this call; a broken server is not fine
+            assert "outside the range of dates" in str(e), e
+        else:
+            raise AssertionError("a Date64 no date can hold was accepted")
     # Other tickets' prepared statements keep working.
     for secret in (ADMIN, SECRET):
         with connect(secret) as conn, conn.cursor() as cur:

@@ -20,6 +20,9 @@ fn repl_in_a_terminal() {
     p.send_line("  + 2 AS answer;").unwrap();
     p.exp_string("42").unwrap();
     p.exp_string("1 rows").unwrap();
+    // Input typed before the next prompt is drawn can be eaten by the line editor's cursor query
+    // (as in a real terminal), so every line below waits for its prompt.
+    p.exp_string("cuve:default>").unwrap();
     // Tab completes databases and tables the ticket can see.
     p.send("SELECT * FROM korea_na").unwrap();
     p.flush().unwrap();
@@ -29,13 +32,16 @@ fn repl_in_a_terminal() {
     p.exp_string("korea_naver_log").unwrap();
     p.send_line(".stream_log;").unwrap();
     p.exp_string("user_id").unwrap();
+    p.exp_string("cuve:default>").unwrap();
     // Ctrl-C cancels a long query and the REPL goes on.
     p.send_line("SELECT COUNT(*) FROM generate_series(1, 100000) a CROSS JOIN generate_series(1, 100000) b WHERE a.value * b.value = 7;").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     p.send_control('c').unwrap();
     p.exp_string("query cancelled").unwrap();
+    p.exp_string("cuve:default>").unwrap();
     p.send_line("SELECT 'still here' AS s;").unwrap();
     p.exp_string("still here").unwrap();
+    p.exp_string("cuve:default>").unwrap();
     p.send_line("\\q").unwrap();
     p.exp_eof().unwrap();
     // History persists across sessions.

@@ -102,13 +102,21 @@ pub fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<ScalarValue>>, Status> {
                         .iter()
                         .enumerate()
                         .map(|(i, c)| {
-                            ScalarValue::try_from_array(c, r).map_err(|e| {
+                            let v = ScalarValue::try_from_array(c, r).map_err(|e| {
                                 Status::invalid_argument(format!(
                                     "parameter {} of row {}: {e}",
                                     i + 1,
                                     out.len() + 1
                                 ))
-                            })
+                            })?;
+                            check_range(&v).map_err(|e| {
+                                Status::invalid_argument(format!(
+                                    "parameter {} of row {}: {e}",
+                                    i + 1,
+                                    out.len() + 1
+                                ))
+                            })?;
+                            Ok::<ScalarValue, Status>(v)
                         })
                         .collect::<Result<_, _>>()?,
                 );
@@ -122,6 +130,19 @@ pub fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<ScalarValue>>, Status> {
             crate::error::panic_message(p.as_ref())
         )))
     })
+}
+
+/// Values Arrow can hold but no date can be: a Date64 of more milliseconds than a time delta holds
+/// (only `i64::MIN`) panics wherever DataFusion prints it (plan names, EXPLAIN, errors).
+fn check_range(v: &ScalarValue) -> Result<(), String> {
+    if let ScalarValue::Date64(Some(ms)) = v
+        && chrono::TimeDelta::try_milliseconds(*ms).is_none()
+    {
+        return Err(format!(
+            "Date64 value {ms} ms is outside the range of dates; send a date between years -262143 and 262142"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -145,5 +166,21 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1][1], ScalarValue::from("날씨"));
         assert!(PreparedHandle::decode(b"ps_0001").is_err());
+    }
+
+    #[test]
+    fn a_date64_no_date_can_hold_is_refused_not_printed() {
+        use datafusion::arrow::array::Date64Array;
+        let batch = RecordBatch::try_from_iter(vec![(
+            "d",
+            Arc::new(Date64Array::from(vec![0, i64::MIN])) as _,
+        )])
+        .unwrap();
+        let err = rows(&[batch]).unwrap_err();
+        assert!(err.message().contains("parameter 1 of row 2"), "{err}");
+        assert!(
+            err.message().contains("outside the range of dates"),
+            "{err}"
+        );
     }
 }

@@ -1,0 +1,3 @@
+SELECT COUNT(*) AS users FROM (
+  SELECT DISTINCT user_id FROM stream_log WHERE dt BETWEEN '2019-10-01' AND '2019-10-07'
+) u
