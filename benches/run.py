@@ -112,6 +112,7 @@ def main():
         peers[engine] = json.loads(out_json.read_text())
     rust = json.loads(rust_json.read_text())
     flight = json.loads(flight_json.read_text())
+    scaling = run_scaling(a, data, raw, home, cuve, bench, user, cuve_secs, cuve_ingest["written"], duck_ingest)
 
     mib = lambda b: f"{b / 2**20:.0f} MiB"
     ms = lambda r: f"{r['median'] * 1000:.1f}" if "median" in r else "error"
@@ -161,6 +162,8 @@ def main():
     )
     rewrites = "\n".join(f"| {PEER_NAMES[e]} | `{pat}` | `{rep}` |" for e, rs in REWRITES.items() for pat, rep in rs) or "| (none) | | |"
     s1 = flight["_select1"]
+    scaling_table, scaling_names = scaling_report(scaling)
+    scaling_svg(scaling, scaling_names, ROOT / "benches" / "scaling.svg")
 
     report = f"""# Benchmark results
 
@@ -244,6 +247,17 @@ engine); plain DataFusion's listing-table file statistics cache; DuckDB's buffer
 
 Ratio Cuve / DuckDB: {(cuve_ingest['written']/cuve_secs)/duck_ingest['lines_per_s']:.2f}× (target ≥ 1×, aim 2×). Re-running the same
 ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,} lines already committed.
+
+## Scaling
+
+The shapes of `benches/scaling/` on the last 3, 10 and 30 days of the month (the 3- and
+10-day tables ingested from the same raw files, so a one-day query reads the same day at every
+size): through `cuve serve` with ADBC, and DuckDB on the same files. One-day shapes should stay
+flat, shapes over every day grow with the days. Chart: [`scaling.svg`](scaling.svg).
+
+{scaling_table}
+
+![query time against table size](scaling.svg)
 
 ## Where targets are missed, and why
 
@@ -408,6 +422,95 @@ ingest wrote {again['written']} rows and skipped {again['duplicates_skipped']:,}
 """
     (ROOT / "benches" / "RESULTS.md").write_text(report)
     print(report)
+
+
+SCALING_DAYS = (3, 10, 30)
+
+
+def run_scaling(a, data, raw, home30, cuve, bench, user, secs30, lines30, duck30):
+    """The scaling shapes (benches/scaling/) on the last 3, 10 and 30 days of the month: the
+    3- and 10-day tables are ingested from the same raw files (symlinked), so a one-day query
+    reads the same day at every size. Cuve through Flight and DuckDB on the same files."""
+    qdir = ROOT / "benches/scaling"
+    out = {}
+    for days in SCALING_DAYS:
+        if days == 30:
+            home, ingest = home30, {"lines": lines30, "seconds": secs30, "duckdb_seconds": duck30["seconds"]}
+        else:
+            base = data / f"days-{days}"
+            shutil.rmtree(base, ignore_errors=True)
+            keep = {f"201910{d:02d}" for d in range(31 - days, 31)}
+            for f in raw.glob("*/*.jsonl"):
+                if f.stem in keep:
+                    dst = base / "raw" / f.parent.name / f.name
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    dst.symlink_to(f.resolve())
+            home = base / "cuve-home"
+            sh([bench, "setup", "--home", home])
+            t = time.perf_counter()
+            o = json.loads(sh([cuve, "--home", home, "ingest", "--table", "korea_naver_log.stream_log", "--json", base / "raw"], capture_output=True, text=True).stdout)
+            secs = time.perf_counter() - t
+            sh([cuve, "--home", home, "ingest", "--table", "korea_naver_log.user_profile", "--json", data / "profiles"], capture_output=True)
+            d = json.loads(sh([sys.executable, ROOT / "benches/peers.py", "ingest", base / "raw", base / "duck-ingest"], capture_output=True, text=True).stdout)
+            shutil.rmtree(base / "duck-ingest", ignore_errors=True)
+            ingest = {"lines": o["written"], "seconds": secs, "duckdb_seconds": d["seconds"]}
+        fj = data / f"scaling-flight-{days}.json"
+        dj = data / f"scaling-duckdb-{days}.json"
+        sh([sys.executable, ROOT / "benches/flight_bench.py", cuve, home, qdir, user, str(a.runs), fj])
+        sh([sys.executable, ROOT / "benches/peers.py", "queries", "duckdb", home, qdir, user, str(a.runs), dj, data])
+        out[days] = {"ingest": ingest, "cuve": json.loads(fj.read_text()), "duckdb": json.loads(dj.read_text())}
+    return out
+
+
+def scaling_report(scaling):
+    names = sorted(q for q in scaling[30]["cuve"] if not q.startswith("_"))
+    head = "| shape | " + " | ".join(f"Cuve {d} d ms" for d in SCALING_DAYS) + " | " + " | ".join(f"DuckDB {d} d ms" for d in SCALING_DAYS) + " | identical |"
+    lines = [head, "|---|" + "---|" * (2 * len(SCALING_DAYS) + 1)]
+    for q in names:
+        same = all(canon(scaling[d]["cuve"][q]["rows"]) == canon(scaling[d]["duckdb"][q]["rows"]) for d in SCALING_DAYS)
+        lines.append(
+            f"| {q} | " + " | ".join(f"{scaling[d]['cuve'][q]['median'] * 1000:.1f}" for d in SCALING_DAYS) + " | "
+            + " | ".join(f"{scaling[d]['duckdb'][q]['median'] * 1000:.1f}" for d in SCALING_DAYS) + f" | {'yes' if same else '**NO**'} |"
+        )
+    lines.append(
+        "| ingest (s) | " + " | ".join(f"{scaling[d]['ingest']['seconds']:.1f}" for d in SCALING_DAYS) + " | "
+        + " | ".join(f"{scaling[d]['ingest']['duckdb_seconds']:.1f}" for d in SCALING_DAYS) + " | |"
+    )
+    lines.append(
+        "| ingest lines | " + " | ".join(f"{scaling[d]['ingest']['lines']:,}" for d in SCALING_DAYS) + " | | | | |"
+    )
+    return "\n".join(lines), names
+
+
+def scaling_svg(scaling, names, path):
+    """A log-log line chart of the scaling shapes (Cuve through Flight solid, DuckDB dashed)."""
+    w, h, left, right, top, bottom = 720, 420, 70, 230, 30, 50
+    colors = ["#1b7837", "#2166ac", "#b2182b", "#e08214", "#762a83", "#4d4d4d"]
+    vals = [scaling[d][e][q]["median"] * 1000 for d in SCALING_DAYS for e in ("cuve", "duckdb") for q in names]
+    lo, hi = math.log10(max(min(vals), 0.1)) - 0.1, math.log10(max(vals)) + 0.1
+    xs = {d: left + (w - left - right) * (math.log10(d) - math.log10(3)) / (math.log10(30) - math.log10(3)) for d in SCALING_DAYS}
+    y = lambda v: top + (h - top - bottom) * (1 - (math.log10(max(v, 0.1)) - lo) / (hi - lo))
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{w}" height="{h}" fill="white"/>',
+           f'<text x="{left}" y="18" font-size="14">Time vs table size (log-log). Solid: Cuve via Flight SQL; dashed: DuckDB</text>']
+    for p in range(math.floor(lo), math.ceil(hi) + 1):
+        for m in (1, 2, 5):
+            v = m * 10 ** p
+            if lo <= math.log10(v) <= hi:
+                out.append(f'<line x1="{left}" x2="{w - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>')
+                out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:g} ms</text>')
+    for d, x in xs.items():
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{h - bottom}" stroke="#ddd"/>')
+        out.append(f'<text x="{x:.1f}" y="{h - bottom + 18}" text-anchor="middle">{d} days</text>')
+    for i, q in enumerate(names):
+        c = colors[i % len(colors)]
+        for e, dash in (("cuve", ""), ("duckdb", ' stroke-dasharray="5,4"')):
+            pts = " ".join(f"{xs[d]:.1f},{y(scaling[d][e][q]['median'] * 1000):.1f}" for d in SCALING_DAYS)
+            out.append(f'<polyline points="{pts}" fill="none" stroke="{c}" stroke-width="2"{dash}/>')
+        out.append(f'<line x1="{w - right + 12}" x2="{w - right + 36}" y1="{top + 20 * i + 10}" y2="{top + 20 * i + 10}" stroke="{c}" stroke-width="2"/>')
+        out.append(f'<text x="{w - right + 42}" y="{top + 20 * i + 14}">{q}</text>')
+    out.append("</svg>")
+    pathlib.Path(path).write_text("\n".join(out))
 
 
 def version(module):

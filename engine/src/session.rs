@@ -111,7 +111,23 @@ pub struct Session {
     pub(crate) access: Arc<AccessView>,
     pub(crate) scans: Arc<QueryScans>,
     pub(crate) current_db: String,
+    /// The bound logical plan the last `plan_schema` made, taken by the next run of the same
+    /// statement and values, so a front end that announces a schema before it streams (Flight
+    /// SQL's GetFlightInfo, then DoGet) plans a statement once. Files are listed when the plan
+    /// is executed, never here.
+    pub(crate) described: Option<Described>,
 }
+
+/// A logical plan kept between describing a statement and running it.
+pub(crate) struct Described {
+    sql: String,
+    params: String,
+    plan: LogicalPlan,
+    at: Instant,
+}
+
+/// How long a described plan waits for its run.
+const DESCRIBED_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Session {
     fn new(engine: Arc<Engine>, access: Arc<AccessView>) -> Result<Session> {
@@ -158,6 +174,7 @@ impl Session {
             access,
             scans,
             current_db: "default".into(),
+            described: None,
         })
     }
 
@@ -411,18 +428,20 @@ impl Session {
             _ => return none(Arc::new(Schema::empty())),
         };
         let rewritten = cuve_udf::rewrite_hive_sql(&df_sql).map_err(EngineError::Unsupported)?;
-        let df_sql = rewritten.as_deref().unwrap_or(&df_sql);
-        let plan = self.logical_plan(df_sql).await?;
+        let plan = self
+            .logical_plan(rewritten.as_deref().unwrap_or(&df_sql))
+            .await?;
         let mut types: ParameterTypes = plan
             .get_parameter_types()
             .map(|t| t.into_iter().collect())
             .unwrap_or_default();
         types.sort_by_key(|(k, _)| k.trim_start_matches('$').parse::<usize>().unwrap_or(0));
-        let plan = if params.is_none() && !plan.get_parameter_types().is_ok_and(|p| p.is_empty()) {
+        let bound = !(params.is_none() && !plan.get_parameter_types().is_ok_and(|p| p.is_empty()));
+        let plan = if bound {
+            crate::parse::params::bind(plan, params)?
+        } else {
             // Not bound yet (a prepared statement): the schema is what the plan says so far.
             plan
-        } else {
-            crate::parse::params::bind(plan, params)?
         };
         self.check_plan(&plan)?;
         if matches!(
@@ -434,7 +453,39 @@ impl Session {
         // The logical plan's schema is the result's: no physical plan (no file listing or
         // footer reads) just to announce it.
         self.scans.take();
-        Ok((Arc::new(plan.schema().as_arrow().clone()), types))
+        let schema = Arc::new(plan.schema().as_arrow().clone());
+        if bound {
+            self.described = Some(Described {
+                sql: df_sql,
+                params: format!("{params:?}"),
+                plan,
+                at: Instant::now(),
+            });
+        }
+        Ok((schema, types))
+    }
+
+    /// Why Cuve's co-located and per-partition plans were or were not used, for EXPLAIN: from
+    /// the executed plan under EXPLAIN ANALYZE, from the statement's own physical plan (planned
+    /// again, its scan reports dropped) under EXPLAIN.
+    async fn plan_notes(
+        &self,
+        physical: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        df: &datafusion::dataframe::DataFrame,
+    ) -> Vec<String> {
+        if let Some(input) = physical.children().first() {
+            return crate::planner::BucketJoinRule::explain(input);
+        }
+        let LogicalPlan::Explain(e) = df.logical_plan() else {
+            return Vec::new();
+        };
+        let state = self.ctx.state();
+        let planned = state.create_physical_plan(&e.plan).await;
+        self.scans.take();
+        match planned {
+            Ok(inner) => crate::planner::BucketJoinRule::explain(&inner),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// DataFusion's logical plan of one SQL statement: parsed once, checked against the size
@@ -459,11 +510,26 @@ impl Session {
         params: &Params,
     ) -> Result<StatementOutput> {
         // Hive's LATERAL VIEW / explode become DataFusion's unnest.
-        let rewritten = cuve_udf::rewrite_hive_sql(sql).map_err(EngineError::Unsupported)?;
-        let sql = rewritten.as_deref().unwrap_or(sql);
-        let plan = self.logical_plan(sql).await?;
-        let plan = crate::parse::params::bind(plan, params)?;
-        self.check_plan(&plan)?;
+        let plan = match self.described.take() {
+            // Planned (and checked) a moment ago by `plan_schema` for this very statement.
+            Some(d)
+                if d.sql == sql
+                    && d.at.elapsed() < DESCRIBED_TTL
+                    && d.params == format!("{params:?}") =>
+            {
+                d.plan
+            }
+            _ => {
+                let rewritten =
+                    cuve_udf::rewrite_hive_sql(sql).map_err(EngineError::Unsupported)?;
+                let plan = self
+                    .logical_plan(rewritten.as_deref().unwrap_or(sql))
+                    .await?;
+                let plan = crate::parse::params::bind(plan, params)?;
+                self.check_plan(&plan)?;
+                plan
+            }
+        };
         let explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
         let analyze = matches!(plan, LogicalPlan::Analyze(_));
         let df = self
@@ -479,6 +545,7 @@ impl Session {
                 .await
                 .map_err(EngineError::from_datafusion)?;
             let scans = self.scans.take();
+            let notes = self.plan_notes(&physical, &df).await;
             let run = datafusion::physical_plan::collect(physical, task);
             // EXPLAIN ANALYZE runs the query: the byte quota is checked before, and the run
             // time limit applies, as for the query itself.
@@ -501,17 +568,22 @@ impl Session {
                 run.await
             }
             .map_err(EngineError::from_datafusion)?;
-            if !scans.is_empty() && schema.fields().len() == 2 {
+            if schema.fields().len() == 2 {
                 let text: Vec<String> = scans.iter().map(|s| s.to_string()).collect();
-                let extra = RecordBatch::try_new(
-                    schema.clone(),
-                    vec![
-                        Arc::new(StringArray::from(vec!["cuve_scan"])),
-                        Arc::new(StringArray::from(vec![text.join("\n")])),
-                    ],
-                );
-                if let Ok(extra) = extra {
-                    batches.push(extra);
+                for (kind, lines) in [("cuve_scan", text), ("cuve_plan", notes)] {
+                    if lines.is_empty() {
+                        continue;
+                    }
+                    let extra = RecordBatch::try_new(
+                        schema.clone(),
+                        vec![
+                            Arc::new(StringArray::from(vec![kind])),
+                            Arc::new(StringArray::from(vec![lines.join("\n")])),
+                        ],
+                    );
+                    if let Ok(extra) = extra {
+                        batches.push(extra);
+                    }
                 }
             }
             let stream = MemoryStream::try_new(batches, schema.clone(), None)?;
@@ -630,4 +702,37 @@ pub(crate) fn string_batch(columns: &[&str], rows: Vec<Vec<String>>) -> Result<R
         })
         .collect();
     RecordBatch::try_new(schema, arrays).map_err(|e| EngineError::DataFusion(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::scalar::ScalarValue;
+
+    fn first_int(out: &QueryOutput) -> i64 {
+        let c = out.batches[0].column(0);
+        c.as_any().downcast_ref::<Int64Array>().unwrap().value(0)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_described_statement_runs_on_the_plan_it_was_described_with() {
+        let home = tempfile::tempdir().unwrap();
+        let engine = Engine::open(home.path()).unwrap();
+        let mut s = engine.session(AccessView::admin("t")).unwrap();
+        let sql = "SELECT $1 + 1 AS x";
+        let p41 = Params::Positional(vec![ScalarValue::Int64(Some(41))]);
+        let schema = s.plan_schema(sql, &p41).await.unwrap();
+        assert_eq!(schema.field(0).name(), "x");
+        // The run takes the described plan (swapped here for a plan that answers 7, to tell).
+        let seven = s.logical_plan("SELECT CAST(7 AS BIGINT) AS x").await.unwrap();
+        s.described.as_mut().unwrap().plan = seven;
+        assert_eq!(first_int(&s.execute_with(sql, &p41).await.unwrap()), 7);
+        assert!(s.described.is_none(), "a described plan is used once");
+        // Other values, or no describe before, plan afresh.
+        s.plan_schema(sql, &p41).await.unwrap();
+        let p1 = Params::Positional(vec![ScalarValue::Int64(Some(1))]);
+        assert_eq!(first_int(&s.execute_with(sql, &p1).await.unwrap()), 2);
+        assert_eq!(first_int(&s.execute_with(sql, &p41).await.unwrap()), 42);
+    }
 }

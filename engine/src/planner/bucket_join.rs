@@ -84,35 +84,51 @@ pub(crate) fn execute_as_one(
 }
 
 /// Follows `key` (a column name) down a chain of operators to one bucketed scan whose bucket
-/// column it is. `shuffled` records whether a repartition was crossed.
-fn analyze(plan: &Arc<dyn ExecutionPlan>, key: &str, shuffled: &mut bool) -> Option<Side> {
+/// column it is. `shuffled` records whether a repartition was crossed. The error says why not
+/// (EXPLAIN shows it).
+fn analyze(plan: &Arc<dyn ExecutionPlan>, key: &str, shuffled: &mut bool) -> Result<Side, String> {
     let any = plan.as_ref() as &dyn Any;
     // A limit inside a side would be applied per bucket: keep the normal plan.
     if plan.fetch().is_some() {
-        return None;
+        return Err(format!("a limit ({}) sits below it", plan.name()));
     }
     if let Some(cfg) = file_config(plan.as_ref()) {
         let files: Vec<&PartitionedFile> = cfg.file_groups.iter().flat_map(|g| g.files()).collect();
-        let first = bucket_of(files.first()?)?.clone();
-        if first.column != key || cfg.limit.is_some() {
-            return None;
+        let Some(first) = files.first() else {
+            return Err("a scan selects no files".into());
+        };
+        let Some(first) = bucket_of(first).cloned() else {
+            return Err("a scan reads a table that is not bucketed".into());
+        };
+        if first.column != key {
+            return Err(format!(
+                "{key} is not the bucket column of {} ({})",
+                first.table, first.column
+            ));
+        }
+        if cfg.limit.is_some() {
+            return Err(format!("the scan of {} has a limit", first.table));
         }
         // The key must be the bucket column itself, not a renamed or computed column.
         if let Some(projection) = cfg.file_source().projection()
             && !passes_through(projection.as_ref(), key)
         {
-            return None;
+            return Err(format!("{key} is computed or renamed in the scan"));
         }
         for f in &files {
-            let b = bucket_of(f)?;
-            if b.table != first.table
-                || b.num_buckets != first.num_buckets
-                || b.bucket >= b.num_buckets
-            {
-                return None;
+            let ok = bucket_of(f).is_some_and(|b| {
+                b.table == first.table
+                    && b.num_buckets == first.num_buckets
+                    && b.bucket < b.num_buckets
+            });
+            if !ok {
+                return Err(format!(
+                    "the files of {} are not all in its {} buckets",
+                    first.table, first.num_buckets
+                ));
             }
         }
-        return Some(Side {
+        return Ok(Side {
             table: first.table,
             num_buckets: first.num_buckets,
             version: first.version,
@@ -121,24 +137,25 @@ fn analyze(plan: &Arc<dyn ExecutionPlan>, key: &str, shuffled: &mut bool) -> Opt
     }
     if let Some(b) = any.downcast_ref::<BucketParallelExec>() {
         // An already co-located subtree: rows are partitioned by bucket of its key.
-        return (b.key == key).then(|| {
-            *shuffled = true;
-            b.side.clone()
-        });
+        if b.key != key {
+            return Err(format!("a co-located subtree below is keyed on {}", b.key));
+        }
+        *shuffled = true;
+        return Ok(b.side.clone());
     }
     if plan.schema().field_with_name(key).is_err() {
-        return None;
+        return Err(format!("{} does not pass {key} through", plan.name()));
     }
     if let Some(r) = any.downcast_ref::<RepartitionExec>() {
         match r.partitioning() {
             Partitioning::Hash(exprs, _) => {
                 if exprs.len() != 1 || column_name(&exprs[0]).as_deref() != Some(key) {
-                    return None;
+                    return Err(format!("a repartition below is not on {key} alone"));
                 }
                 *shuffled = true;
             }
             Partitioning::RoundRobinBatch(_) => {}
-            _ => return None,
+            other => return Err(format!("a repartition below is {other}")),
         }
         return analyze(r.input(), key, shuffled);
     }
@@ -146,13 +163,15 @@ fn analyze(plan: &Arc<dyn ExecutionPlan>, key: &str, shuffled: &mut bool) -> Opt
         || any.is::<CoalescePartitionsExec>()
         || plan.name() == "CoalesceBatchesExec"
     {
-        let child = plan.children().into_iter().next()?;
+        let Some(child) = plan.children().into_iter().next() else {
+            return Err(format!("{} has no input", plan.name()));
+        };
         return analyze(child, key, shuffled);
     }
     if let Some(p) = any.downcast_ref::<ProjectionExec>() {
         // The key must pass through under its own name.
         if !passes_through(p.expr(), key) {
-            return None;
+            return Err(format!("{key} is computed or renamed by a projection"));
         }
         return analyze(p.input(), key, shuffled);
     }
@@ -163,11 +182,11 @@ fn analyze(plan: &Arc<dyn ExecutionPlan>, key: &str, shuffled: &mut bool) -> Opt
             .iter()
             .any(|(e, name)| name == key && column_name(e).as_deref() == Some(key));
         if !grouped || a.group_expr().expr().is_empty() {
-            return None;
+            return Err(format!("an aggregation below does not group by {key}"));
         }
         return analyze(a.input(), key, shuffled);
     }
-    None
+    Err(format!("{} sits between it and the scan", plan.name()))
 }
 
 /// A copy of `plan` that reads only `bucket`, with repartitions removed and runtime state reset.
@@ -340,7 +359,7 @@ fn inner_bucket_plan(plan: &Arc<dyn ExecutionPlan>) -> Option<&BucketParallelExe
 pub struct BucketJoinRule;
 
 impl BucketJoinRule {
-    fn try_join(join: &HashJoinExec) -> Option<(u32, String, Side, String)> {
+    fn try_join(join: &HashJoinExec) -> Result<(u32, String, Side, String), String> {
         use datafusion::common::JoinType as J;
         // Null-aware anti joins (NOT IN) look at the whole other side: not per bucket.
         if join.null_aware
@@ -349,18 +368,28 @@ impl BucketJoinRule {
                 J::Inner | J::Left | J::Right | J::Full | J::LeftSemi | J::RightSemi
             )
         {
-            return None;
+            return Err(format!(
+                "a {} join needs the whole other side",
+                join.join_type()
+            ));
         }
-        let [(l, r)] = join.on() else { return None };
-        let (lk, rk) = (column_name(l)?, column_name(r)?);
+        let [(l, r)] = join.on() else {
+            return Err("the join has more than one key".into());
+        };
+        let (Some(lk), Some(rk)) = (column_name(l), column_name(r)) else {
+            return Err("a join key is computed".into());
+        };
         let (mut s1, mut s2) = (false, false);
-        let left = analyze(join.left(), &lk, &mut s1)?;
-        let right = analyze(join.right(), &rk, &mut s2)?;
+        let left = analyze(join.left(), &lk, &mut s1).map_err(|e| format!("left side: {e}"))?;
+        let right = analyze(join.right(), &rk, &mut s2).map_err(|e| format!("right side: {e}"))?;
         if left.num_buckets != right.num_buckets
             || left.version != right.version
             || left.column_type != right.column_type
         {
-            return None;
+            return Err(format!(
+                "{} ({} buckets) and {} ({} buckets) are not bucketed alike",
+                left.table, left.num_buckets, right.table, right.num_buckets
+            ));
         }
         // The join's output keeps the left key's name when it is projected.
         let key = if join.schema().field_with_name(&lk).is_ok() {
@@ -372,10 +401,10 @@ impl BucketJoinRule {
             "co-located join of {} and {} on {lk}",
             left.table, right.table
         );
-        Some((left.num_buckets, key, left, description))
+        Ok((left.num_buckets, key, left, description))
     }
 
-    fn try_aggregate(agg: &AggregateExec) -> Option<(u32, String, Side, String)> {
+    fn try_aggregate(agg: &AggregateExec) -> Result<(u32, String, Side, String), String> {
         if !matches!(
             agg.mode(),
             AggregateMode::FinalPartitioned
@@ -383,7 +412,7 @@ impl BucketJoinRule {
                 | AggregateMode::Final
                 | AggregateMode::Single
         ) {
-            return None;
+            return Err("a partial aggregation".into());
         }
         let candidates: Vec<String> = agg
             .group_expr()
@@ -391,19 +420,61 @@ impl BucketJoinRule {
             .iter()
             .filter_map(|(e, _)| column_name(e))
             .collect();
+        let mut why = "it groups by no column".to_string();
         for key in candidates {
             let mut shuffled = false;
-            if let Some(side) = analyze(agg.input(), &key, &mut shuffled)
-                && shuffled
-            {
-                let description = match inner_bucket_plan(agg.input()) {
-                    Some(inner) => format!("{}, then aggregation by {key}", inner.description),
-                    None => format!("per-bucket aggregation of {} by {key}", side.table),
-                };
-                return Some((side.num_buckets, key, side, description));
+            match analyze(agg.input(), &key, &mut shuffled) {
+                Ok(side) if shuffled => {
+                    let description = match inner_bucket_plan(agg.input()) {
+                        Some(inner) => format!("{}, then aggregation by {key}", inner.description),
+                        None => format!("per-bucket aggregation of {} by {key}", side.table),
+                    };
+                    return Ok((side.num_buckets, key, side, description));
+                }
+                Ok(_) => why = format!("rows are not repartitioned on {key} below it"),
+                Err(e) => why = e,
             }
         }
+        Err(why)
+    }
+
+    /// Why each hash join and final aggregation of a finished plan is or is not co-located,
+    /// for EXPLAIN.
+    pub fn explain(plan: &Arc<dyn ExecutionPlan>) -> Vec<String> {
+        let mut notes = Vec::new();
+        explain_into(plan, &mut notes);
+        notes
+    }
+}
+
+fn explain_into(plan: &Arc<dyn ExecutionPlan>, notes: &mut Vec<String>) {
+    let any = plan.as_ref() as &dyn Any;
+    if let Some(b) = any.downcast_ref::<BucketParallelExec>() {
+        notes.push(format!(
+            "used: {} ({} buckets, no repartition)",
+            b.description, b.num_buckets
+        ));
+        return;
+    }
+    if plan.name() == "PartitionParallelExec" {
+        notes.push("used: one-phase aggregation per share of partition values".into());
+        return;
+    }
+    let verdict = if let Some(j) = any.downcast_ref::<HashJoinExec>() {
+        Some(("join", BucketJoinRule::try_join(j).err()))
+    } else if let Some(a) = any.downcast_ref::<AggregateExec>() {
+        match a.mode() {
+            AggregateMode::Partial => None,
+            _ => Some(("aggregation", BucketJoinRule::try_aggregate(a).err())),
+        }
+    } else {
         None
+    };
+    if let Some((what, Some(why))) = verdict {
+        notes.push(format!("not co-located ({what}): {why}"));
+    }
+    for c in plan.children() {
+        explain_into(c, notes);
     }
 }
 
@@ -418,9 +489,9 @@ impl PhysicalOptimizerRule for BucketJoinRule {
             .transform_up(|node| {
                 let any = node.as_ref() as &dyn Any;
                 let found = if let Some(j) = any.downcast_ref::<HashJoinExec>() {
-                    Self::try_join(j)
+                    Self::try_join(j).ok()
                 } else if let Some(a) = any.downcast_ref::<AggregateExec>() {
-                    Self::try_aggregate(a)
+                    Self::try_aggregate(a).ok()
                 } else {
                     None
                 };

@@ -164,6 +164,37 @@ async fn explain_shows_no_repartition_on_the_bucket_key() {
     assert!(plan.contains("buckets=8"), "{plan}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_says_why_a_co_located_plan_was_or_was_not_used() {
+    let (_home, mut s) = new_session().await;
+    make_table(&mut s, "x", 8, 50, 2, 100).await;
+    make_table(&mut s, "y", 8, 40, 2, 100).await;
+    make_table(&mut s, "z", 4, 40, 2, 100).await;
+    let used = explain(&mut s, "SELECT COUNT(*) FROM d.x JOIN d.y ON x.k = y.k").await;
+    assert!(
+        used.contains("cuve_plan") && used.contains("used: co-located join of"),
+        "{used}"
+    );
+    let unlike = explain(&mut s, "SELECT COUNT(*) FROM d.x JOIN d.z ON x.k = z.k").await;
+    assert!(
+        unlike.contains("not co-located (join)") && unlike.contains("are not bucketed alike"),
+        "{unlike}"
+    );
+    assert!(!unlike.contains("used: co-located"), "{unlike}");
+    let other_key = explain(&mut s, "SELECT COUNT(*) FROM d.x JOIN d.y ON x.g = y.g").await;
+    assert!(
+        other_key.contains("g is not the bucket column of"),
+        "{other_key}"
+    );
+    // EXPLAIN ANALYZE reports on the plan it ran.
+    let analyzed = explain(
+        &mut s,
+        "ANALYZE SELECT COUNT(*) FROM d.x JOIN d.y ON x.k = y.k",
+    )
+    .await;
+    assert!(analyzed.contains("used: co-located join of"), "{analyzed}");
+}
+
 /// Each file's bloom filter on the bucket column is sized for the values it holds (a few
 /// KiB here), not the writer's default of a million values (about 1 MiB per file), and
 /// near-unique columns are written without a dictionary.

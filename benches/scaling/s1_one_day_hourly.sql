@@ -1,0 +1,3 @@
+SELECT EXTRACT(HOUR FROM log_time) AS hour, COUNT(*) AS n
+FROM stream_log WHERE dt = '2019-10-30'
+GROUP BY 1 ORDER BY 1

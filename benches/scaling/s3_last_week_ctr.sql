@@ -1,0 +1,3 @@
+SELECT dt, SUM(CASE WHEN event = 'click' THEN 1 ELSE 0 END) AS clicks, COUNT(*) AS n
+FROM stream_log WHERE dt BETWEEN '2019-10-24' AND '2019-10-30'
+GROUP BY dt ORDER BY dt
