@@ -436,7 +436,8 @@ impl Session {
             .map(|t| t.into_iter().collect())
             .unwrap_or_default();
         types.sort_by_key(|(k, _)| k.trim_start_matches('$').parse::<usize>().unwrap_or(0));
-        let bound = !(params.is_none() && !plan.get_parameter_types().is_ok_and(|p| p.is_empty()));
+        // Bound when values came, or when the statement has no placeholders to bind.
+        let bound = !params.is_none() || plan.get_parameter_types().is_ok_and(|p| p.is_empty());
         let plan = if bound {
             crate::parse::params::bind(plan, params)?
         } else {
@@ -725,7 +726,10 @@ mod tests {
         let schema = s.plan_schema(sql, &p41).await.unwrap();
         assert_eq!(schema.field(0).name(), "x");
         // The run takes the described plan (swapped here for a plan that answers 7, to tell).
-        let seven = s.logical_plan("SELECT CAST(7 AS BIGINT) AS x").await.unwrap();
+        let seven = s
+            .logical_plan("SELECT CAST(7 AS BIGINT) AS x")
+            .await
+            .unwrap();
         s.described.as_mut().unwrap().plan = seven;
         assert_eq!(first_int(&s.execute_with(sql, &p41).await.unwrap()), 7);
         assert!(s.described.is_none(), "a described plan is used once");

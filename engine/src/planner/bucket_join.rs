@@ -420,7 +420,7 @@ impl BucketJoinRule {
             .iter()
             .filter_map(|(e, _)| column_name(e))
             .collect();
-        let mut why = "it groups by no column".to_string();
+        let mut why: Vec<String> = Vec::new();
         for key in candidates {
             let mut shuffled = false;
             match analyze(agg.input(), &key, &mut shuffled) {
@@ -431,11 +431,14 @@ impl BucketJoinRule {
                     };
                     return Ok((side.num_buckets, key, side, description));
                 }
-                Ok(_) => why = format!("rows are not repartitioned on {key} below it"),
-                Err(e) => why = e,
+                Ok(_) => why.push(format!("rows are not repartitioned on {key} below it")),
+                Err(e) => why.push(e),
             }
         }
-        Err(why)
+        if why.is_empty() {
+            return Err("it groups by no column".into());
+        }
+        Err(why.join("; "))
     }
 
     /// Why each hash join and final aggregation of a finished plan is or is not co-located,

@@ -262,6 +262,27 @@ async fn flight_sql_end_to_end() {
         wrong.handshake("root", analyst).await.is_err(),
         "the user must own the ticket"
     );
+    // Basic on every call, with no handshake (as some JDBC clients send it): the user is
+    // checked on each call, not only at the handshake.
+    use base64::Engine as _;
+    let basic = |user: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{analyst}"))
+        )
+    };
+    let mut per_call = client(&url, None).await;
+    per_call.set_header("authorization", basic("ana"));
+    let info = per_call.execute("SELECT 1".into(), None).await.unwrap();
+    assert_eq!(fetch(&mut per_call, &info).await[0].num_rows(), 1);
+    let mut not_owner = client(&url, None).await;
+    not_owner.set_header("authorization", basic("root"));
+    let err = not_owner
+        .execute("SELECT 1".into(), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.to_lowercase().contains("ticket"), "{err}");
     // Calls are audited with the Flight client address.
     let audit = engine.catalog().audit_entries(None, None, 1000).unwrap();
     assert!(audit.iter().any(|a| {
