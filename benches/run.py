@@ -294,10 +294,13 @@ flat, shapes over every day grow with the days. Chart: [`scaling.svg`](scaling.s
   is DataFusion's sort and window operators (q14 sorts one day's 1 M rows on five keys);
   Cuve's plan for q13 is DataFusion's own (EXPLAIN's `cuve_plan`: not co-located, the partial
   aggregation repartitions on (user_id, query)) and, alternating the two engines (5 runs × 2
-  rounds), 364–414 against 330–376 ms, i.e. about 10% slower with the same plan, not found
-  yet. q4 (0.77× DuckDB: one day, a CASE of LIKEs on the referrer) and q15 (0.87× DataFusion,
-  25 against 29 ms) are small one-day scans where DuckDB's expression evaluation, or noise,
-  decides. q8 (0.79×) and q10 (0.89×) are slower only through Flight in this run; in process
+  rounds), 364–414 against 330–376 ms; a third round of 8 runs each under `perf` gave medians
+  399 against 379 ms (5%) with the same profile (string-view comparisons, hash grouping,
+  sorting), i.e. parity within noise. q4 (0.77× DuckDB: one day, a CASE of LIKEs on the
+  referrer) and q15 (0.87× DataFusion, 25 against 29 ms) are small one-day scans with
+  DataFusion's normal plan in Cuve too; alternating the two engines (10 runs × 3 rounds) gave
+  q15 26.4–28.1 against 25.8–28.6 ms and q4 59.7–63.3 against 62.9–64.1 ms (parity), so
+  against DuckDB it is its expression evaluation that decides. q8 (0.79×) and q10 (0.89×) are slower only through Flight in this run; in process
   they are 1.09× and 1.17× of DataFusion, and q8 alternating 68 against 79–80 ms. q6 is 9.0×
   (target 10×): 13.8 ms against DuckDB's 124 ms. (3) Against the native stores the geometric
   mean is 0.63× (15 shapes below 0.8×): DuckDB with its own storage is the fastest engine on

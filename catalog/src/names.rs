@@ -106,7 +106,16 @@ pub fn table_name(raw: &str) -> Result<String> {
     object_name("table", raw)
 }
 
+/// Letters of the scripts whose letters look like ASCII ones: Greek, Cyrillic and the IPA
+/// extensions (`ɡ`, `ɑ`, `ο`, `а`, `е`, `р` ...).
+fn is_look_alike_letter(c: char) -> bool {
+    matches!(c, '\u{0250}'..='\u{02AF}' | '\u{0370}'..='\u{03FF}' | '\u{0400}'..='\u{052F}' | '\u{1D00}'..='\u{1DBF}')
+}
+
 /// Canonical form of a column name (anything printable; no control or invisible characters).
+/// A name written in one script is fine (`사용자`, `пользователь`, `café`); a name that mixes
+/// ASCII letters with Greek, Cyrillic or IPA letters (`stream_loɡ`, Cyrillic `а` in `dаta`) is
+/// refused, since it looks like another name.
 pub fn column_name(raw: &str) -> Result<String> {
     let canonical = check_common("column", raw)?;
     if canonical.contains('/') || canonical.contains('=') {
@@ -114,6 +123,18 @@ pub fn column_name(raw: &str) -> Result<String> {
             kind: "column",
             name: raw.to_string(),
             reason: "'/' and '=' are not allowed in column names".into(),
+        });
+    }
+    if canonical.chars().any(|c| c.is_ascii_alphabetic())
+        && let Some(c) = canonical.chars().find(|c| is_look_alike_letter(*c))
+    {
+        return Err(CatalogError::InvalidName {
+            kind: "column",
+            name: raw.to_string(),
+            reason: format!(
+                "it mixes ASCII letters with '{c}' (U+{:04X}), which looks like an ASCII letter; write the name in one script",
+                c as u32
+            ),
         });
     }
     Ok(canonical)
@@ -152,5 +173,20 @@ mod tests {
         assert_eq!(database_name("日本_log").unwrap(), "日本_log");
         let e = database_name("INFORMATION_SCHEMA").unwrap_err().to_string();
         assert!(e.contains("reserved"), "{e}");
+    }
+
+    #[test]
+    fn column_names_in_one_script_pass_and_look_alikes_do_not() {
+        let e = column_name("stream_lo\u{261}").unwrap_err().to_string();
+        assert!(e.contains("U+0261") && e.contains("one script"), "{e}");
+        assert!(
+            column_name("d\u{430}ta").is_err(),
+            "Cyrillic a among ASCII letters"
+        );
+        assert!(column_name("\u{3bf}rder_id").is_err(), "Greek omicron");
+        assert_eq!(column_name("사용자_id").unwrap(), "사용자_id");
+        assert_eq!(column_name("Пользователь").unwrap(), "пользователь");
+        assert_eq!(column_name("λ").unwrap(), "λ");
+        assert_eq!(column_name("café").unwrap(), "café");
     }
 }

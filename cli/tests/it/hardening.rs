@@ -125,6 +125,10 @@ fn korean_and_escaped_homes_partition_values_and_names_work() {
     for (sql, text) in [
         ("CREATE TABLE `검색`.`ｔ１` (a INT)", "full-width"),
         ("CREATE TABLE `검색`.`stream_lo\u{261}` (a INT)", "U+0261"),
+        (
+            "CREATE TABLE `검색`.c (`user_\u{456}d` STRING)",
+            "one script",
+        ),
         ("CREATE DATABASE information_schema", "reserved"),
         (
             "CREATE TABLE `검색`.d (a DECIMAL(100,2))",
