@@ -474,8 +474,9 @@ impl Session {
         physical: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
         df: &datafusion::dataframe::DataFrame,
     ) -> Vec<String> {
+        let partitions = self.ctx.state().config().target_partitions();
         if let Some(input) = physical.children().first() {
-            return crate::planner::BucketJoinRule::explain(input);
+            return crate::planner::BucketJoinRule::explain(input, partitions);
         }
         let LogicalPlan::Explain(e) = df.logical_plan() else {
             return Vec::new();
@@ -484,7 +485,7 @@ impl Session {
         let planned = state.create_physical_plan(&e.plan).await;
         self.scans.take();
         match planned {
-            Ok(inner) => crate::planner::BucketJoinRule::explain(&inner),
+            Ok(inner) => crate::planner::BucketJoinRule::explain(&inner, partitions),
             Err(_) => Vec::new(),
         }
     }

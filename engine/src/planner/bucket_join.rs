@@ -442,15 +442,60 @@ impl BucketJoinRule {
     }
 
     /// Why each hash join and final aggregation of a finished plan is or is not co-located,
-    /// for EXPLAIN.
-    pub fn explain(plan: &Arc<dyn ExecutionPlan>) -> Vec<String> {
+    /// for EXPLAIN (`partitions`: the session's target partitions, as the rule saw them).
+    pub fn explain(plan: &Arc<dyn ExecutionPlan>, partitions: usize) -> Vec<String> {
         let mut notes = Vec::new();
-        explain_into(plan, &mut notes);
+        explain_into(plan, partitions, &mut notes);
         notes
     }
 }
 
-fn explain_into(plan: &Arc<dyn ExecutionPlan>, notes: &mut Vec<String>) {
+/// Bytes the scans below `plan` read, per bucket.
+fn bucket_bytes(plan: &Arc<dyn ExecutionPlan>, out: &mut [u64]) {
+    if let Some(cfg) = file_config(plan.as_ref()) {
+        for f in cfg.file_groups.iter().flat_map(|g| g.files()) {
+            if let Some(b) = bucket_of(f)
+                && let Some(slot) = out.get_mut(b.bucket as usize)
+            {
+                *slot += f.object_meta.size;
+            }
+        }
+        return;
+    }
+    for c in plan.children() {
+        bucket_bytes(c, out);
+    }
+}
+
+/// Whether running `plan` bucket by bucket on `partitions` partitions is expected to be no
+/// slower than the normal plan. Bucket by bucket, the longest partition does at least the
+/// largest bucket's share of the bytes read (after partition and bucket pruning), and at least
+/// 1/min(buckets, partitions) of them; the normal plan spreads the work evenly over all
+/// partitions but repartitions both sides, so up to 1.5× its even share is accepted.
+fn estimate(plan: &Arc<dyn ExecutionPlan>, buckets: u32, partitions: usize) -> Result<(), String> {
+    let mut bytes = vec![0u64; buckets as usize];
+    bucket_bytes(plan, &mut bytes);
+    let total: u64 = bytes.iter().sum();
+    if total == 0 || partitions <= 1 || buckets == 0 {
+        return Ok(());
+    }
+    let largest = bytes.iter().copied().max().unwrap_or(0);
+    let share = largest as f64 / total as f64;
+    let longest = share.max(1.0 / (buckets as usize).min(partitions) as f64);
+    let even = 1.0 / partitions as f64;
+    if longest <= 1.5 * even {
+        return Ok(());
+    }
+    Err(format!(
+        "by estimate: bucket by bucket the longest of {partitions} partitions would do {:.0}% of the {:.1} MiB read (the largest of {buckets} buckets holds {:.0}%), against {:.0}% each with a repartition",
+        longest * 100.0,
+        total as f64 / 1048576.0,
+        share * 100.0,
+        even * 100.0
+    ))
+}
+
+fn explain_into(plan: &Arc<dyn ExecutionPlan>, partitions: usize, notes: &mut Vec<String>) {
     let any = plan.as_ref() as &dyn Any;
     if let Some(b) = any.downcast_ref::<BucketParallelExec>() {
         notes.push(format!(
@@ -464,20 +509,23 @@ fn explain_into(plan: &Arc<dyn ExecutionPlan>, notes: &mut Vec<String>) {
         return;
     }
     let verdict = if let Some(j) = any.downcast_ref::<HashJoinExec>() {
-        Some(("join", BucketJoinRule::try_join(j).err()))
+        Some(("join", BucketJoinRule::try_join(j)))
     } else if let Some(a) = any.downcast_ref::<AggregateExec>() {
         match a.mode() {
             AggregateMode::Partial => None,
-            _ => Some(("aggregation", BucketJoinRule::try_aggregate(a).err())),
+            _ => Some(("aggregation", BucketJoinRule::try_aggregate(a))),
         }
     } else {
         None
     };
-    if let Some((what, Some(why))) = verdict {
-        notes.push(format!("not co-located ({what}): {why}"));
+    if let Some((what, found)) = verdict {
+        let why = found.and_then(|(n, ..)| estimate(plan, n, partitions));
+        if let Err(why) = why {
+            notes.push(format!("not co-located ({what}): {why}"));
+        }
     }
     for c in plan.children() {
-        explain_into(c, notes);
+        explain_into(c, partitions, notes);
     }
 }
 
@@ -488,6 +536,7 @@ impl PhysicalOptimizerRule for BucketJoinRule {
         config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let original = plan.clone();
+        let partitions = config.execution.target_partitions.max(1);
         let rewritten = plan
             .transform_up(|node| {
                 let any = node.as_ref() as &dyn Any;
@@ -498,6 +547,7 @@ impl PhysicalOptimizerRule for BucketJoinRule {
                 } else {
                     None
                 };
+                let found = found.filter(|(n, ..)| estimate(&node, *n, partitions).is_ok());
                 match found {
                     Some((n, key, side, description)) => match strip_repartitions(&node) {
                         Ok(template) => Ok(Transformed::yes(Arc::new(BucketParallelExec::new(
