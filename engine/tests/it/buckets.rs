@@ -197,9 +197,6 @@ async fn explain_says_why_a_co_located_plan_was_or_was_not_used() {
     // Buckets against partitions: one bucket on two partitions would run on one of them.
     make_table(&mut s, "one", 1, 40, 2, 100).await;
     make_table(&mut s, "two", 1, 30, 2, 100).await;
-    s.execute("SET datafusion.execution.target_partitions = 2")
-        .await
-        .unwrap();
     let single = explain(
         &mut s,
         "SELECT COUNT(*) FROM d.one JOIN d.two ON one.k = two.k",
