@@ -511,8 +511,11 @@ fn explain_into(plan: &Arc<dyn ExecutionPlan>, partitions: usize, notes: &mut Ve
     let verdict = if let Some(j) = any.downcast_ref::<HashJoinExec>() {
         Some(("join", BucketJoinRule::try_join(j)))
     } else if let Some(a) = any.downcast_ref::<AggregateExec>() {
+        // Partial aggregations, and aggregations with no GROUP BY (one row), are never
+        // candidates: nothing to say about them.
         match a.mode() {
             AggregateMode::Partial => None,
+            _ if a.group_expr().expr().is_empty() => None,
             _ => Some(("aggregation", BucketJoinRule::try_aggregate(a))),
         }
     } else {
