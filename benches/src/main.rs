@@ -218,7 +218,7 @@ async fn run_queries(args: &[String]) {
                    "peak_rss": peak, "rows": rows, "files_read": scans.0, "files_total": scans.1, "bytes_read": scans.2,
                    "colocated": colocated, "repartition_on_key": repartition_on_key}),
         );
-        if run_cuve && (name.starts_with("q2") || name.starts_with("q7")) {
+        if run_cuve && (name.starts_with("q2_") || name.starts_with("q7_")) {
             reset_peak();
             let t = Instant::now();
             let o = cuve_1g.execute(sql).await;
