@@ -288,7 +288,8 @@ flat, shapes over every day grow with the days. Chart: [`scaling.svg`](scaling.s
   engine: Flight medians are within this machine's noise of the in-process ones (q13 439
   against 643 ms, q8 78 against 57 ms: both directions). `SELECT 1` p50 3.3 ms misses the 1 ms
   target; the Python ADBC driver's own round trip (GetFlightInfo + DoGet, two gRPC calls) is
-  2.5 ms on this machine with nothing planned (`benches/LATENCY.md`, GetTableTypes). (2) On the
+  1.8–2.5 ms on this machine with nothing planned (`benches/LATENCY.md`, GetTableTypes;
+  `SELECT 1` there 3.6–3.8 ms, so Cuve adds 1.3–1.8 ms per statement, two calls each). (2) On the
   same files 14 of 20 shapes are ≥ 1.0× the best peer, geometric mean 1.13×. Missed: q13 (top-N
   per user, 0.55× DuckDB) and q14 (LAG per session, 0.45× chDB) are window queries whose time
   is DataFusion's sort and window operators (q14 sorts one day's 1 M rows on five keys);
