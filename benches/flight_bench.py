@@ -18,14 +18,7 @@ import time
 import adbc_driver_flightsql.dbapi as flight
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from peers import arrow_rows, sorts  # noqa: E402
-
-
-def server_rss(pid):
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
+from peers import arrow_rows, peak_rss, sorts  # noqa: E402
 
 
 def main():
@@ -75,7 +68,7 @@ def main():
                 lat.append((time.perf_counter() - t) * 1000)
         lat.sort()
         results["_select1"] = {"p50_ms": statistics.median(lat), "p99_ms": lat[int(len(lat) * 0.99)], "n": len(lat)}
-        results["_server_peak_rss"] = server_rss(server.pid)
+        results["_server_peak_rss"] = peak_rss(server.pid)
         cur.close()
         conn.close()
     finally:

@@ -43,8 +43,9 @@ def reset_peak():
         pass
 
 
-def peak_rss():
-    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+def peak_rss(pid="self"):
+    """Peak RSS in bytes of a process (this one by default) since its last reset."""
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     return 0

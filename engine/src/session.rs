@@ -121,7 +121,7 @@ pub struct Session {
 /// A logical plan kept between describing a statement and running it.
 pub(crate) struct Described {
     sql: String,
-    params: String,
+    params: Params,
     plan: LogicalPlan,
     at: Instant,
 }
@@ -458,7 +458,7 @@ impl Session {
         if bound {
             self.described = Some(Described {
                 sql: df_sql,
-                params: format!("{params:?}"),
+                params: params.clone(),
                 plan,
                 at: Instant::now(),
             });
@@ -514,11 +514,7 @@ impl Session {
         // Hive's LATERAL VIEW / explode become DataFusion's unnest.
         let plan = match self.described.take() {
             // Planned (and checked) a moment ago by `plan_schema` for this very statement.
-            Some(d)
-                if d.sql == sql
-                    && d.at.elapsed() < DESCRIBED_TTL
-                    && d.params == format!("{params:?}") =>
-            {
+            Some(d) if d.sql == sql && d.at.elapsed() < DESCRIBED_TTL && d.params == *params => {
                 d.plan
             }
             _ => {

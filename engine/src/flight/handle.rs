@@ -102,21 +102,16 @@ pub fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<ScalarValue>>, Status> {
                         .iter()
                         .enumerate()
                         .map(|(i, c)| {
-                            let v = ScalarValue::try_from_array(c, r).map_err(|e| {
-                                Status::invalid_argument(format!(
-                                    "parameter {} of row {}: {e}",
-                                    i + 1,
-                                    out.len() + 1
-                                ))
-                            })?;
-                            check_range(&v).map_err(|e| {
-                                Status::invalid_argument(format!(
-                                    "parameter {} of row {}: {e}",
-                                    i + 1,
-                                    out.len() + 1
-                                ))
-                            })?;
-                            Ok::<ScalarValue, Status>(v)
+                            ScalarValue::try_from_array(c, r)
+                                .map_err(|e| e.to_string())
+                                .and_then(|v| check_range(&v).map(|()| v))
+                                .map_err(|e| {
+                                    Status::invalid_argument(format!(
+                                        "parameter {} of row {}: {e}",
+                                        i + 1,
+                                        out.len() + 1
+                                    ))
+                                })
                         })
                         .collect::<Result<_, _>>()?,
                 );

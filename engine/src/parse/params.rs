@@ -15,7 +15,7 @@ use super::tokens::{Spanned, tokenize};
 use crate::error::{EngineError, Result};
 
 /// Values for a statement's placeholders.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum Params {
     /// No parameters: a placeholder in the statement is an error.
     #[default]

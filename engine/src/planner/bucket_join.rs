@@ -354,12 +354,16 @@ fn inner_bucket_plan(plan: &Arc<dyn ExecutionPlan>) -> Option<&BucketParallelExe
     }
 }
 
+/// A subtree the rule can run bucket by bucket: bucket count, key column, what it reads, and
+/// the description EXPLAIN shows.
+type Candidate = (u32, String, Side, String);
+
 /// The physical optimizer rule that introduces [`BucketParallelExec`].
 #[derive(Debug, Default)]
 pub struct BucketJoinRule;
 
 impl BucketJoinRule {
-    fn try_join(join: &HashJoinExec) -> Result<(u32, String, Side, String), String> {
+    fn try_join(join: &HashJoinExec) -> Result<Candidate, String> {
         use datafusion::common::JoinType as J;
         // Null-aware anti joins (NOT IN) look at the whole other side: not per bucket.
         if join.null_aware
@@ -404,7 +408,7 @@ impl BucketJoinRule {
         Ok((left.num_buckets, key, left, description))
     }
 
-    fn try_aggregate(agg: &AggregateExec) -> Result<(u32, String, Side, String), String> {
+    fn try_aggregate(agg: &AggregateExec) -> Result<Candidate, String> {
         if !matches!(
             agg.mode(),
             AggregateMode::FinalPartitioned
@@ -435,10 +439,31 @@ impl BucketJoinRule {
                 Err(e) => why.push(e),
             }
         }
-        if why.is_empty() {
-            return Err("it groups by no column".into());
-        }
         Err(why.join("; "))
+    }
+
+    /// The rule's decision for one node: `None` if it is not a hash join or a grouped final
+    /// aggregation; otherwise the bucket-parallel plan's parameters, or why not (the pattern,
+    /// then the estimate). The rewrite and EXPLAIN both ask this, so they cannot disagree.
+    fn decide(
+        node: &Arc<dyn ExecutionPlan>,
+        partitions: usize,
+    ) -> Option<(&'static str, Result<Candidate, String>)> {
+        let any = node.as_ref() as &dyn Any;
+        let (what, found) = if let Some(j) = any.downcast_ref::<HashJoinExec>() {
+            ("join", Self::try_join(j))
+        } else if let Some(a) = any.downcast_ref::<AggregateExec>() {
+            // Partial aggregations, and aggregations with no GROUP BY (one row), are never
+            // candidates.
+            if matches!(a.mode(), AggregateMode::Partial) || a.group_expr().expr().is_empty() {
+                return None;
+            }
+            ("aggregation", Self::try_aggregate(a))
+        } else {
+            return None;
+        };
+        let found = found.and_then(|f| estimate(node, f.0, partitions).map(|()| f));
+        Some((what, found))
     }
 
     /// Why each hash join and final aggregation of a finished plan is or is not co-located,
@@ -504,28 +529,12 @@ fn explain_into(plan: &Arc<dyn ExecutionPlan>, partitions: usize, notes: &mut Ve
         ));
         return;
     }
-    if plan.name() == "PartitionParallelExec" {
+    if any.is::<super::PartitionParallelExec>() {
         notes.push("used: one-phase aggregation per share of partition values".into());
         return;
     }
-    let verdict = if let Some(j) = any.downcast_ref::<HashJoinExec>() {
-        Some(("join", BucketJoinRule::try_join(j)))
-    } else if let Some(a) = any.downcast_ref::<AggregateExec>() {
-        // Partial aggregations, and aggregations with no GROUP BY (one row), are never
-        // candidates: nothing to say about them.
-        match a.mode() {
-            AggregateMode::Partial => None,
-            _ if a.group_expr().expr().is_empty() => None,
-            _ => Some(("aggregation", BucketJoinRule::try_aggregate(a))),
-        }
-    } else {
-        None
-    };
-    if let Some((what, found)) = verdict {
-        let why = found.and_then(|(n, ..)| estimate(plan, n, partitions));
-        if let Err(why) = why {
-            notes.push(format!("not co-located ({what}): {why}"));
-        }
+    if let Some((what, Err(why))) = BucketJoinRule::decide(plan, partitions) {
+        notes.push(format!("not co-located ({what}): {why}"));
     }
     for c in plan.children() {
         explain_into(c, partitions, notes);
@@ -542,15 +551,7 @@ impl PhysicalOptimizerRule for BucketJoinRule {
         let partitions = config.execution.target_partitions.max(1);
         let rewritten = plan
             .transform_up(|node| {
-                let any = node.as_ref() as &dyn Any;
-                let found = if let Some(j) = any.downcast_ref::<HashJoinExec>() {
-                    Self::try_join(j).ok()
-                } else if let Some(a) = any.downcast_ref::<AggregateExec>() {
-                    Self::try_aggregate(a).ok()
-                } else {
-                    None
-                };
-                let found = found.filter(|(n, ..)| estimate(&node, *n, partitions).is_ok());
+                let found = Self::decide(&node, partitions).and_then(|(_, f)| f.ok());
                 match found {
                     Some((n, key, side, description)) => match strip_repartitions(&node) {
                         Ok(template) => Ok(Transformed::yes(Arc::new(BucketParallelExec::new(
