@@ -33,6 +33,23 @@ pub(crate) const MIGRATION: &str = r#"
     CREATE INDEX file_tombstones_by_table ON file_tombstones(database, table_name);
 "#;
 
+/// Migration: the files of tables in object stores, where a commit writes each file once under
+/// its final name and this list (not a listing of the bucket) says which files are the table's.
+pub(crate) const TRACKED_MIGRATION: &str = r#"
+    CREATE TABLE table_files (
+        path        TEXT PRIMARY KEY,
+        database    TEXT NOT NULL,
+        table_name  TEXT NOT NULL,
+        size        INTEGER NOT NULL,
+        batch_id    INTEGER NOT NULL
+    );
+    CREATE INDEX table_files_by_table ON table_files(database, table_name);
+    CREATE TABLE settings (
+        key         TEXT PRIMARY KEY,
+        value       TEXT NOT NULL
+    );
+"#;
+
 /// What one commit changes, besides the files it publishes.
 #[derive(Debug, Clone, Copy)]
 pub struct FileCommit<'a> {
@@ -48,6 +65,8 @@ pub struct FileCommit<'a> {
     pub partitions: &'a [PartitionDef],
     /// Files this commit removes from the table (kept on disk as tombstones).
     pub replaced: &'a [String],
+    /// Files written under their final names (object stores): `(path, size)`.
+    pub added: &'a [(String, u64)],
 }
 
 /// What a reader needs to see a table's files as of one commit.
@@ -60,12 +79,30 @@ pub struct FilesSnapshot {
     pub unpublished: Vec<(String, String)>,
     /// Files removed by commits but still on disk.
     pub removed: HashSet<String>,
+    /// The table's files in object stores, as commits recorded them: `(path, size)`.
+    pub tracked: Vec<(String, u64)>,
 }
 
 fn generation_tx(tx: &Transaction<'_>, database: &str, table: &str) -> Result<i64> {
     Ok(tx.prepare_cached("SELECT coalesce(max(id), 0) FROM ingest_batches WHERE database = ?1 AND table_name = ?2")?.query_row(params![database, table],
         |r| r.get(0),
     )?)
+}
+
+pub(crate) fn tracked_tx(
+    tx: &Transaction<'_>,
+    database: &str,
+    table: &str,
+) -> Result<Vec<(String, u64)>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT path, size FROM table_files WHERE database = ?1 AND table_name = ?2 ORDER BY path",
+    )?;
+    let rows = stmt
+        .query_map(params![database, table], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 fn unix_now() -> i64 {
@@ -132,6 +169,13 @@ impl Catalog {
                     params![batch_id, self.root.enc(staged), self.root.enc(fin)],
                 )?;
             }
+            for (path, size) in c.added {
+                tx.execute(
+                    "INSERT INTO table_files(path, database, table_name, size, batch_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![path, c.database, c.table, *size as i64, batch_id],
+                )?;
+            }
             let since = unix_now();
             for r in c.replaced {
                 tx.execute(
@@ -139,6 +183,7 @@ impl Catalog {
                      VALUES (?1, ?2, ?3, ?4)",
                     params![self.root.enc(r), c.database, c.table, since],
                 )?;
+                tx.execute("DELETE FROM table_files WHERE path = ?1", [r])?;
             }
             let mut added = 0;
             for p in c.partitions {
@@ -201,12 +246,56 @@ impl Catalog {
                 .query_map(params![database, table], |r| r.get(0))?
                 .map(|r| r.map(|p| self.root.dec(p)))
                 .collect::<Result<HashSet<String>, _>>()?;
+            let tracked = tracked_tx(tx, database, table)?;
             Ok(FilesSnapshot {
                 generation,
                 partitions,
                 unpublished,
                 removed,
+                tracked,
             })
+        })
+    }
+
+    /// A setting of this catalog (e.g. `warehouse`, the root of managed tables it was last
+    /// opened with).
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+                    .query_row([key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    /// Records a setting.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO settings(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every file the catalog knows of in object stores: tracked or tombstoned (vacuum keeps
+    /// these and deletes what else it finds under a warehouse prefix).
+    pub fn known_object_files(&self) -> Result<HashSet<String>> {
+        self.read(|c| {
+            let mut out = HashSet::new();
+            for sql in [
+                "SELECT path FROM table_files",
+                "SELECT path FROM file_tombstones",
+            ] {
+                let mut stmt = c.prepare_cached(sql)?;
+                for p in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                    out.insert(p?);
+                }
+            }
+            Ok(out)
         })
     }
 
@@ -285,6 +374,7 @@ mod tests {
             advances: &[],
             partitions: &[],
             replaced: &[],
+            added: &[],
         };
         // CREATE TABLE AS SELECT: the table exists only once the commit is in.
         assert!(c.table("d", "t").unwrap().is_none());

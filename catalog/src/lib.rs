@@ -40,4 +40,5 @@ pub(crate) const MIGRATIONS_EXTRA: &[&str] = &[
     ledger::HEAD_MIGRATION,
     tickets::ISSUER_MIGRATION,
     tickets::EPOCH_MIGRATION,
+    commits::TRACKED_MIGRATION,
 ];

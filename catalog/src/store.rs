@@ -430,6 +430,7 @@ impl Catalog {
             }
             tx.execute("DELETE FROM tables WHERE database = ?1", [name])?;
             tx.execute("DELETE FROM ingest_sources WHERE database = ?1", [name])?;
+            tx.execute("DELETE FROM table_files WHERE database = ?1", [name])?;
             tx.execute("DELETE FROM databases WHERE name = ?1", [name])?;
             Ok(Some(dropped))
         })
@@ -490,6 +491,10 @@ impl Catalog {
                 )?;
                 tx.execute(
                     "DELETE FROM ingest_sources WHERE database = ?1 AND table_name = ?2",
+                    params![database, name],
+                )?;
+                tx.execute(
+                    "DELETE FROM table_files WHERE database = ?1 AND table_name = ?2",
                     params![database, name],
                 )?;
             }

@@ -182,7 +182,7 @@ pub enum TicketCmd {
     },
 }
 
-fn denied(msg: impl Into<String>) -> CliError {
+pub(crate) fn denied(msg: impl Into<String>) -> CliError {
     CliError {
         code: DENIED,
         message: format!("access denied: {}", msg.into()),

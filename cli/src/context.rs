@@ -14,12 +14,18 @@ use crate::exit::{CliError, CliResult, DENIED};
 /// Resolved global options.
 pub struct CliContext {
     pub home: PathBuf,
+    /// `--warehouse` / `CUVE_WAREHOUSE`, if given.
+    pub warehouse: Option<String>,
     pub ticket: Option<String>,
     engine: std::sync::OnceLock<Arc<Engine>>,
 }
 
 impl CliContext {
-    pub fn new(home: Option<PathBuf>, ticket: Option<String>) -> CliResult<Self> {
+    pub fn new(
+        home: Option<PathBuf>,
+        warehouse: Option<String>,
+        ticket: Option<String>,
+    ) -> CliResult<Self> {
         let home = match home {
             Some(h) => h,
             None => {
@@ -31,6 +37,7 @@ impl CliContext {
         };
         Ok(CliContext {
             home,
+            warehouse,
             ticket,
             engine: Default::default(),
         })
@@ -41,7 +48,7 @@ impl CliContext {
         if let Some(e) = self.engine.get() {
             return Ok(e.clone());
         }
-        let e = Engine::open(&self.home)
+        let e = Engine::open_with(&self.home, self.warehouse.as_deref())
             .map_err(|e| CliError::engine(&e, &format!("opening {}: ", self.home.display())))?;
         Ok(self.engine.get_or_init(|| e).clone())
     }

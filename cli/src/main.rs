@@ -51,6 +51,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "CUVE_HOME", value_name = "DIR")]
     home: Option<PathBuf>,
 
+    /// Where managed tables keep their files: a directory, file:///dir or s3://bucket/prefix
+    /// (credentials and endpoint from the AWS_* variables). Default: the one this home was last
+    /// given, else $CUVE_HOME/warehouse
+    #[arg(long, global = true, env = "CUVE_WAREHOUSE", value_name = "URL")]
+    warehouse: Option<String>,
+
     /// Ticket secret to run as (default: the local admin ticket of the embedded warehouse)
     #[arg(
         long,
@@ -132,6 +138,9 @@ enum Command {
     /// The SQL archive: answered requests by issue number.
     #[command(subcommand)]
     Archive(tools::ArchiveCmd),
+    /// The warehouse's storage (admin): `vacuum` deletes files no table refers to.
+    #[command(subcommand)]
+    Warehouse(tools::WarehouseCmd),
     /// Read the audit log (admin).
     Audit {
         /// Only entries at or after this time (RFC 3339 or YYYY-MM-DD)
@@ -201,10 +210,12 @@ async fn run(mut cli: Cli) -> u8 {
             *ticket_id = audit_filter.take();
         }
     }
-    let ctx = match context::CliContext::new(cli.home.clone(), cli.ticket.clone()) {
-        Ok(c) => c,
-        Err(e) => return e.report(),
-    };
+    let ctx =
+        match context::CliContext::new(cli.home.clone(), cli.warehouse.clone(), cli.ticket.clone())
+        {
+            Ok(c) => c,
+            Err(e) => return e.report(),
+        };
     let result = match cli.command {
         Some(Command::Sql {
             execute,
@@ -234,6 +245,7 @@ async fn run(mut cli: Cli) -> u8 {
         Some(Command::Run { file, batch }) => batch::run(&ctx, &file, &batch).await,
         Some(Command::Template(cmd)) => tools::template(&ctx, cmd).await,
         Some(Command::Archive(cmd)) => tools::archive(&ctx, cmd).await,
+        Some(Command::Warehouse(cmd)) => tools::warehouse(&ctx, cmd),
     };
     match result {
         Ok(()) => 0,

@@ -29,6 +29,33 @@ pub async fn run(
         ctx.home.display()
     );
     let _ = std::io::stdout().flush();
+    // The vacuum of `cuve warehouse vacuum --older-than 1h`, every 15 minutes.
+    let vacuuming = engine.clone();
+    let vacuum = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let e = vacuuming.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                let warehouse = e.warehouse().display().to_string();
+                cuve_engine::table::vacuum::vacuum(
+                    e.catalog(),
+                    &warehouse,
+                    std::time::Duration::from_secs(3600),
+                )
+            })
+            .await;
+            match done {
+                Ok(Ok(r)) if r.orphans_deleted + r.replaced_deleted + r.staging_removed > 0 => {
+                    log::info!("vacuum: {r:?}")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => log::warn!("vacuum: {}", e.user_message()),
+                Err(e) => log::warn!("vacuum: {e}"),
+            }
+        }
+    });
     let shutdown = async {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -38,8 +65,8 @@ pub async fn run(
         }
         eprintln!("shutting down: cancelling running queries");
     };
-    serve(engine, listener, tls, shutdown)
-        .await
-        .map_err(|e| CliError::io(e.user_message()))?;
+    let served = serve(engine, listener, tls, shutdown).await;
+    vacuum.abort();
+    served.map_err(|e| CliError::io(e.user_message()))?;
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! `cuve template list|show|run` and `cuve archive save|list|show|run|search`.
+//! `cuve template list|show|run`, `cuve archive save|list|show|run|search` and
+//! `cuve warehouse vacuum`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -239,5 +240,49 @@ fn print_entries(entries: Vec<cuve_catalog::ArchiveEntry>, json: bool) {
                 .map(|r| format!("  [last run: {r}]"))
                 .unwrap_or_default()
         );
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WarehouseCmd {
+    /// Delete files no table refers to: objects of writers that died before their commit
+    /// (older than --older-than), files commits replaced (after their retention), staging
+    /// files of dead processes. Files of other programs are never deleted.
+    Vacuum {
+        /// Only uncommitted objects at least this old (30s, 10m, 1h, 2d): a write may still be
+        /// committing younger ones
+        #[arg(long, default_value = "1h", value_name = "DURATION")]
+        older_than: String,
+    },
+}
+
+pub fn warehouse(ctx: &CliContext, cmd: WarehouseCmd) -> CliResult {
+    match cmd {
+        WarehouseCmd::Vacuum { older_than } => {
+            let older_than = cuve_engine::table::vacuum::parse_duration(&older_than)
+                .map_err(|e| CliError::usage(format!("--older-than: {e}")))?;
+            let caller = ctx.access()?;
+            if !caller.admin {
+                return Err(crate::admin::denied(
+                    "cuve warehouse vacuum deletes files of every table: it needs an admin ticket",
+                ));
+            }
+            let engine = ctx.engine()?;
+            let warehouse = engine.warehouse().display().to_string();
+            let r = cuve_engine::table::vacuum::vacuum(engine.catalog(), &warehouse, older_than)
+                .map_err(|e| CliError::engine(&e, "vacuum: "))?;
+            println!(
+                "vacuum of {warehouse}: {} prefixes, {} objects listed; deleted {} uncommitted \
+                 objects (kept {} younger than {}s), {} replaced files, {} staging files",
+                r.prefixes,
+                r.objects,
+                r.orphans_deleted,
+                r.orphans_kept,
+                older_than.as_secs(),
+                r.replaced_deleted,
+                r.staging_removed
+            );
+            Ok(())
+        }
     }
 }

@@ -14,6 +14,7 @@
 //! - [`ingest`]: raw lines into the table layout, exactly once (ledger + the same commit).
 //! - [`flight`]: the Arrow Flight SQL service (`cuve serve`): auth interceptor, stateless
 //!   prepared handles, a thin adapter over sessions.
+//! - [`storage`]: local directories and S3-compatible buckets (object stores per bucket).
 //! - [`faults`]: fault injection for tests of the panic and error paths (off by default).
 //! - [`stats`]: table statistics and schema inference from storage.
 //! - [`types`]: Hive column types and Arrow types.
@@ -30,6 +31,7 @@ pub mod parse;
 pub mod planner;
 pub mod session;
 pub mod stats;
+pub mod storage;
 pub mod table;
 pub mod types;
 

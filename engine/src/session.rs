@@ -31,6 +31,8 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct Engine {
     home: PathBuf,
+    /// Root of managed tables: `$CUVE_HOME/warehouse`, or an `s3://bucket/prefix`.
+    warehouse: PathBuf,
     catalog: Arc<Catalog>,
     runtime: Arc<RuntimeEnv>,
     tables: Arc<TableCache>,
@@ -39,11 +41,42 @@ pub struct Engine {
 impl Engine {
     /// Opens (creating if needed) the warehouse under `home`: `catalog.db` and `warehouse/`.
     pub fn open(home: impl AsRef<Path>) -> Result<Arc<Engine>> {
+        Engine::open_with(home, None)
+    }
+
+    /// Opens the catalog under `home` with managed tables under `warehouse` (a local
+    /// directory, `file:///dir` or `s3://bucket/prefix`; default `<home>/warehouse`).
+    pub fn open_with(home: impl AsRef<Path>, warehouse: Option<&str>) -> Result<Arc<Engine>> {
         let home = home.as_ref().to_path_buf();
-        let warehouse = home.join("warehouse");
-        std::fs::create_dir_all(&warehouse).map_err(|e| EngineError::io(&warehouse, e))?;
+        let local = home.join("warehouse");
+        std::fs::create_dir_all(&local).map_err(|e| EngineError::io(&local, e))?;
         let home = home.canonicalize().map_err(|e| EngineError::io(&home, e))?;
         let catalog = Arc::new(Catalog::open(home.join("catalog.db"))?);
+        // The home remembers the warehouse it was last given (so DROP deletes, and new tables
+        // go, where the earlier commands put them).
+        let given = warehouse.map(str::trim).filter(|w| !w.is_empty());
+        let warehouse = match given {
+            Some(w) => {
+                crate::storage::location::check_scheme(w)?;
+                let root = if let Some(loc) = crate::storage::ObjectLocation::parse(w)? {
+                    crate::storage::dirs::is_dir(Path::new(&loc.display()))?;
+                    PathBuf::from(loc.display())
+                } else {
+                    let dir = PathBuf::from(w.strip_prefix("file://").unwrap_or(w));
+                    std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+                    dir.canonicalize().map_err(|e| EngineError::io(&dir, e))?
+                };
+                let text = root.display().to_string();
+                if catalog.setting("warehouse")?.as_deref() != Some(&text) {
+                    catalog.set_setting("warehouse", &text)?;
+                }
+                root
+            }
+            None => match catalog.setting("warehouse")? {
+                Some(w) => PathBuf::from(w),
+                None => home.join("warehouse"),
+            },
+        };
         // Finish publishing ingest batches a crashed process committed.
         crate::table::commit::publish_pending(&catalog)?;
         // Delete files commits replaced, once no query can still be reading them.
@@ -51,9 +84,11 @@ impl Engine {
         // Parquet footers and page indexes stay cached across queries (256 MiB, LRU).
         let runtime = RuntimeEnvBuilder::new()
             .with_metadata_cache_limit(256 << 20)
+            .with_object_store_registry(crate::storage::StoreRegistry::global())
             .build_arc()?;
         Ok(Arc::new(Engine {
             home,
+            warehouse,
             catalog,
             runtime,
             tables: Arc::new(TableCache::default()),
@@ -64,9 +99,14 @@ impl Engine {
         &self.home
     }
 
-    /// Root of managed tables: `$CUVE_HOME/warehouse`.
+    /// Root of managed tables: `$CUVE_HOME/warehouse` unless `--warehouse` said otherwise.
     pub fn warehouse(&self) -> PathBuf {
-        self.home.join("warehouse")
+        self.warehouse.clone()
+    }
+
+    /// Whether managed tables go to an object store.
+    pub fn warehouse_is_object(&self) -> bool {
+        crate::storage::is_object(&self.warehouse.display().to_string())
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {

@@ -6,6 +6,7 @@ mod demo;
 mod flight;
 mod hardening;
 mod repl;
+mod s3;
 mod sql;
 mod tickets;
 
@@ -16,7 +17,9 @@ use std::process::{Command, Output};
 pub fn cuve(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cuve"));
     c.arg("--home").arg(home);
-    c.env_remove("CUVE_HOME").env_remove("CUVE_TICKET");
+    c.env_remove("CUVE_HOME")
+        .env_remove("CUVE_TICKET")
+        .env_remove("CUVE_WAREHOUSE");
     c
 }
 

@@ -30,7 +30,7 @@ impl Session {
                 location,
             } => {
                 let loc = resolve_location(&location)?;
-                if !loc.is_dir() {
+                if !crate::storage::dirs::is_dir(&loc)? {
                     return Err(EngineError::File {
                         path: loc.display().to_string(),
                         message: "SET LOCATION: directory does not exist".into(),
@@ -54,6 +54,7 @@ impl Session {
                 } else {
                     parts.iter().map(|p| PathBuf::from(&p.location)).collect()
                 };
+                crate::table::commit::adopt(&catalog, &def, &dirs)?;
                 self.layout_result(&def, &dirs)
             }
             AlterAction::SetLocation {
@@ -62,7 +63,7 @@ impl Session {
             } => {
                 let values = full_partition(&def, &spec)?;
                 let loc = resolve_location(&location)?;
-                if !loc.is_dir() {
+                if !crate::storage::dirs::is_dir(&loc)? {
                     return Err(EngineError::File {
                         path: loc.display().to_string(),
                         message: "SET LOCATION: directory does not exist".into(),
@@ -75,6 +76,7 @@ impl Session {
                     &partition_spec(&values),
                     &loc.display().to_string(),
                 )?;
+                crate::table::commit::adopt(&catalog, &def, std::slice::from_ref(&loc))?;
                 self.layout_result(&def, &[loc])
             }
             AlterAction::AddPartitions {
@@ -88,7 +90,7 @@ impl Session {
                         Some(l) => {
                             let p = resolve_location(&l)?;
                             self.check_location(&def.database, &def.name, &p, !def.external)?;
-                            if !p.is_dir() {
+                            if !crate::storage::dirs::is_dir(&p)? {
                                 return Err(EngineError::File {
                                     path: p.display().to_string(),
                                     message: "ADD PARTITION: LOCATION does not exist".into(),
@@ -98,7 +100,7 @@ impl Session {
                         }
                         None => {
                             let p = PathBuf::from(&def.location).join(partition_spec(&values));
-                            std::fs::create_dir_all(&p).map_err(|e| EngineError::io(&p, e))?;
+                            crate::storage::dirs::create_dir(&p)?;
                             p
                         }
                     };
@@ -109,6 +111,7 @@ impl Session {
                 }
                 catalog.add_partitions(&def.database, &def.name, &defs, if_not_exists)?;
                 let dirs: Vec<PathBuf> = defs.iter().map(|p| PathBuf::from(&p.location)).collect();
+                crate::table::commit::adopt(&catalog, &def, &dirs)?;
                 self.layout_result(&def, &dirs)
             }
             AlterAction::DropPartitions {
@@ -122,12 +125,8 @@ impl Session {
                     match catalog.drop_partition(&def.database, &def.name, &spec_text)? {
                         Some(p) => {
                             let dir = PathBuf::from(&p.location);
-                            if !def.external
-                                && dir.starts_with(self.engine.warehouse())
-                                && dir.exists()
-                            {
-                                std::fs::remove_dir_all(&dir)
-                                    .map_err(|e| EngineError::io(&dir, e))?;
+                            if !def.external && dir.starts_with(self.engine.warehouse()) {
+                                crate::storage::dirs::remove_dir(&dir)?;
                                 crate::table::mapped::forget(&dir);
                             }
                         }
@@ -211,6 +210,11 @@ impl Session {
         if def.partition_columns.is_empty() && def.bucket.is_some() {
             // Nothing to register: check the files of the table's root.
             let mut rows = vec![vec!["partitions added: 0, found: 0".to_string()]];
+            let root = [PathBuf::from(&def.location)];
+            let adopted = crate::table::commit::adopt(self.engine.catalog(), &def, &root)?;
+            if adopted > 0 {
+                rows.push(vec![format!("files recorded: {adopted}")]);
+            }
             rows.extend(self.check_layout(
                 &def.database,
                 &def.name,
@@ -238,10 +242,17 @@ impl Session {
             found.len()
         )]];
         let dirs: Vec<PathBuf> = found.iter().map(|p| PathBuf::from(&p.location)).collect();
+        let adopted = crate::table::commit::adopt(self.engine.catalog(), &def, &dirs)?;
+        if adopted > 0 {
+            rows.push(vec![format!("files recorded: {adopted}")]);
+        }
         rows.extend(self.check_layout(&def.database, &def.name, &dirs)?);
         // Partitions registered whose directory is gone are reported, not dropped.
         for p in self.engine.catalog().partitions(&def.database, &def.name)? {
-            if !known.contains(&p.location) && !Path::new(&p.location).exists() {
+            if !known.contains(&p.location)
+                && !crate::storage::is_object(&p.location)
+                && !Path::new(&p.location).exists()
+            {
                 rows.push(vec![format!(
                     "partition {} is registered but its directory {} is missing",
                     p.spec(),

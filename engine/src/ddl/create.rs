@@ -43,7 +43,7 @@ impl Session {
             None => self.engine.warehouse().join(&db).join(&name),
         };
         self.check_location(&db, &name, &location, !c.external)?;
-        if c.external && c.location.is_some() && !location.exists() {
+        if c.external && c.location.is_some() && !crate::storage::dirs::is_dir(&location)? {
             return Err(EngineError::File {
                 path: location.display().to_string(),
                 message: "LOCATION does not exist (create the directory first, or omit LOCATION for a managed table)".into(),
@@ -159,7 +159,7 @@ impl Session {
                 .or_insert_with(|| "2".into());
         }
         validate_properties(&mut def)?;
-        let created_dir = !location.exists();
+        let created_dir = !crate::storage::is_object(&def.location) && !location.exists();
         if created_dir {
             std::fs::create_dir_all(&location).map_err(|e| EngineError::io(&location, e))?;
         }
@@ -371,10 +371,8 @@ impl Session {
             );
             return Ok(());
         }
-        if loc.exists() {
-            std::fs::remove_dir_all(&loc).map_err(|e| EngineError::io(&loc, e))?;
-            crate::table::mapped::forget(&loc);
-        }
+        crate::storage::dirs::remove_dir(&loc)?;
+        crate::table::mapped::forget(&loc);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ use datafusion::arrow::array::RecordBatch;
 
 use super::show::like_matches;
 use crate::access;
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::parse::Statement;
 use crate::session::{Session, string_batch};
 
@@ -30,7 +30,7 @@ impl Session {
                 )?;
                 if created {
                     let dir = self.engine.warehouse().join(&name);
-                    std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+                    crate::storage::dirs::create_dir(&dir)?;
                 }
                 Ok(vec![])
             }

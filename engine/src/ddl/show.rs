@@ -54,7 +54,11 @@ impl Session {
             }
             Statement::Describe { table, formatted } => {
                 let def = self.visible_table(&table)?;
-                let cuve_wrote = !verify::applies(self.engine.catalog(), &def);
+                // A managed table in an object store reads only files its commits recorded.
+                let cuve_wrote = !verify::applies(self.engine.catalog(), &def)
+                    || (!def.external
+                        && def.bucketing_version() == 2
+                        && crate::storage::is_object(&def.location));
                 Ok(vec![describe(&def, formatted, cuve_wrote)?])
             }
             _ => Err(super::misrouted()),

@@ -25,8 +25,8 @@ use crate::error::{EngineError, Result};
 use crate::parse::TableName;
 use crate::session::Session;
 use crate::table::CuveTable;
-use crate::table::commit::{Change, Staged, commit, publish_pending};
-use crate::table::writer::{Layout, SliceKey, staging_name};
+use crate::table::commit::{Change, Staged, commit, discard, publish_pending, stage_file};
+use crate::table::writer::{Layout, SliceKey};
 
 /// Options of an ingest run.
 #[derive(Debug, Clone)]
@@ -619,7 +619,7 @@ impl Run<'_> {
             return Ok(());
         }
         // Stage one file per (partition, bucket).
-        let mut staged: Vec<(PathBuf, PathBuf, u32)> = Vec::new();
+        let mut staged: Vec<Staged> = Vec::new();
         let mut partitions: Vec<PartitionDef> = Vec::new();
         let mut rows = 0u64;
         let result = (|| -> Result<()> {
@@ -628,11 +628,11 @@ impl Run<'_> {
             for key in keys {
                 let slices = batch.slices.remove(&key).unwrap_or_default();
                 let dir = self.layout.partition_dir(&key.0);
-                std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
                 let token: u64 = rand::random();
-                let tmp = dir.join(staging_name(&format!("{token:016x}")));
-                rows += self.layout.write_file(&tmp, &slices)?;
-                staged.push((tmp, dir.clone(), key.1));
+                let (file, n) =
+                    stage_file(&self.layout, &dir, key.1, &slices, &format!("{token:016x}"))?;
+                rows += n;
+                staged.push(file);
                 if !key.0.is_empty() && !partitions.iter().any(|p| p.values == key.0) {
                     partitions.push(PartitionDef {
                         values: key.0.clone(),
@@ -643,16 +643,10 @@ impl Run<'_> {
             Ok(())
         })();
         if let Err(e) = result {
-            for (t, ..) in &staged {
-                let _ = std::fs::remove_file(t);
-            }
+            discard(&staged);
             return Err(e);
         }
         self.write_dead_letters(&batch.rejects)?;
-        let staged: Vec<Staged> = staged
-            .into_iter()
-            .map(|(tmp, dir, bucket)| Staged { tmp, dir, bucket })
-            .collect();
         let change = Change {
             partitions: &partitions,
             advances: &batch.advances,

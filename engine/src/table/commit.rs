@@ -18,19 +18,183 @@
 //!
 //! Final names are unique by construction (`<bucket>_<n>` with `n` from the commit's id), so
 //! concurrent writers never collide and a publish can always be redone.
+//!
+//! **In an object store** (S3) there is no rename (it would be a copy and a delete, not atomic):
+//! each file is written once under its final name (`<bucket>_<n>` with a random `n` from 2^41,
+//! created with `If-None-Match: *`), and the commit's transaction, which records the files in
+//! the catalog's file list, is the commit point. Readers of a managed table take its files from
+//! that list, never from a listing of the bucket; listings (external tables, where other
+//! programs write) leave out files of Cuve's naming the catalog does not know. So an object of
+//! a writer that died before its commit is never read; `cuve warehouse vacuum` deletes it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use cuve_catalog::{Catalog, FileCommit, FilesSnapshot, PartitionDef, SourceAdvance, TableDef};
+use datafusion::arrow::record_batch::RecordBatch;
 
+use super::layout::{DataFile, list_data_files};
+use super::writer::{Layout, staging_name};
 use crate::error::{EngineError, Result};
+use crate::storage::ObjectLocation;
 
-/// A file staged for a commit: its hidden path, its directory and bucket.
+/// A file staged for a commit: its hidden path (in an object store: its final URL), its
+/// directory and bucket.
+#[derive(Debug, Clone)]
 pub struct Staged {
     pub tmp: PathBuf,
     pub dir: PathBuf,
     pub bucket: u32,
+    /// Written under its final name in an object store, with this size: nothing to publish.
+    pub object: Option<u64>,
+}
+
+/// Writes one file of `batches` for bucket `bucket` of directory `dir`: on local disk under a
+/// hidden staging name (renamed when published), in an object store once under its final
+/// name. Returns it and its row count.
+pub fn stage_file(
+    layout: &Layout,
+    dir: &Path,
+    bucket: u32,
+    batches: &[RecordBatch],
+    tag: &str,
+) -> Result<(Staged, u64)> {
+    let dir_text = dir.display().to_string();
+    if let Some(loc) = ObjectLocation::parse(&dir_text)? {
+        let (bytes, rows) = layout.encode(batches)?;
+        let size = bytes.len() as u64;
+        let name = |n| super::bucket::bucket_file_name(bucket, n, "parquet");
+        let url = crate::storage::objects::put_new(&loc, name, bytes)?;
+        crate::faults::crash_point("after-object-put");
+        let staged = Staged {
+            tmp: PathBuf::from(url),
+            dir: dir.to_path_buf(),
+            bucket,
+            object: Some(size),
+        };
+        return Ok((staged, rows));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+    let tmp = dir.join(staging_name(tag));
+    let rows = layout.write_file(&tmp, batches)?;
+    let staged = Staged {
+        tmp,
+        dir: dir.to_path_buf(),
+        bucket,
+        object: None,
+    };
+    Ok((staged, rows))
+}
+
+/// Removes staged files of a write that will not commit (best effort).
+pub fn discard(staged: &[Staged]) {
+    for s in staged {
+        if s.object.is_some() {
+            if let Err(e) = crate::storage::objects::delete(&s.tmp.display().to_string()) {
+                log::warn!("removing an uncommitted object: {e}");
+            }
+        } else {
+            let _ = std::fs::remove_file(&s.tmp);
+        }
+    }
+}
+
+/// The table's files in `dir` as of `snapshot`: on local disk the directory's data files; in
+/// an object store the files the catalog recorded there, and for an external table also what
+/// other programs wrote (a listing without Cuve's uncommitted files). Files removed by a commit
+/// are left out. A missing local directory has no files.
+pub fn committed_files(
+    def: &TableDef,
+    snapshot: &FilesSnapshot,
+    dir: &Path,
+) -> Result<Vec<DataFile>> {
+    let dir_text = dir.display().to_string();
+    let Some(loc) = ObjectLocation::parse(&dir_text)? else {
+        if !dir.exists() {
+            return Ok(vec![]);
+        }
+        let mut files = list_data_files(dir)?;
+        files.retain(|f| !snapshot.removed.contains(f.path.to_str().unwrap_or("")));
+        return Ok(files);
+    };
+    let prefix = format!("{}/", loc.display());
+    let tracked = snapshot.tracked.iter().filter(|(p, _)| {
+        p.strip_prefix(&prefix)
+            .is_some_and(|rest| !rest.contains('/'))
+    });
+    let mut files: Vec<DataFile> = tracked
+        .map(|(p, size)| DataFile {
+            path: PathBuf::from(p),
+            size: *size,
+            modified: None,
+            bucket: p
+                .rsplit('/')
+                .next()
+                .and_then(super::bucket::bucket_of_file_name),
+        })
+        .collect();
+    if def.external {
+        let known: std::collections::HashSet<&str> =
+            snapshot.tracked.iter().map(|(p, _)| p.as_str()).collect();
+        for f in crate::storage::objects::list_files(&loc)? {
+            if known.contains(f.url.as_str())
+                || snapshot.removed.contains(&f.url)
+                || crate::storage::objects::is_cuve_object_name(&f.name)
+            {
+                continue;
+            }
+            files.push(DataFile {
+                bucket: super::bucket::bucket_of_file_name(&f.name),
+                path: PathBuf::from(f.url),
+                size: f.size,
+                modified: Some(f.modified),
+            });
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    Ok(files)
+}
+
+/// Makes the files other programs put in `dirs` (object stores) files of managed table `def`:
+/// a managed table there reads only what the catalog lists, so `SET LOCATION`, `ADD PARTITION
+/// ... LOCATION` and `MSCK REPAIR TABLE` record what they find, in one commit. Returns how many.
+pub fn adopt(catalog: &Catalog, def: &TableDef, dirs: &[PathBuf]) -> Result<usize> {
+    if def.external {
+        return Ok(0);
+    }
+    let snapshot = catalog.files_snapshot(&def.database, &def.name)?;
+    let known: std::collections::HashSet<&str> =
+        snapshot.tracked.iter().map(|(p, _)| p.as_str()).collect();
+    let mut added: Vec<(String, u64)> = Vec::new();
+    for dir in dirs {
+        let Some(loc) = ObjectLocation::parse(&dir.display().to_string())? else {
+            continue;
+        };
+        for f in crate::storage::objects::list_files(&loc)? {
+            if !known.contains(f.url.as_str())
+                && !snapshot.removed.contains(&f.url)
+                && !crate::storage::objects::is_cuve_object_name(&f.name)
+            {
+                added.push((f.url, f.size));
+            }
+        }
+    }
+    if added.is_empty() {
+        return Ok(0);
+    }
+    let spec = FileCommit {
+        database: &def.database,
+        table: &def.name,
+        create: None,
+        expect_generation: None,
+        advances: &[],
+        partitions: &[],
+        replaced: &[],
+        added: &added,
+    };
+    let (id, _) = crate::exec::blocking(|| catalog.commit_files(&spec, &|_| vec![]))?;
+    crate::exec::blocking(|| catalog.finish_publish(id))?;
+    Ok(added.len())
 }
 
 /// The file number of the `k`-th file of commit `id` (from 2^40 up: never a number a
@@ -98,15 +262,18 @@ pub fn commit(
     change: Change<'_>,
 ) -> Result<(i64, Vec<PathBuf>)> {
     if let Err(e) = check_owned(catalog, def) {
-        for s in staged {
-            let _ = std::fs::remove_file(&s.tmp);
-        }
+        discard(staged);
         return Err(e);
     }
+    let added: Vec<(String, u64)> = staged
+        .iter()
+        .filter_map(|s| s.object.map(|size| (s.tmp.display().to_string(), size)))
+        .collect();
     let names = |id: i64| -> Vec<(String, String)> {
         staged
             .iter()
             .enumerate()
+            .filter(|(_, s)| s.object.is_none())
             .map(|(k, s)| {
                 (
                     s.tmp.display().to_string(),
@@ -135,20 +302,23 @@ pub fn commit(
         advances: change.advances,
         partitions: change.partitions,
         replaced: &replaced,
+        added: &added,
     };
     let (id, files) = match crate::exec::blocking(|| catalog.commit_files(&spec, &names)) {
         Ok(x) => x,
         Err(e) => {
-            for s in staged {
-                let _ = std::fs::remove_file(&s.tmp);
-            }
+            discard(staged);
             return Err(e.into());
         }
     };
     crate::faults::crash_point("after-commit");
     publish(catalog, id, &files)?;
     vacuum(catalog, retention_secs());
-    let finals = files.iter().map(|(_, f)| PathBuf::from(f)).collect();
+    let finals = files
+        .iter()
+        .map(|(_, f)| PathBuf::from(f))
+        .chain(added.iter().map(|(p, _)| PathBuf::from(p)))
+        .collect();
     Ok((id, finals))
 }
 
@@ -173,6 +343,13 @@ pub fn vacuum(catalog: &Catalog, retention_secs: u64) -> usize {
     };
     let mut gone = Vec::new();
     for path in expired {
+        if crate::storage::is_object(&path) {
+            match crate::storage::objects::delete(&path) {
+                Ok(()) => gone.push(path),
+                Err(e) => log::warn!("deleting replaced file: {e}"),
+            }
+            continue;
+        }
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 super::mapped::forget(Path::new(&path));

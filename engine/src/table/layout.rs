@@ -19,10 +19,7 @@ pub struct DataFile {
     pub bucket: Option<u32>,
 }
 
-/// Whether a directory entry is a data file: hidden (`.`) and marker (`_`) files are not.
-pub fn is_data_file_name(name: &str) -> bool {
-    !(name.starts_with('.') || name.starts_with('_'))
-}
+pub use crate::storage::location::is_data_file_name;
 
 /// Lists the data files directly inside `dir`, sorted by name. A missing directory is an error
 /// that names it.
@@ -93,7 +90,7 @@ pub fn discover_partitions(def: &TableDef) -> Result<(Vec<PartitionDef>, Vec<Bad
         .collect();
     let mut found = Vec::new();
     let mut bad = Vec::new();
-    if !root.exists() {
+    if !crate::storage::is_object(&def.location) && !root.exists() {
         return Ok((found, bad));
     }
     walk(&root, &cols, 0, &mut vec![], &mut found, &mut bad)?;
@@ -116,21 +113,7 @@ fn walk(
         });
         return Ok(());
     }
-    let entries = std::fs::read_dir(dir).map_err(|e| EngineError::io(dir, e))?;
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| EngineError::io(dir, e))?;
-        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            dirs.push(entry.path());
-        }
-    }
-    dirs.sort();
-    for path in dirs {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_string();
+    for (name, path) in crate::storage::dirs::subdirs(dir)? {
         if !is_data_file_name(&name) {
             continue;
         }
@@ -197,10 +180,9 @@ pub fn resolve_location(location: &str) -> Result<PathBuf> {
             "LOCATION '' is empty: give a directory, or leave LOCATION out for a managed table",
         ));
     }
-    if raw.contains("://") {
-        return Err(EngineError::Unsupported(format!(
-            "location '{location}': only local paths (or file://) are supported in this build"
-        )));
+    crate::storage::location::check_scheme(raw)?;
+    if let Some(loc) = crate::storage::ObjectLocation::parse(raw)? {
+        return Ok(PathBuf::from(loc.display()));
     }
     let p = PathBuf::from(raw);
     let abs = if p.is_absolute() {

@@ -1,6 +1,6 @@
 //! Tables on storage: the provider DataFusion scans, the layout and pruning rules, the Hive
 //! bucket hash, the ORC source, the checks of foreign layouts, and the writer INSERT and ingest
-//! share.
+//! share, and the vacuum of files no table refers to.
 
 pub mod bucket;
 pub mod commit;
@@ -13,6 +13,7 @@ pub mod provider;
 pub mod prune;
 pub mod reader;
 pub mod scan_report;
+pub mod vacuum;
 pub mod verify;
 pub mod writer;
 

@@ -51,6 +51,7 @@ use super::scan_report::{QueryScans, ScanReport};
 use super::verify::{self, Trust};
 use super::writer::{CuveSink, WriteMode};
 use crate::error::{EngineError, Result};
+use crate::storage::ObjectLocation;
 use crate::types::arrow_type;
 
 /// A catalog table as DataFusion sees it.
@@ -178,7 +179,13 @@ impl CuveTable {
             // Listings are shared (cached); only the files that survive bucket pruning are copied.
             let mut listings: Vec<(usize, Arc<Vec<DataFile>>)> = Vec::with_capacity(kept);
             for i in keep {
-                let mut listing = cached_listing(&PathBuf::from(&parts[i].location))?;
+                let dir = PathBuf::from(&parts[i].location);
+                if crate::storage::is_object(&parts[i].location) {
+                    let files = super::commit::committed_files(&self.def, &snapshot, &dir)?;
+                    listings.push((i, Arc::new(files)));
+                    continue;
+                }
+                let mut listing = cached_listing(&dir)?;
                 if !snapshot.removed.is_empty()
                     && listing
                         .iter()
@@ -511,18 +518,42 @@ impl TableProvider for CuveTable {
         }
         let bucketing = self.bucket_tag(state, &selection);
         let sorted = selection.trust.sorted;
+        // One scan reads one store: the local disk or one bucket.
+        let mut url: Option<ObjectStoreUrl> = None;
         let mut files: Vec<PartitionedFile> = selection
             .files
             .into_iter()
             .map(|(f, values)| {
                 let mut pf = PartitionedFile::new("", f.size).with_partition_values(values);
-                // The file's path as the local store reads it back: its segments as they are
-                // (Korean, `%`, quotes, `=`), not percent-encoded a second time.
-                pf.object_meta.location =
-                    ObjectPath::from_absolute_path(&f.path).map_err(|e| EngineError::File {
-                        path: f.path.display().to_string(),
-                        message: format!("cannot be read through the object store: {e}"),
-                    })?;
+                let text = f.path.display().to_string();
+                let (store, location) = match ObjectLocation::parse(&text)? {
+                    Some(loc) => (loc.url, loc.key),
+                    // The file's path as the local store reads it back: its segments as they
+                    // are (Korean, `%`, quotes, `=`), not percent-encoded a second time.
+                    None => (
+                        ObjectStoreUrl::local_filesystem(),
+                        ObjectPath::from_absolute_path(&f.path).map_err(|e| EngineError::File {
+                            path: text.clone(),
+                            message: format!("cannot be read through the object store: {e}"),
+                        })?,
+                    ),
+                };
+                match &url {
+                    Some(u) if *u != store => {
+                        return Err(EngineError::Unsupported(format!(
+                            "table {} has the partitions read by this query in more than one \
+                             store ({} and {}); one query reads a table from one store: filter \
+                             on the partitions of one, or move them (ALTER TABLE ... PARTITION \
+                             ... SET LOCATION)",
+                            self.def.qualified_name(),
+                            u.as_str(),
+                            store.as_str()
+                        )));
+                    }
+                    Some(_) => {}
+                    None => url = Some(store),
+                }
+                pf.object_meta.location = location;
                 if let Some(modified) = f.modified {
                     pf.object_meta.last_modified = modified.into();
                 }
@@ -535,7 +566,8 @@ impl TableProvider for CuveTable {
                 })
             })
             .collect::<Result<_>>()?;
-        let url = ObjectStoreUrl::local_filesystem();
+        let url = url.unwrap_or_else(ObjectStoreUrl::local_filesystem);
+        let local = url == ObjectStoreUrl::local_filesystem();
         // A filter on the sort key: the page index narrows the scan to a few pages per file,
         // so it is kept in the footer cache (other scans read whole column chunks and are
         // faster without it), and the pages are chosen here (page_select.rs).
@@ -554,7 +586,7 @@ impl TableProvider for CuveTable {
             let factory = PageIndexCachingFactory::new(
                 runtime.object_store(&url)?,
                 runtime.cache_manager.get_file_metadata_cache(),
-                !self.def.external,
+                local && !self.def.external,
             );
             if let Some(rows) = self.page_selections(&factory, &files, filters).await {
                 files = files

@@ -72,6 +72,8 @@ pub fn record_written(catalog: &Catalog, def: &TableDef, files: &[PathBuf]) -> R
     for f in files
         .iter()
         .filter(|f| !root.as_ref().is_some_and(|r| f.starts_with(r)))
+        // Files Cuve wrote to an object store are known by their names (trust above).
+        .filter(|f| !crate::storage::is_object(&f.display().to_string()))
     {
         let meta = std::fs::metadata(f).map_err(|e| EngineError::io(f, e))?;
         checks.push(FileCheck {
@@ -444,6 +446,20 @@ pub fn trust<'a>(
     for f in files {
         if root.as_ref().is_some_and(|r| f.path.starts_with(r)) {
             continue;
+        }
+        let path = f.path.display().to_string();
+        if crate::storage::is_object(&path) {
+            // In an object store, files of Cuve's naming are listed only when a commit recorded
+            // them: Cuve wrote them in the table's layout. Other programs' files there are not
+            // checked (that would read them from the bucket): bucket optimisations are off.
+            let name = path.rsplit('/').next().unwrap_or("");
+            if crate::storage::objects::is_cuve_object_name(name) && def.bucketing_version() == 2 {
+                continue;
+            }
+            return Ok(Trust {
+                buckets: false,
+                sorted: false,
+            });
         }
         if def.bucket.as_ref().is_some_and(|b| b.sorted_by.is_empty()) {
             t.sorted = false;

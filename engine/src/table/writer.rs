@@ -28,7 +28,7 @@ use futures::StreamExt;
 
 use super::bucket::{BucketHash, TextKind, bucket_ids};
 use super::compressibility;
-use super::layout::{list_data_files, validate_partition_value};
+use super::layout::validate_partition_value;
 use crate::error::{EngineError, Result};
 
 /// Partition values as `(column, value)` pairs, in partition-column order.
@@ -389,6 +389,23 @@ impl Layout {
         Ok(b.build())
     }
 
+    /// Sorted rows as the bytes of one Parquet file (for an object store, written in one put).
+    pub fn encode(&self, batches: &[RecordBatch]) -> Result<(bytes::Bytes, u64)> {
+        let batch = self.sorted_rows(batches)?;
+        let mut w = ArrowWriter::try_new(
+            Vec::new(),
+            self.file_schema.clone(),
+            Some(self.writer_properties(&batch)?),
+        )
+        .map_err(|e| EngineError::DataFusion(e.into()))?;
+        w.write(&batch)
+            .map_err(|e| EngineError::DataFusion(e.into()))?;
+        let buf = w
+            .into_inner()
+            .map_err(|e| EngineError::DataFusion(e.into()))?;
+        Ok((buf.into(), batch.num_rows() as u64))
+    }
+
     /// Writes sorted rows to `path` (created new), fsynced.
     pub fn write_file(&self, path: &Path, batches: &[RecordBatch]) -> Result<u64> {
         let batch = self.sorted_rows(batches)?;
@@ -531,8 +548,8 @@ pub struct TableWriter {
     /// For OVERWRITE: the table's files as the statement started.
     start: Option<cuve_catalog::FilesSnapshot>,
     buffers: HashMap<SliceKey, (Vec<RecordBatch>, usize)>,
-    /// (staged file, directory, bucket, partition)
-    staged: Vec<(PathBuf, PathBuf, u32, PartitionValues)>,
+    /// Staged files with their partition.
+    staged: Vec<(super::commit::Staged, PartitionValues)>,
     rows: u64,
     token: String,
 }
@@ -584,14 +601,10 @@ impl TableWriter {
         batches: Vec<RecordBatch>,
     ) -> Result<()> {
         let dir = self.layout.partition_dir(&partition);
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
-        let tmp = dir.join(staging_name(&format!(
-            "{}-{}-{bucket}",
-            self.token,
-            self.staged.len()
-        )));
-        self.rows += self.layout.write_file(&tmp, &batches)?;
-        self.staged.push((tmp, dir, bucket, partition));
+        let tag = format!("{}-{}-{bucket}", self.token, self.staged.len());
+        let (staged, rows) = super::commit::stage_file(&self.layout, &dir, bucket, &batches, &tag)?;
+        self.rows += rows;
+        self.staged.push((staged, partition));
         Ok(())
     }
 
@@ -610,21 +623,18 @@ impl TableWriter {
         // files they held when the statement started, and nothing committed since.
         let mut replaced: Vec<PathBuf> = Vec::new();
         if let Some(start) = &self.start {
-            let mut dirs: Vec<PathBuf> = self.staged.iter().map(|s| s.1.clone()).collect();
+            let mut dirs: Vec<PathBuf> = self.staged.iter().map(|s| s.0.dir.clone()).collect();
             if def.partition_columns.is_empty() {
                 dirs = vec![PathBuf::from(&def.location)];
             }
             dirs.sort();
             dirs.dedup();
             for d in dirs {
-                if d.exists() {
-                    replaced.extend(
-                        list_data_files(&d)?
-                            .into_iter()
-                            .map(|f| f.path)
-                            .filter(|p| !start.removed.contains(p.to_str().unwrap_or(""))),
-                    );
-                }
+                replaced.extend(
+                    super::commit::committed_files(&def, start, &d)?
+                        .into_iter()
+                        .map(|f| f.path),
+                );
             }
         }
         let mut summary = WriteSummary {
@@ -633,14 +643,14 @@ impl TableWriter {
         };
         let mut parts: Vec<PartitionDef> = Vec::new();
         let mut staged = Vec::new();
-        for (tmp, dir, bucket, partition) in std::mem::take(&mut self.staged) {
+        for (file, partition) in std::mem::take(&mut self.staged) {
             if !partition.is_empty() && !parts.iter().any(|p| p.values == partition) {
                 parts.push(PartitionDef {
                     values: partition,
-                    location: dir.display().to_string(),
+                    location: file.dir.display().to_string(),
                 });
             }
-            staged.push(super::commit::Staged { tmp, dir, bucket });
+            staged.push(file);
         }
         crate::faults::crash_point("after-stage");
         // One catalog transaction adds the files and partitions and removes the replaced
@@ -672,9 +682,8 @@ impl TableWriter {
 
     /// Removes staged files after a failure.
     pub fn abort(&mut self) {
-        for (tmp, ..) in self.staged.drain(..) {
-            let _ = std::fs::remove_file(tmp);
-        }
+        let staged: Vec<_> = self.staged.drain(..).map(|(s, _)| s).collect();
+        super::commit::discard(&staged);
     }
 }
 

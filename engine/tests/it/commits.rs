@@ -167,6 +167,7 @@ async fn a_commit_whose_files_are_not_renamed_yet_is_seen_whole() {
                 advances: &[],
                 partitions: &[],
                 replaced: &replaced,
+                added: &[],
             },
             &|_| vec![(staged.display().to_string(), fin.display().to_string())],
         )

@@ -1,0 +1,537 @@
+//! Warehouses and external tables on S3, against a real S3-compatible server: moto's, started
+//! by each test on a free loopback port (`.ci/run` installs it into `.venv`). Objects are
+//! checked with boto3 and written by pyarrow (`s3_helper.py`), not by Cuve.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::{cuve, ok, stderr, stdout};
+
+fn venv_bin(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../.venv/bin")
+        .join(name)
+}
+
+fn helper() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/s3_helper.py")
+}
+
+/// A moto S3 server on a free loopback port; killed on drop.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    /// Starts moto (with `auth`, only keys made through its IAM are accepted). `None` (the test
+    /// is skipped) when moto is not installed outside CI.
+    fn start(auth: bool) -> Option<Moto> {
+        let bin = venv_bin("moto_server");
+        if !bin.exists() {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must provide moto in .venv (.ci/run installs it)"
+            );
+            eprintln!("skipping: no .venv/bin/moto_server (run .ci/run once)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut c = Command::new(bin);
+        c.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if auth {
+            // The helper's IAM calls (user, key, policy) run before authentication starts.
+            c.env("INITIAL_NO_AUTH_ACTION_COUNT", "3");
+        }
+        let child = c.spawn().expect("moto_server starts");
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start in 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+
+    fn helper(&self, args: &[&str]) -> String {
+        let o = Command::new(venv_bin("python"))
+            .arg(helper())
+            .arg(args[0])
+            .arg(&self.endpoint)
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "s3_helper {args:?}: {}", stderr(&o));
+        stdout(&o)
+    }
+
+    fn bucket(&self, name: &str) {
+        self.helper(&["mkbucket", name]);
+    }
+
+    fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        self.helper(&["keys", bucket, prefix])
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// `cuve --home H` with this server's endpoint and test keys (and `--warehouse` if given).
+    fn cuve(&self, home: &Path, warehouse: Option<&str>) -> Command {
+        let mut c = cuve(home);
+        c.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+        if let Some(w) = warehouse {
+            c.args(["--warehouse", w]);
+        }
+        c
+    }
+}
+
+fn csv(out: &str) -> Vec<String> {
+    out.lines().skip(1).map(String::from).collect()
+}
+
+#[test]
+fn demo_on_s3_gives_the_results_of_local_disk() {
+    let Some(moto) = Moto::start(false) else {
+        return;
+    };
+    moto.bucket("logs");
+    let local = tempfile::tempdir().unwrap();
+    let remote = tempfile::tempdir().unwrap();
+    let args = ["demo", "--days", "2", "--rows-per-day", "1500"];
+    let a = ok(cuve(local.path()).args(args));
+    let b = ok(moto.cuve(remote.path(), Some("s3://logs/cuve")).args(args));
+    // The analyses (everything after the ingest lines) are identical.
+    let tail = |s: &str, home: &Path| -> String {
+        s.lines()
+            .skip_while(|l| !l.starts_with("1."))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace(&home.display().to_string(), "HOME")
+    };
+    assert!(a.contains("1."), "{a}");
+    assert_eq!(tail(&a, local.path()), tail(&b, remote.path()));
+    // The data went to the bucket, not to the home.
+    let keys = moto.keys("logs", "cuve/korea_naver_log/stream_log/dt=");
+    assert!(keys.len() >= 16, "{keys:?}");
+    assert!(keys.iter().all(|k| k.ends_with(".parquet")), "{keys:?}");
+    assert!(
+        !remote.path().join("warehouse/korea_naver_log").exists(),
+        "table files were written locally"
+    );
+    // The home remembers its warehouse: later commands need no --warehouse; running the demo
+    // again ingests nothing twice.
+    let again = ok(moto.cuve(remote.path(), None).args(args));
+    assert!(again.contains("0 written"), "{again}");
+    let n = ok(moto.cuve(remote.path(), None).args([
+        "sql",
+        "--format",
+        "csv",
+        "-e",
+        "SELECT COUNT(*), COUNT(DISTINCT log_key) FROM korea_naver_log.stream_log",
+    ]));
+    assert_eq!(csv(&n), vec!["3000,3000"]);
+    let d = ok(moto.cuve(remote.path(), None).args([
+        "sql",
+        "-e",
+        "DESCRIBE FORMATTED korea_naver_log.stream_log",
+    ]));
+    assert!(
+        d.contains("s3://logs/cuve/korea_naver_log/stream_log"),
+        "{d}"
+    );
+    assert!(d.contains("written by Cuve"), "{d}");
+    assert!(!d.contains("test"), "a secret was shown: {d}");
+}
+
+#[test]
+fn insert_overwrite_ctas_and_drop_on_s3() {
+    let Some(moto) = Moto::start(false) else {
+        return;
+    };
+    moto.bucket("whs");
+    let home = tempfile::tempdir().unwrap();
+    let sql = |s: &str| {
+        ok(moto
+            .cuve(home.path(), Some("s3://whs/w"))
+            .args(["sql", "--format", "csv", "-e", s]))
+    };
+    sql("CREATE DATABASE d; \
+         CREATE TABLE d.t (k STRING, v BIGINT) PARTITIONED BY (dt STRING) \
+         CLUSTERED BY (k) SORTED BY (k) INTO 4 BUCKETS STORED AS PARQUET");
+    sql(concat!(
+        "INSERT INTO d.t VALUES ('서울', 1, '2024-01-01'), ('it''s', 2, '2024-01-01'), ",
+        r"('back\slash', 3, '2024-01-02'), ('u4', 4, '2024-01-02')"
+    ));
+    sql("INSERT INTO d.t VALUES ('u5', 5, '2024-01-02')");
+    assert_eq!(
+        csv(&sql(
+            "SELECT dt, COUNT(*), SUM(v) FROM d.t GROUP BY dt ORDER BY dt"
+        )),
+        vec!["2024-01-01,2,3", "2024-01-02,3,12"]
+    );
+    assert_eq!(csv(&sql("SELECT v FROM d.t WHERE k = '서울'")), vec!["1"]);
+    // OVERWRITE replaces one partition and keeps the other.
+    sql("INSERT OVERWRITE TABLE d.t PARTITION (dt = '2024-01-02') SELECT 'z', 100");
+    assert_eq!(
+        csv(&sql(
+            "SELECT dt, COUNT(*), SUM(v) FROM d.t GROUP BY dt ORDER BY dt"
+        )),
+        vec!["2024-01-01,2,3", "2024-01-02,1,100"]
+    );
+    // CTAS: the table and its rows in one commit.
+    sql("CREATE TABLE d.c AS SELECT k, v FROM d.t WHERE v < 100");
+    assert_eq!(csv(&sql("SELECT COUNT(*) FROM d.c")), vec!["2"]);
+    assert!(!moto.keys("whs", "w/d/c/").is_empty());
+    // An external table over another prefix of the bucket.
+    moto.helper(&["write-external", "whs", "ext/events"]);
+    sql(
+        "CREATE EXTERNAL TABLE d.e (user_id STRING, n BIGINT) PARTITIONED BY (dt STRING) \
+         STORED AS PARQUET LOCATION 's3://whs/ext/events'",
+    );
+    assert_eq!(csv(&sql("SELECT COUNT(*), SUM(n) FROM d.e")), vec!["5,36"]);
+    // DROP deletes a managed table's objects and keeps an external table's.
+    sql("DROP TABLE d.c; DROP TABLE d.e");
+    assert!(moto.keys("whs", "w/d/c/").is_empty(), "managed data kept");
+    assert_eq!(
+        moto.keys("whs", "ext/events/")
+            .iter()
+            .filter(|k| k.ends_with(".parquet"))
+            .count(),
+        2,
+        "external data deleted"
+    );
+    sql("DROP TABLE d.t");
+    assert!(moto.keys("whs", "w/d/t/").is_empty());
+}
+
+#[test]
+fn external_tables_written_by_pyarrow_next_to_local_tables() {
+    let Some(moto) = Moto::start(false) else {
+        return;
+    };
+    moto.bucket("ext");
+    moto.helper(&["write-external", "ext", "events"]);
+    let home = tempfile::tempdir().unwrap();
+    // Local warehouse (the default); one table in the bucket.
+    let sql = |s: &str| {
+        ok(moto
+            .cuve(home.path(), None)
+            .args(["sql", "--format", "csv", "-e", s]))
+    };
+    sql("CREATE TABLE default.users (user_id STRING, name STRING); \
+         INSERT INTO default.users VALUES ('u1', 'one'), ('사용자', 'two')");
+    sql(
+        "CREATE EXTERNAL TABLE default.ev (user_id STRING, n BIGINT) \
+         PARTITIONED BY (dt STRING) STORED AS PARQUET LOCATION 's3://ext/events'",
+    );
+    // Directory markers and _SUCCESS are neither partitions nor files.
+    assert_eq!(
+        csv(&sql("SHOW PARTITIONS default.ev")),
+        vec!["dt=2024-01-01", "dt=2024-01-02"]
+    );
+    assert_eq!(
+        csv(&sql("SELECT dt, user_id, n FROM default.ev ORDER BY dt, n")),
+        vec![
+            "2024-01-01,u1,1",
+            "2024-01-01,사용자,2",
+            "2024-01-01,it's,3",
+            "2024-01-02,u1,10",
+            r"2024-01-02,back\slash,20",
+        ]
+    );
+    // One query over the bucket and local disk.
+    assert_eq!(
+        csv(&sql(
+            "SELECT u.name, SUM(e.n) FROM default.ev e JOIN default.users u \
+             ON e.user_id = u.user_id GROUP BY u.name ORDER BY u.name"
+        )),
+        vec!["one,11", "two,2"]
+    );
+    // Partition pruning: only one partition is read.
+    let plan = sql("EXPLAIN ANALYZE SELECT COUNT(*) FROM default.ev WHERE dt = '2024-01-02'");
+    assert!(
+        plan.contains("files_read") || plan.contains("partitions"),
+        "{plan}"
+    );
+    // A partition added later by another writer, then ADD PARTITION with an s3 LOCATION.
+    moto.helper(&["write-external", "ext", "more"]);
+    sql("ALTER TABLE default.ev ADD PARTITION (dt = '2024-02-01') \
+         LOCATION 's3://ext/more/dt=2024-01-01'");
+    assert_eq!(
+        csv(&sql(
+            "SELECT COUNT(*) FROM default.ev WHERE dt = '2024-02-01'"
+        )),
+        vec!["3"]
+    );
+    // SET LOCATION from the bucket to local disk and back.
+    let local = home.path().join("copy");
+    std::fs::create_dir_all(local.join("dt=2024-01-01")).unwrap();
+    ok(moto.cuve(home.path(), None).args([
+        "sql",
+        "-e",
+        &format!(
+            "CREATE TABLE default.tmp (user_id STRING, n BIGINT) LOCATION '{}/dt=2024-01-01'; \
+             INSERT INTO default.tmp SELECT user_id, n FROM default.ev WHERE dt = '2024-01-01'",
+            local.display()
+        ),
+    ]));
+    sql(&format!(
+        "ALTER TABLE default.ev SET LOCATION '{}'",
+        local.display()
+    ));
+    assert_eq!(
+        csv(&sql("SELECT COUNT(*), SUM(n) FROM default.ev")),
+        vec!["3,6"]
+    );
+    sql("ALTER TABLE default.ev SET LOCATION 's3://ext/events'");
+    assert_eq!(
+        csv(&sql("SELECT COUNT(*), SUM(n) FROM default.ev")),
+        vec!["5,36"]
+    );
+}
+
+#[test]
+fn kill_9_during_ingest_on_s3_then_rerun_gives_exactly_the_input() {
+    let Some(moto) = Moto::start(false) else {
+        return;
+    };
+    moto.bucket("logs");
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let raw = h.join("raw");
+    let cfg = cuve_testdata::GenConfig {
+        days: 2,
+        rows_per_day: 3000,
+        users: 300,
+        queries: 100,
+        senders: 4,
+        ..Default::default()
+    };
+    let total = cuve_testdata::write_raw_logs(&cfg, &raw).unwrap().lines;
+    let w = Some("s3://logs/w");
+    ok(moto
+        .cuve(h, w)
+        .args(["sql", "-e", "CREATE DATABASE korea_naver_log"]));
+    ok(moto
+        .cuve(h, w)
+        .args(["sql", "-e", cuve_testdata::STREAM_LOG_DDL]));
+    let ingest = || {
+        let mut c = moto.cuve(h, None);
+        c.args([
+            "ingest",
+            "--table",
+            "korea_naver_log.stream_log",
+            "--batch-lines",
+            "500",
+        ])
+        .arg(&raw)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        c
+    };
+    let counts = || {
+        let out = ok(moto.cuve(h, None).args([
+            "sql",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT COUNT(*), COUNT(DISTINCT log_key) FROM korea_naver_log.stream_log",
+        ]));
+        let v: Vec<u64> = csv(&out)[0]
+            .split(',')
+            .map(|x| x.parse().unwrap())
+            .collect();
+        (v[0], v[1])
+    };
+    // A writer that dies between its put and its commit leaves an object no query reads.
+    let o = ingest()
+        .env("CUVE_CRASH_AT", "after-object-put")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let orphans = moto.keys("logs", "w/korea_naver_log/stream_log/");
+    assert!(!orphans.is_empty());
+    assert_eq!(counts(), (0, 0));
+    let mut rng = rand::rng();
+    for _ in 0..5 {
+        let mut child = ingest().spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(100..1500)));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let (n, k) = counts();
+        assert_eq!(n, k, "duplicate rows after a kill");
+    }
+    let o = ingest().output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(counts(), (total, total));
+    // Vacuum: uncommitted objects younger than --older-than are kept; then deleted; every file
+    // a commit recorded stays.
+    let vac = |age: &str| {
+        ok(moto
+            .cuve(h, None)
+            .args(["warehouse", "vacuum", "--older-than", age]))
+    };
+    let kept = vac("1h");
+    assert!(kept.contains("deleted 0 uncommitted"), "{kept}");
+    assert!(!kept.contains("(kept 0 "), "{kept}");
+    let before = moto.keys("logs", "w/").len();
+    let gone = vac("0s");
+    assert!(!gone.contains("deleted 0 uncommitted"), "{gone}");
+    assert!(!moto.keys("logs", "w/").contains(&orphans[0]));
+    assert!(moto.keys("logs", "w/").len() < before);
+    assert_eq!(counts(), (total, total));
+    let again = vac("0s");
+    assert!(again.contains("deleted 0 uncommitted"), "{again}");
+    let bad = moto
+        .cuve(h, None)
+        .args(["warehouse", "vacuum", "--older-than", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("--older-than"), "{}", stderr(&bad));
+}
+
+#[test]
+fn concurrent_writers_to_one_s3_table() {
+    let Some(moto) = Moto::start(false) else {
+        return;
+    };
+    moto.bucket("logs");
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(moto.cuve(h, Some("s3://logs/w")).args([
+        "sql",
+        "-e",
+        "CREATE TABLE default.t (k STRING, v BIGINT) CLUSTERED BY (k) INTO 4 BUCKETS",
+    ]));
+    let writers: Vec<Child> = (0..4)
+        .map(|i| {
+            moto.cuve(h, None)
+                .args([
+                    "sql",
+                    "-e",
+                    &format!(
+                        "INSERT INTO default.t SELECT 'w{i}_' || CAST(value AS VARCHAR), value \
+                         FROM generate_series(1, 500)"
+                    ),
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut w in writers {
+        assert!(w.wait().unwrap().success());
+    }
+    let out = ok(moto.cuve(h, None).args([
+        "sql",
+        "--format",
+        "csv",
+        "-e",
+        "SELECT COUNT(*), COUNT(DISTINCT k), SUM(v) FROM default.t",
+    ]));
+    assert_eq!(csv(&out), vec!["2000,2000,501000"]);
+}
+
+#[test]
+fn storage_errors_name_the_bucket_and_what_to_check() {
+    let Some(moto) = Moto::start(true) else {
+        return;
+    };
+    let keys = moto.helper(&["auth-setup", "logs"]);
+    let mut keys = keys.lines();
+    let (id, secret) = (keys.next().unwrap(), keys.next().unwrap());
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let with = |key: &str, secret: &str| {
+        let mut c = moto.cuve(h, None);
+        c.env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret);
+        c
+    };
+    // The right keys work.
+    ok(with(id, secret).args([
+        "sql",
+        "-e",
+        "CREATE TABLE default.t (k STRING) LOCATION 's3://logs/t'; \
+         INSERT INTO default.t VALUES ('a')",
+    ]));
+    // A wrong secret: refused, with the bucket and what to check; the secret is not printed.
+    let o = with(id, "wrong-secret-value")
+        .args(["sql", "-e", "SELECT * FROM default.t"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("s3://logs/t"), "{e}");
+    assert!(e.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
+    assert!(!e.contains("wrong-secret-value"), "{e}");
+    // A bucket that does not exist.
+    let o = with(id, secret)
+        .args([
+            "sql",
+            "-e",
+            "CREATE EXTERNAL TABLE default.x (k STRING) LOCATION 's3://no-such-bucket/x'",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("s3://no-such-bucket/x"), "{e}");
+    assert!(e.contains("bucket does not exist"), "{e}");
+    // An endpoint nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = with(id, secret)
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
+        .args(["sql", "-e", "SELECT * FROM default.t"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("AWS_ENDPOINT_URL"), "{e}");
+    // Unsupported schemes are refused by name.
+    let o = with(id, secret)
+        .args([
+            "sql",
+            "-e",
+            "CREATE EXTERNAL TABLE default.g (k STRING) LOCATION 'gs://b/x'",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).contains("gs:// is not supported"),
+        "{}",
+        stderr(&o)
+    );
+}

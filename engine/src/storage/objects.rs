@@ -1,0 +1,301 @@
+//! The object-store operations the engine needs, callable from any thread: each runs on the
+//! storage runtime and the caller waits (async callers through `block_in_place`). Errors name
+//! the bucket and key and say what to check.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, WriteMultipart};
+
+use super::location::{ObjectLocation, is_data_file_name, object_url};
+use super::registry::{StoreRegistry, io_runtime};
+use crate::error::{EngineError, Result};
+
+/// An object a listing found.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// `s3://bucket/key`
+    pub url: String,
+    pub name: String,
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+/// Files at least this large are uploaded in parts (a single PUT above it would hold the
+/// whole file in one request).
+const MULTIPART_FROM: usize = 64 << 20;
+
+/// File numbers of objects Cuve writes: from 2^41 up, with 40 random bits (local commits
+/// number theirs from 2^40; foreign writers use small numbers).
+const OBJECT_NUMBERS: u64 = 1 << 41;
+
+/// Runs `fut` on the storage runtime and waits for it.
+pub fn run<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
+    let handle = io_runtime().spawn(fut);
+    crate::exec::blocking(|| futures::executor::block_on(handle))
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// The store of a location's bucket.
+pub fn store(loc: &ObjectLocation) -> Result<Arc<dyn ObjectStore>> {
+    StoreRegistry::global().bucket(&loc.bucket)
+}
+
+/// A user-facing error for an operation on `what` (an `s3://` URL).
+pub fn storage_error(what: &str, e: object_store::Error) -> EngineError {
+    use object_store::Error as E;
+    // Explained already by the bucket's store (`named`).
+    let e = match e {
+        E::Generic { store, source } => match source.downcast::<EngineError>() {
+            Ok(ours) => return *ours,
+            Err(source) => E::Generic { store, source },
+        },
+        other => other,
+    };
+    let hint = match &e {
+        E::NotFound { .. } => "it does not exist: check the bucket and prefix",
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
+            "the store refused the credentials: check AWS_ACCESS_KEY_ID, \
+             AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (or AWS_PROFILE) and the bucket's policy"
+        }
+        E::AlreadyExists { .. } => "an object of that name exists already",
+        _ => {
+            let text = e.to_string();
+            if text.contains("SignatureDoesNotMatch")
+                || text.contains("InvalidAccessKeyId")
+                || text.contains("403")
+            {
+                "the store refused the credentials: check AWS_ACCESS_KEY_ID, \
+                 AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (or AWS_PROFILE) and the bucket's policy"
+            } else if text.contains("NoSuchBucket") {
+                "the bucket does not exist: create it or fix the location"
+            } else {
+                "check AWS_ENDPOINT_URL (and AWS_ALLOW_HTTP=true for an http:// endpoint), \
+                 AWS_REGION and that the store is reachable"
+            }
+        }
+    };
+    EngineError::File {
+        path: what.to_string(),
+        message: format!("object store request failed: {}; {hint}", one_line(&e)),
+    }
+}
+
+fn one_line(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        source = s.source();
+    }
+    text.replace('\n', " ")
+}
+
+/// Writes `data` once as a new object `name(n)` in `dir`, for a random file number `n` from
+/// 2^41 (a fresh one when the name is taken: `PutMode::Create`, i.e. `If-None-Match: *`).
+/// Returns its URL.
+pub fn put_new(dir: &ObjectLocation, name: impl Fn(u64) -> String, data: Bytes) -> Result<String> {
+    let store = store(dir)?;
+    for _ in 0..8 {
+        let n = OBJECT_NUMBERS | (rand::random::<u64>() >> 24);
+        let loc = dir.child(&name(n));
+        let url = loc.display();
+        let (store, key, data) = (store.clone(), loc.key.clone(), data.clone());
+        let outcome = run(async move {
+            if data.len() >= MULTIPART_FROM {
+                // Parts are not conditional: the random name is what keeps writers apart, and
+                // an object only appears when the upload completes.
+                if store.head(&key).await.is_ok() {
+                    return Err(object_store::Error::AlreadyExists {
+                        path: key.to_string(),
+                        source: "exists".into(),
+                    });
+                }
+                let upload = store.put_multipart(&key).await?;
+                let mut w = WriteMultipart::new_with_chunk_size(upload, 16 << 20);
+                w.put(data);
+                w.finish().await.map(|_| ())
+            } else {
+                let opts = PutOptions {
+                    mode: PutMode::Create,
+                    ..Default::default()
+                };
+                store.put_opts(&key, data.into(), opts).await.map(|_| ())
+            }
+        });
+        match outcome {
+            Ok(()) => return Ok(url),
+            Err(object_store::Error::AlreadyExists { .. }) => continue,
+            Err(e) => return Err(storage_error(&url, e)),
+        }
+    }
+    Err(EngineError::invalid(format!(
+        "{}: no free file name after 8 tries; objects are being created there concurrently",
+        dir.display()
+    )))
+}
+
+/// Whether a listed key is a file of the table: not a "directory" marker (a key ending in `/`,
+/// as pyarrow and Spark write; Hadoop's `_$folder$`), not hidden (`.`) or a marker (`_`).
+fn is_data_object(dir: &ObjectPath, meta: &ObjectMeta) -> bool {
+    if &meta.location == dir {
+        return false;
+    }
+    let Some(name) = meta.location.filename() else {
+        return false;
+    };
+    is_data_file_name(name) && !name.ends_with("$folder$")
+}
+
+/// The data files directly in `dir`, sorted by key. A prefix with no objects lists empty.
+pub fn list_files(dir: &ObjectLocation) -> Result<Vec<Listed>> {
+    let store = store(dir)?;
+    let key = dir.key.clone();
+    let listed = run(async move { store.list_with_delimiter(Some(&key)).await })
+        .map_err(|e| storage_error(&dir.display(), e))?;
+    let mut out: Vec<Listed> = listed
+        .objects
+        .iter()
+        .filter(|m| is_data_object(&dir.key, m))
+        .map(|m| Listed {
+            url: object_url(&dir.bucket, &m.location),
+            name: m.location.filename().unwrap_or_default().to_string(),
+            size: m.size,
+            modified: m.last_modified.into(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.url.cmp(&b.url));
+    Ok(out)
+}
+
+/// The "subdirectories" of `dir` (common prefixes), by name.
+pub fn list_dirs(dir: &ObjectLocation) -> Result<Vec<(String, ObjectLocation)>> {
+    let store = store(dir)?;
+    let key = dir.key.clone();
+    let listed = run(async move { store.list_with_delimiter(Some(&key)).await })
+        .map_err(|e| storage_error(&dir.display(), e))?;
+    let mut out: Vec<(String, ObjectLocation)> = listed
+        .common_prefixes
+        .into_iter()
+        .filter_map(|p| {
+            let name = p.filename()?.to_string();
+            Some((
+                name,
+                ObjectLocation {
+                    key: p,
+                    ..dir.clone()
+                },
+            ))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Every object under `dir` (recursively), with its size and time.
+pub fn list_all(dir: &ObjectLocation) -> Result<Vec<ObjectMeta>> {
+    let store = store(dir)?;
+    let key = dir.key.clone();
+    run(async move {
+        let prefix = (!key.as_ref().is_empty()).then_some(key);
+        store.list(prefix.as_ref()).try_collect::<Vec<_>>().await
+    })
+    .map_err(|e| storage_error(&dir.display(), e))
+}
+
+/// Deletes one object by URL; a missing object is not an error.
+pub fn delete(url: &str) -> Result<()> {
+    let Some(loc) = ObjectLocation::parse(url)? else {
+        return Err(EngineError::invalid(format!("{url} is not an object URL")));
+    };
+    let store = store(&loc)?;
+    let key = loc.key.clone();
+    match run(async move { store.delete(&key).await }) {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(storage_error(url, e)),
+    }
+}
+
+/// Deletes every object under `dir`. Returns how many.
+pub fn delete_prefix(dir: &ObjectLocation) -> Result<usize> {
+    let store = store(dir)?;
+    let key = dir.key.clone();
+    run(async move {
+        if key.as_ref().is_empty() {
+            // Never a whole bucket.
+            return Ok(0);
+        }
+        let keys = store.list(Some(&key)).map_ok(|m| m.location).boxed();
+        let deleted: Vec<ObjectPath> = store.delete_stream(keys).try_collect().await?;
+        Ok(deleted.len())
+    })
+    .map_err(|e| storage_error(&dir.display(), e))
+}
+
+/// Whether anything exists under `dir`.
+pub fn exists_under(dir: &ObjectLocation) -> Result<bool> {
+    let store = store(dir)?;
+    let key = dir.key.clone();
+    run(async move {
+        let prefix = (!key.as_ref().is_empty()).then_some(key);
+        let mut s = store.list(prefix.as_ref());
+        s.next().await.transpose().map(|m| m.is_some())
+    })
+    .map_err(|e| storage_error(&dir.display(), e))
+}
+
+/// Whether `name` is a file name only Cuve writes to object stores (`<bucket>_<n>.parquet`
+/// with `n` from 2^41): a listed file of that form the catalog does not know is an orphan.
+pub fn is_cuve_object_name(name: &str) -> bool {
+    let Some((_, rest)) = name.split_once('_') else {
+        return false;
+    };
+    let digits = rest.split('.').next().unwrap_or("");
+    digits.parse::<u64>().is_ok_and(|n| n >= OBJECT_NUMBERS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuve_object_names_are_told_from_foreign_ones() {
+        assert!(is_cuve_object_name(&format!(
+            "000003_{}.parquet",
+            OBJECT_NUMBERS | 77
+        )));
+        assert!(!is_cuve_object_name("000003_0.parquet"));
+        assert!(!is_cuve_object_name(
+            "00000_0_part-00000-abc.c000.snappy.parquet"
+        ));
+        assert!(!is_cuve_object_name(&format!(
+            "000003_{}.parquet",
+            1u64 << 40
+        )));
+    }
+
+    #[test]
+    fn directory_markers_hidden_and_marker_files_are_not_data() {
+        let dir = ObjectPath::parse("t/dt=1").unwrap();
+        let meta = |k: &str| ObjectMeta {
+            location: ObjectPath::parse(k).unwrap(),
+            last_modified: Default::default(),
+            size: 0,
+            e_tag: None,
+            version: None,
+        };
+        assert!(!is_data_object(&dir, &meta("t/dt=1/")));
+        assert!(!is_data_object(&dir, &meta("t/dt=1/_SUCCESS")));
+        assert!(!is_data_object(&dir, &meta("t/dt=1/.part.crc")));
+        assert!(!is_data_object(&dir, &meta("t/dt=1/x_$folder$")));
+        assert!(is_data_object(&dir, &meta("t/dt=1/000000_0")));
+    }
+}
