@@ -13,12 +13,42 @@ use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use std::sync::Arc;
 
 use crate::error::{EngineError, Result};
+use crate::storage::{ObjectLocation, objects};
 use crate::table::layout::{is_data_file_name, list_data_files, table_partitions};
 use crate::table::verify;
 use crate::types::hive_type_name;
 
+/// The footer metadata of a Parquet file in an object store (two range requests).
+fn object_parquet_metadata(
+    url: &str,
+) -> Result<datafusion::parquet::file::metadata::ParquetMetaData> {
+    use datafusion::parquet::file::metadata::FooterTail;
+    let bad = |m: String| EngineError::File {
+        path: url.to_string(),
+        message: format!("not a readable Parquet file: {m}"),
+    };
+    let size = objects::size_of(url)?;
+    if size < 8 {
+        return Err(bad(format!("{size} bytes is too short")));
+    }
+    let tail = objects::get_bytes(url, Some(size - 8..size))?;
+    let tail: [u8; 8] = tail[..].try_into().map_err(|_| bad("short read".into()))?;
+    let footer = FooterTail::try_new(&tail).map_err(|e| bad(e.to_string()))?;
+    let len = footer.metadata_length() as u64;
+    if len + 8 > size {
+        return Err(bad(format!("a footer of {len} bytes in a file of {size}")));
+    }
+    let meta = objects::get_bytes(url, Some(size - 8 - len..size - 8))?;
+    ParquetMetaDataReader::decode_metadata(&meta).map_err(|e| bad(e.to_string()))
+}
+
 /// Rows in a Parquet file, from its footer.
 pub fn parquet_rows(path: &Path) -> Result<u64> {
+    let url = path.display().to_string();
+    if crate::storage::is_object(&url) {
+        let meta = object_parquet_metadata(&url)?;
+        return Ok(meta.file_metadata().num_rows().max(0) as u64);
+    }
     let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
     let meta = ParquetMetaDataReader::new()
         .parse_and_finish(&file)
@@ -52,10 +82,15 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
             p.spec()
         };
         let dir = PathBuf::from(&p.location);
-        if !dir.exists() {
+        let files = if crate::storage::is_object(&p.location) {
+            let snapshot = catalog.files_snapshot(&def.database, &def.name)?;
+            crate::table::commit::committed_files(def, &snapshot, &dir)?
+        } else if dir.exists() {
+            list_data_files(&dir)?
+        } else {
             continue;
-        }
-        for f in list_data_files(&dir)? {
+        };
+        for f in files {
             let rows = match def.format {
                 cuve_catalog::StorageFormat::Parquet => parquet_rows(&f.path)?,
                 cuve_catalog::StorageFormat::Orc => orc_rows(&f.path)?,
@@ -126,11 +161,18 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
 
 /// Rows in an ORC file, from its footer.
 pub fn orc_rows(path: &Path) -> Result<u64> {
-    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
-    let builder = orc_rust::ArrowReaderBuilder::try_new(file).map_err(|e| EngineError::File {
-        path: path.display().to_string(),
+    let url = path.display().to_string();
+    let bad = |e: orc_rust::error::OrcError| EngineError::File {
+        path: url.clone(),
         message: format!("not a readable ORC file: {e}"),
-    })?;
+    };
+    if crate::storage::is_object(&url) {
+        let builder =
+            orc_rust::ArrowReaderBuilder::try_new(objects::get_bytes(&url, None)?).map_err(bad)?;
+        return Ok(builder.file_metadata().number_of_rows());
+    }
+    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let builder = orc_rust::ArrowReaderBuilder::try_new(file).map_err(bad)?;
     Ok(builder.file_metadata().number_of_rows())
 }
 
@@ -200,19 +242,51 @@ fn first_parquet(dir: &Path, depth: usize) -> Option<PathBuf> {
 
 /// Columns of an external Parquet table declared without a column list, from its first file.
 pub fn infer_parquet_columns(location: &Path, partition: &[ColumnDef]) -> Result<Vec<ColumnDef>> {
-    let file = first_parquet(location, 0).ok_or_else(|| {
+    let none = || {
         EngineError::invalid(format!(
             "no column list given and no Parquet file under {} to infer it from",
             location.display()
         ))
-    })?;
-    let f = std::fs::File::open(&file).map_err(|e| EngineError::io(&file, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| EngineError::File {
-        path: file.display().to_string(),
-        message: format!("not a readable Parquet file: {e}"),
-    })?;
-    builder
-        .schema()
+    };
+    let schema = if let Some(loc) = ObjectLocation::parse(&location.display().to_string())? {
+        // The first data object in key order whose path holds no hidden or marker segment.
+        let first = objects::list_all(&loc)?
+            .into_iter()
+            .filter(|m| {
+                let rest = m
+                    .location
+                    .as_ref()
+                    .strip_prefix(loc.key.as_ref())
+                    .unwrap_or("");
+                m.size > 0
+                    && rest
+                        .split('/')
+                        .filter(|s| !s.is_empty())
+                        .all(is_data_file_name)
+            })
+            .min_by(|a, b| a.location.cmp(&b.location))
+            .ok_or_else(none)?;
+        let url = crate::storage::location::object_url(&loc.bucket, &first.location);
+        let meta = object_parquet_metadata(&url)?;
+        datafusion::parquet::arrow::parquet_to_arrow_schema(
+            meta.file_metadata().schema_descr(),
+            meta.file_metadata().key_value_metadata(),
+        )
+        .map_err(|e| EngineError::File {
+            path: url.clone(),
+            message: format!("not a readable Parquet schema: {e}"),
+        })?
+    } else {
+        let file = first_parquet(location, 0).ok_or_else(none)?;
+        let f = std::fs::File::open(&file).map_err(|e| EngineError::io(&file, e))?;
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| EngineError::File {
+                path: file.display().to_string(),
+                message: format!("not a readable Parquet file: {e}"),
+            })?;
+        builder.schema().as_ref().clone()
+    };
+    schema
         .fields()
         .iter()
         .filter(|f| !partition.iter().any(|p| p.name == f.name().to_lowercase()))

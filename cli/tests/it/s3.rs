@@ -216,6 +216,29 @@ fn insert_overwrite_ctas_and_drop_on_s3() {
          STORED AS PARQUET LOCATION 's3://whs/ext/events'",
     );
     assert_eq!(csv(&sql("SELECT COUNT(*), SUM(n) FROM d.e")), vec!["5,36"]);
+    // Columns inferred from the first Parquet object; statistics read from the footers.
+    sql(
+        "CREATE EXTERNAL TABLE d.e2 PARTITIONED BY (dt STRING) STORED AS PARQUET \
+         LOCATION 's3://whs/ext/events'",
+    );
+    let cols = sql("DESCRIBE d.e2");
+    assert!(
+        cols.contains("user_id") && cols.contains("BIGINT"),
+        "{cols}"
+    );
+    let stats = sql("SHOW TABLE STATS d.e2");
+    assert!(
+        stats.lines().any(|l| l.starts_with("(total),,2,5,")),
+        "{stats}"
+    );
+    let stats = sql("SHOW TABLE STATS d.t");
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.starts_with("(total),,") && l.contains(",3,")),
+        "{stats}"
+    );
+    sql("DROP TABLE d.e2");
     // DROP deletes a managed table's objects and keeps an external table's.
     sql("DROP TABLE d.c; DROP TABLE d.e");
     assert!(moto.keys("whs", "w/d/c/").is_empty(), "managed data kept");
@@ -431,20 +454,24 @@ fn concurrent_writers_to_one_s3_table() {
         "-e",
         "CREATE TABLE default.t (k STRING, v BIGINT) CLUSTERED BY (k) INTO 4 BUCKETS",
     ]));
+    // Half of them upload in parts (as files from 64 MiB on are).
     let writers: Vec<Child> = (0..4)
         .map(|i| {
-            moto.cuve(h, None)
-                .args([
-                    "sql",
-                    "-e",
-                    &format!(
-                        "INSERT INTO default.t SELECT 'w{i}_' || CAST(value AS VARCHAR), value \
+            let mut c = moto.cuve(h, None);
+            if i % 2 == 1 {
+                c.env("CUVE_S3_MULTIPART_BYTES", "1");
+            }
+            c.args([
+                "sql",
+                "-e",
+                &format!(
+                    "INSERT INTO default.t SELECT 'w{i}_' || CAST(value AS VARCHAR), value \
                          FROM generate_series(1, 500)"
-                    ),
-                ])
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap()
+                ),
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
         })
         .collect();
     for mut w in writers {
@@ -534,4 +561,45 @@ fn storage_errors_name_the_bucket_and_what_to_check() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn spark_bucketed_orc_on_s3_reads_as_on_local_disk() {
+    let Some(moto) = Moto::start(false) else {
+        return;
+    };
+    moto.bucket("spark");
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/foreign/spark_orc8");
+    // Exactly as Spark left it: hidden .crc files and _SUCCESS included.
+    moto.helper(&["upload", &fixture.display().to_string(), "spark", "wh/o8"]);
+    let home = tempfile::tempdir().unwrap();
+    let ddl = |name: &str, location: &str| {
+        format!(
+            "CREATE EXTERNAL TABLE default.{name} (user_id STRING, n INT, query STRING) \
+             PARTITIONED BY (dt STRING) CLUSTERED BY (user_id) SORTED BY (user_id) \
+             INTO 8 BUCKETS STORED AS ORC LOCATION '{location}'"
+        )
+    };
+    let sql = |s: &str| {
+        ok(moto
+            .cuve(home.path(), None)
+            .args(["sql", "--format", "csv", "-e", s]))
+    };
+    sql(&ddl("remote", "s3://spark/wh/o8"));
+    sql(&ddl("local", &fixture.display().to_string()));
+    assert_eq!(
+        csv(&sql("SELECT COUNT(*) FROM default.remote")),
+        vec!["252"]
+    );
+    for q in [
+        "SELECT COUNT(*), SUM(n) FROM default.{T} WHERE user_id = 'ucf28ed658abe'",
+        "SELECT user_id, COUNT(*), SUM(n) FROM default.{T} GROUP BY user_id ORDER BY user_id",
+        "SELECT dt, COUNT(DISTINCT user_id) FROM default.{T} GROUP BY dt",
+        "SELECT a.user_id, COUNT(*) FROM default.{T} a JOIN default.local b \
+         ON a.user_id = b.user_id GROUP BY a.user_id ORDER BY a.user_id",
+    ] {
+        let remote = csv(&sql(&q.replace("{T}", "remote")));
+        assert!(!remote.is_empty(), "{q}");
+        assert_eq!(remote, csv(&sql(&q.replace("{T}", "local"))), "{q}");
+    }
 }

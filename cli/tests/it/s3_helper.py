@@ -3,6 +3,7 @@
   s3_helper.py mkbucket ENDPOINT BUCKET
   s3_helper.py keys ENDPOINT BUCKET PREFIX          (one key per line)
   s3_helper.py put ENDPOINT BUCKET KEY TEXT
+  s3_helper.py upload ENDPOINT LOCAL_DIR BUCKET PREFIX  (every file, hidden ones included)
   s3_helper.py write-external ENDPOINT BUCKET PREFIX (pyarrow, Hive layout, dir markers)
   s3_helper.py auth-setup ENDPOINT BUCKET            (moto with auth: prints key id and secret)
 """
@@ -32,6 +33,16 @@ def main():
                 print(o["Key"])
     elif cmd == "put":
         client(endpoint).put_object(Bucket=sys.argv[3], Key=sys.argv[4], Body=sys.argv[5].encode())
+    elif cmd == "upload":
+        import os
+
+        local, bucket, prefix = sys.argv[3], sys.argv[4], sys.argv[5]
+        s3 = client(endpoint)
+        for root, _, files in os.walk(local):
+            for f in files:
+                path = os.path.join(root, f)
+                key = prefix + "/" + os.path.relpath(path, local)
+                s3.upload_file(path, bucket, key)
     elif cmd == "write-external":
         write_external(endpoint, sys.argv[3], sys.argv[4])
     elif cmd == "auth-setup":

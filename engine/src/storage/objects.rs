@@ -26,8 +26,13 @@ pub struct Listed {
 }
 
 /// Files at least this large are uploaded in parts (a single PUT above it would hold the
-/// whole file in one request).
-const MULTIPART_FROM: usize = 64 << 20;
+/// whole file in one request). `CUVE_S3_MULTIPART_BYTES` changes it (tests).
+fn multipart_from() -> usize {
+    std::env::var("CUVE_S3_MULTIPART_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64 << 20)
+}
 
 /// File numbers of objects Cuve writes: from 2^41 up, with 40 random bits (local commits
 /// number theirs from 2^40; foreign writers use small numbers).
@@ -109,8 +114,9 @@ pub fn put_new(dir: &ObjectLocation, name: impl Fn(u64) -> String, data: Bytes) 
         let loc = dir.child(&name(n));
         let url = loc.display();
         let (store, key, data) = (store.clone(), loc.key.clone(), data.clone());
+        let multipart = data.len() >= multipart_from();
         let outcome = run(async move {
-            if data.len() >= MULTIPART_FROM {
+            if multipart {
                 // Parts are not conditional: the random name is what keeps writers apart, and
                 // an object only appears when the upload completes.
                 if store.head(&key).await.is_ok() {
@@ -209,6 +215,32 @@ pub fn list_all(dir: &ObjectLocation) -> Result<Vec<ObjectMeta>> {
         store.list(prefix.as_ref()).try_collect::<Vec<_>>().await
     })
     .map_err(|e| storage_error(&dir.display(), e))
+}
+
+/// The bytes of an object (`range` of them, or all), by URL.
+pub fn get_bytes(url: &str, range: Option<std::ops::Range<u64>>) -> Result<Bytes> {
+    let Some(loc) = ObjectLocation::parse(url)? else {
+        return Err(EngineError::invalid(format!("{url} is not an object URL")));
+    };
+    let store = store(&loc)?;
+    let key = loc.key.clone();
+    run(async move {
+        match range {
+            Some(r) => store.get_range(&key, r).await,
+            None => store.get(&key).await?.bytes().await,
+        }
+    })
+    .map_err(|e| storage_error(url, e))
+}
+
+/// The size of an object, by URL.
+pub fn size_of(url: &str) -> Result<u64> {
+    let Some(loc) = ObjectLocation::parse(url)? else {
+        return Err(EngineError::invalid(format!("{url} is not an object URL")));
+    };
+    let store = store(&loc)?;
+    let key = loc.key.clone();
+    run(async move { store.head(&key).await.map(|m| m.size) }).map_err(|e| storage_error(url, e))
 }
 
 /// Deletes one object by URL; a missing object is not an error.
