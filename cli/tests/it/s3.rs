@@ -168,6 +168,47 @@ fn demo_on_s3_gives_the_results_of_local_disk() {
     );
     assert!(d.contains("written by Cuve"), "{d}");
     assert!(!d.contains("test"), "a secret was shown: {d}");
+    // `cuve serve` on the S3 warehouse, queried by the ADBC Flight SQL driver.
+    let mut server = moto
+        .cuve(remote.path(), None)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let uri = line
+        .split_whitespace()
+        .find(|w| w.starts_with("grpc://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let creds = std::fs::read_to_string(remote.path().join("credentials")).unwrap();
+    let secret = creds
+        .lines()
+        .find_map(|l| l.strip_prefix("ticket="))
+        .unwrap()
+        .to_string();
+    let script = "import sys, adbc_driver_flightsql.dbapi as f\n\
+        c = f.connect(sys.argv[1], db_kwargs={'adbc.flight.sql.authorization_header': 'Bearer ' + sys.argv[2]})\n\
+        cur = c.cursor()\n\
+        cur.execute(\"SELECT dt, COUNT(*) FROM korea_naver_log.stream_log WHERE user_id <> $1 GROUP BY dt ORDER BY dt\", parameters=('x',))\n\
+        print(cur.fetchall())\n";
+    let o = Command::new(venv_bin("python"))
+        .args(["-c", script, &uri, &secret])
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).trim(),
+        "[('2019-10-01', 1500), ('2019-10-02', 1500)]"
+    );
 }
 
 #[test]
