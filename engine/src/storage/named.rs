@@ -1,5 +1,7 @@
 //! A bucket's store whose errors say which object failed (`s3://bucket/key`) and what to check,
 //! wherever the request came from (a scan deep inside DataFusion's Parquet reader included).
+//! With `CUVE_LOG=debug` each request is logged (`s3 request: GET s3://b/k 4096 bytes`; the
+//! object-storage benchmark counts them).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -30,6 +32,16 @@ impl std::fmt::Display for Named {
 }
 
 impl Named {
+    fn trace(&self, op: &str, key: Option<&Path>, bytes: u64) {
+        if log::log_enabled!(log::Level::Debug) {
+            let what = match key {
+                Some(k) => object_url(&self.bucket, k),
+                None => format!("s3://{}", self.bucket),
+            };
+            log::debug!("s3 request: {op} {what} {bytes} bytes");
+        }
+    }
+
     /// Keeps the errors callers act on (not found, exists, preconditions) as they are; adds
     /// the object's URL and a hint to the others.
     fn explain(&self, key: Option<&Path>, e: object_store::Error) -> object_store::Error {
@@ -73,17 +85,27 @@ impl ObjectStore for Named {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
+        self.trace("MULTIPART", Some(location), 0);
         let r = self.inner.put_multipart_opts(location, opts).await;
         r.map_err(|e| self.explain(Some(location), e))
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        let head = options.head;
         let r = self.inner.get_opts(location, options).await;
+        if let Ok(g) = &r {
+            let bytes = if head { 0 } else { g.range.end - g.range.start };
+            self.trace(if head { "HEAD" } else { "GET" }, Some(location), bytes);
+        }
         r.map_err(|e| self.explain(Some(location), e))
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         let r = self.inner.get_ranges(location, ranges).await;
+        if let Ok(parts) = &r {
+            let bytes = parts.iter().map(|b| b.len() as u64).sum();
+            self.trace(&format!("GET x{}", ranges.len()), Some(location), bytes);
+        }
         r.map_err(|e| self.explain(Some(location), e))
     }
 
@@ -106,6 +128,7 @@ impl ObjectStore for Named {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.trace("LIST", prefix, 0);
         let (bucket, inner, key) = (self.bucket.clone(), self.inner.clone(), prefix.cloned());
         self.inner
             .list(prefix)
@@ -138,6 +161,7 @@ impl ObjectStore for Named {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.trace("LIST", prefix, 0);
         let r = self.inner.list_with_delimiter(prefix).await;
         r.map_err(|e| self.explain(prefix, e))
     }
