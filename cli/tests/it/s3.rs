@@ -344,7 +344,20 @@ fn external_tables_written_by_pyarrow_next_to_local_tables() {
         plan.contains("files_read") || plan.contains("partitions"),
         "{plan}"
     );
-    // A partition added later by another writer, then ADD PARTITION with an s3 LOCATION.
+    // A partition another writer added later: MSCK REPAIR TABLE registers it.
+    moto.helper(&["write-partition", "ext", "events", "2024-01-03"]);
+    let repaired = sql("MSCK REPAIR TABLE default.ev");
+    assert!(
+        repaired.contains("partitions added: 1, found: 3"),
+        "{repaired}"
+    );
+    assert_eq!(
+        csv(&sql(
+            "SELECT user_id, n FROM default.ev WHERE dt = '2024-01-03'"
+        )),
+        vec!["late,100"]
+    );
+    // A partition added by another writer elsewhere, then ADD PARTITION with an s3 LOCATION.
     moto.helper(&["write-external", "ext", "more"]);
     sql("ALTER TABLE default.ev ADD PARTITION (dt = '2024-02-01') \
          LOCATION 's3://ext/more/dt=2024-01-01'");
@@ -377,7 +390,25 @@ fn external_tables_written_by_pyarrow_next_to_local_tables() {
     sql("ALTER TABLE default.ev SET LOCATION 's3://ext/events'");
     assert_eq!(
         csv(&sql("SELECT COUNT(*), SUM(n) FROM default.ev")),
-        vec!["5,36"]
+        vec!["6,136"]
+    );
+    // A managed table moved to the bucket: the files found there become its files.
+    moto.helper(&[
+        "upload",
+        &local.join("dt=2024-01-01").display().to_string(),
+        "ext",
+        "moved",
+    ]);
+    sql("ALTER TABLE default.tmp SET LOCATION 's3://ext/moved'");
+    sql("INSERT INTO default.tmp VALUES ('new', 1000)");
+    assert_eq!(
+        csv(&sql("SELECT COUNT(*), SUM(n) FROM default.tmp")),
+        vec!["4,1006"]
+    );
+    let stats = sql("SHOW TABLE STATS default.tmp");
+    assert!(
+        stats.lines().any(|l| l.starts_with("(total),,2,4,")),
+        "{stats}"
     );
 }
 
@@ -473,6 +504,52 @@ fn kill_9_during_ingest_on_s3_then_rerun_gives_exactly_the_input() {
     assert_eq!(counts(), (total, total));
     let again = vac("0s");
     assert!(again.contains("deleted 0 uncommitted"), "{again}");
+    // INSERT: a writer that dies mid-write commits nothing; a kill at any moment commits the
+    // statement whole or not at all; a rerun adds exactly its rows.
+    ok(moto.cuve(h, None).args([
+        "sql",
+        "-e",
+        "CREATE TABLE default.ins (k STRING, v BIGINT) CLUSTERED BY (k) INTO 4 BUCKETS",
+    ]));
+    let insert = || {
+        let mut c = moto.cuve(h, None);
+        c.args([
+            "sql",
+            "-e",
+            "INSERT INTO default.ins SELECT CAST(value AS VARCHAR) AS k, value AS v \
+             FROM generate_series(1, 20000)",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        c
+    };
+    let inserted = || {
+        let out = ok(moto.cuve(h, None).args([
+            "sql",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT COUNT(*) FROM default.ins",
+        ]));
+        csv(&out)[0].parse::<u64>().unwrap()
+    };
+    let o = insert()
+        .env("CUVE_CRASH_AT", "after-object-put")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert_eq!(inserted(), 0);
+    for _ in 0..3 {
+        let mut child = insert().spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(50..1200)));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(inserted() % 20000, 0, "a partial INSERT is visible");
+    }
+    let before = inserted();
+    let o = insert().stderr(Stdio::piped()).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(inserted(), before + 20000);
     let bad = moto
         .cuve(h, None)
         .args(["warehouse", "vacuum", "--older-than", "soon"])
@@ -561,6 +638,27 @@ fn storage_errors_name_the_bucket_and_what_to_check() {
     assert!(e.contains("s3://logs/t"), "{e}");
     assert!(e.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
     assert!(!e.contains("wrong-secret-value"), "{e}");
+    // A named profile in a credentials file, when the environment has no keys.
+    let aws = h.join("aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!("[default]\naws_access_key_id = nobody\n\n[bench]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    let profile = |name: &str| {
+        let mut c = moto.cuve(h, None);
+        c.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", aws.join("credentials"))
+            .env("AWS_PROFILE", name)
+            .args(["sql", "--format", "csv", "-e", "SELECT * FROM default.t"]);
+        c
+    };
+    assert_eq!(csv(&ok(&mut profile("bench"))), vec!["a"]);
+    let o = profile("nobody").output().unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("AWS_PROFILE=nobody"), "{}", stderr(&o));
     // A bucket that does not exist.
     let o = with(id, secret)
         .args([
@@ -642,5 +740,82 @@ fn spark_bucketed_orc_on_s3_reads_as_on_local_disk() {
         let remote = csv(&sql(&q.replace("{T}", "remote")));
         assert!(!remote.is_empty(), "{q}");
         assert_eq!(remote, csv(&sql(&q.replace("{T}", "local"))), "{q}");
+    }
+}
+
+#[test]
+fn benchmark_queries_on_s3_equal_local_disk() {
+    let Some(moto) = Moto::start(false) else {
+        return;
+    };
+    moto.bucket("bench");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = cuve_testdata::GenConfig {
+        days: 30,
+        rows_per_day: 400,
+        users: 300,
+        queries: 100,
+        senders: 2,
+        ..Default::default()
+    };
+    let raw = dir.path().join("raw");
+    cuve_testdata::write_raw_logs(&cfg, &raw).unwrap();
+    let profiles = dir.path().join("profiles");
+    cuve_testdata::write_profiles(&cfg, &profiles.join("127.0.0.1/user_profile.jsonl")).unwrap();
+    let user = cuve_testdata::user_id(cfg.users / 100);
+    let homes = [
+        (dir.path().join("local"), None),
+        (dir.path().join("remote"), Some("s3://bench/w")),
+    ];
+    for (home, warehouse) in &homes {
+        std::fs::create_dir_all(home).unwrap();
+        ok(moto.cuve(home, *warehouse).args([
+            "sql",
+            "-e",
+            &format!(
+                "CREATE DATABASE korea_naver_log; {}; {}",
+                cuve_testdata::STREAM_LOG_DDL,
+                cuve_testdata::USER_PROFILE_DDL
+            ),
+        ]));
+        for (table, input) in [("stream_log", &raw), ("user_profile", &profiles)] {
+            ok(moto
+                .cuve(home, None)
+                .args(["ingest", "--table", &format!("korea_naver_log.{table}")])
+                .arg(input));
+        }
+    }
+    assert!(
+        moto.keys("bench", "w/korea_naver_log/stream_log/dt=2019-10-30/")
+            .len()
+            >= 8
+    );
+    let queries = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../benches/queries");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&queries)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 20);
+    for f in files {
+        let sql = std::fs::read_to_string(&f)
+            .unwrap()
+            .replace("{user}", &user);
+        let run = |home: &Path| {
+            let out = ok(moto.cuve(home, None).args([
+                "sql",
+                "--format",
+                "csv",
+                "-e",
+                &format!("USE korea_naver_log; {sql}"),
+            ]));
+            let mut rows = csv(&out);
+            rows.sort();
+            rows
+        };
+        let local = run(&homes[0].0);
+        assert!(!local.is_empty(), "{}", f.display());
+        assert_eq!(local, run(&homes[1].0), "{}", f.display());
     }
 }

@@ -5,6 +5,7 @@
   s3_helper.py put ENDPOINT BUCKET KEY TEXT
   s3_helper.py upload ENDPOINT LOCAL_DIR BUCKET PREFIX  (every file, hidden ones included)
   s3_helper.py write-external ENDPOINT BUCKET PREFIX (pyarrow, Hive layout, dir markers)
+  s3_helper.py write-partition ENDPOINT BUCKET PREFIX DT  (one more partition, one row)
   s3_helper.py auth-setup ENDPOINT BUCKET            (moto with auth: prints key id and secret)
 """
 
@@ -45,6 +46,8 @@ def main():
                 s3.upload_file(path, bucket, key)
     elif cmd == "write-external":
         write_external(endpoint, sys.argv[3], sys.argv[4])
+    elif cmd == "write-partition":
+        write_external(endpoint, sys.argv[3], sys.argv[4], only=sys.argv[5])
     elif cmd == "auth-setup":
         iam = client(endpoint, "x", "x", "iam")
         iam.create_user(UserName="cuve")
@@ -62,7 +65,7 @@ def main():
         raise SystemExit(f"unknown command {cmd}")
 
 
-def write_external(endpoint, bucket, prefix):
+def write_external(endpoint, bucket, prefix, only=None):
     """Two partitions of events written by pyarrow (not Cuve), as Spark and Hive lay them out,
     with the zero-byte "directory" objects and _SUCCESS markers those tools leave."""
     import pyarrow as pa
@@ -81,6 +84,8 @@ def write_external(endpoint, bucket, prefix):
         "2024-01-01": (["u1", "사용자", "it's"], [1, 2, 3]),
         "2024-01-02": (["u1", "back\\slash"], [10, 20]),
     }
+    if only is not None:
+        rows = {only: (["late"], [100])}
     s3.put_object(Bucket=bucket, Key=f"{prefix}/", Body=b"")
     for dt, (users, n) in rows.items():
         table = pa.table({"user_id": users, "n": pa.array(n, pa.int64())})
