@@ -29,21 +29,28 @@ pub async fn run(
         ctx.home.display()
     );
     let _ = std::io::stdout().flush();
-    // The vacuum of `cuve warehouse vacuum --older-than 1h`, every 15 minutes.
+    // The vacuum of `cuve warehouse vacuum --older-than 1h`, every 15 minutes
+    // (`CUVE_VACUUM_INTERVAL_SECS`, `CUVE_VACUUM_OLDER_THAN` change them).
+    let interval = std::env::var("CUVE_VACUUM_INTERVAL_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(15 * 60);
+    let older_than = match std::env::var("CUVE_VACUUM_OLDER_THAN") {
+        Ok(v) => cuve_engine::table::vacuum::parse_duration(&v)
+            .map_err(|e| CliError::usage(format!("CUVE_VACUUM_OLDER_THAN: {e}")))?,
+        Err(_) => std::time::Duration::from_secs(3600),
+    };
     let vacuuming = engine.clone();
     let vacuum = tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(interval));
         every.tick().await;
         loop {
             every.tick().await;
             let e = vacuuming.clone();
             let done = tokio::task::spawn_blocking(move || {
                 let warehouse = e.warehouse().display().to_string();
-                cuve_engine::table::vacuum::vacuum(
-                    e.catalog(),
-                    &warehouse,
-                    std::time::Duration::from_secs(3600),
-                )
+                cuve_engine::table::vacuum::vacuum(e.catalog(), &warehouse, older_than)
             })
             .await;
             match done {

@@ -493,6 +493,58 @@ fn kill_9_during_ingest_on_s3_then_rerun_gives_exactly_the_input() {
             .cuve(h, None)
             .args(["warehouse", "vacuum", "--older-than", age]))
     };
+    // `cuve serve` vacuums periodically (here every second, for objects older than 0 s).
+    // A writer that dies after its put: INSERT of rows already there (it commits nothing).
+    let crash_insert = || {
+        let o = moto
+            .cuve(h, None)
+            .args([
+                "sql",
+                "-e",
+                "INSERT INTO korea_naver_log.stream_log \
+                 SELECT * FROM korea_naver_log.stream_log LIMIT 10",
+            ])
+            .env("CUVE_CRASH_AT", "after-object-put")
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+    };
+    let crashed = moto.keys("logs", "w/");
+    crash_insert();
+    let orphan: Vec<String> = moto
+        .keys("logs", "w/")
+        .into_iter()
+        .filter(|k| !crashed.contains(k))
+        .collect();
+    assert!(!orphan.is_empty());
+    let mut server = moto
+        .cuve(h, None)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("CUVE_VACUUM_INTERVAL_SECS", "1")
+        .env("CUVE_VACUUM_OLDER_THAN", "0s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while moto.keys("logs", "w/").contains(&orphan[0]) {
+        assert!(
+            Instant::now() < deadline,
+            "cuve serve did not vacuum in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(counts(), (total, total));
+    // One more orphan for the command's own vacuum.
+    crash_insert();
+    let orphans: Vec<String> = moto
+        .keys("logs", "w/")
+        .into_iter()
+        .filter(|k| !crashed.contains(k))
+        .collect();
+    assert!(!orphans.is_empty());
     let kept = vac("1h");
     assert!(kept.contains("deleted 0 uncommitted"), "{kept}");
     assert!(!kept.contains("(kept 0 "), "{kept}");
@@ -790,6 +842,17 @@ fn benchmark_queries_on_s3_equal_local_disk() {
             .len()
             >= 8
     );
+    // Files Cuve wrote to the bucket are trusted as bucketed: the co-located plan is chosen.
+    let plan = ok(moto.cuve(&homes[1].0, None).args([
+        "sql",
+        "--format",
+        "csv",
+        "-e",
+        "EXPLAIN SELECT l.user_id, COUNT(*) FROM korea_naver_log.stream_log l \
+         JOIN korea_naver_log.user_profile p ON l.user_id = p.user_id \
+         WHERE l.dt = '2019-10-10' GROUP BY l.user_id",
+    ]));
+    assert!(plan.contains("used: co-located join"), "{plan}");
     let queries = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../benches/queries");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&queries)
         .unwrap()
