@@ -34,16 +34,24 @@ pub(crate) const MIGRATION: &str = r#"
 "#;
 
 /// Migration: the files of tables in object stores, where a commit writes each file once under
-/// its final name and this list (not a listing of the bucket) says which files are the table's.
+/// its final name and this list (not a listing of the bucket) says which files are the table's;
+/// the objects writers are putting (intents, so a vacuum never deletes a running write's file);
+/// and catalog settings.
 pub(crate) const TRACKED_MIGRATION: &str = r#"
     CREATE TABLE table_files (
-        path        TEXT PRIMARY KEY,
         database    TEXT NOT NULL,
         table_name  TEXT NOT NULL,
+        path        TEXT NOT NULL,
         size        INTEGER NOT NULL,
-        batch_id    INTEGER NOT NULL
+        batch_id    INTEGER NOT NULL,
+        PRIMARY KEY (database, table_name, path)
     );
-    CREATE INDEX table_files_by_table ON table_files(database, table_name);
+    CREATE INDEX table_files_by_path ON table_files(path);
+    CREATE TABLE object_intents (
+        path        TEXT PRIMARY KEY,
+        pid         INTEGER NOT NULL,
+        since       INTEGER NOT NULL
+    );
     CREATE TABLE settings (
         key         TEXT PRIMARY KEY,
         value       TEXT NOT NULL
@@ -104,6 +112,9 @@ pub(crate) fn tracked_tx(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
+
+/// The bits of [`Catalog::object_id`].
+pub const OBJECT_ID_MASK: u32 = (1 << 22) - 1;
 
 fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -171,10 +182,11 @@ impl Catalog {
             }
             for (path, size) in c.added {
                 tx.execute(
-                    "INSERT INTO table_files(path, database, table_name, size, batch_id)
+                    "INSERT OR REPLACE INTO table_files(path, database, table_name, size, batch_id)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![path, c.database, c.table, *size as i64, batch_id],
                 )?;
+                tx.execute("DELETE FROM object_intents WHERE path = ?1", [path])?;
             }
             let since = unix_now();
             for r in c.replaced {
@@ -183,7 +195,10 @@ impl Catalog {
                      VALUES (?1, ?2, ?3, ?4)",
                     params![self.root.enc(r), c.database, c.table, since],
                 )?;
-                tx.execute("DELETE FROM table_files WHERE path = ?1", [r])?;
+                tx.execute(
+                    "DELETE FROM table_files WHERE database = ?1 AND table_name = ?2 AND path = ?3",
+                    params![c.database, c.table, r],
+                )?;
             }
             let mut added = 0;
             for p in c.partitions {
@@ -281,8 +296,98 @@ impl Catalog {
         })
     }
 
-    /// Every file the catalog knows of in object stores: tracked or tombstoned (vacuum keeps
-    /// these and deletes what else it finds under a warehouse prefix).
+    /// A random number (22 bits) naming this catalog in the names of the objects its writers
+    /// put, so Cuve tells its own uncommitted objects from the files of other writers (other
+    /// programs, and other Cuve homes on the same bucket, whose objects it never deletes).
+    pub fn object_id(&self) -> Result<u32> {
+        if let Some(id) = self.object_id.get() {
+            return Ok(*id);
+        }
+        let fresh = rand::random::<u32>() & OBJECT_ID_MASK;
+        let id = self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO settings(key, value) VALUES ('object_id', ?1)",
+                [fresh.to_string()],
+            )?;
+            let v: String = tx
+                .prepare_cached("SELECT value FROM settings WHERE key = 'object_id'")?
+                .query_row([], |r| r.get(0))?;
+            v.parse::<u32>()
+                .map(|v| v & OBJECT_ID_MASK)
+                .map_err(|_| CatalogError::Corrupt(format!("setting object_id is '{v}'")))
+        })?;
+        Ok(*self.object_id.get_or_init(|| id))
+    }
+
+    /// Records that this process is about to put `path` (see [`Catalog::object_intents`]).
+    pub fn add_object_intent(&self, path: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO object_intents(path, pid, since) VALUES (?1, ?2, ?3)",
+                params![path, std::process::id() as i64, unix_now()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Forgets intents (the object was deleted, or its write failed and was cleaned up).
+    pub fn forget_object_intents(&self, paths: &[String]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            for p in paths {
+                tx.execute("DELETE FROM object_intents WHERE path = ?1", [p])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Objects writers announced and have not committed: path → process id. A commit clears
+    /// its files' intents; those of a process that died stay until a vacuum removes the object.
+    pub fn object_intents(&self) -> Result<std::collections::HashMap<String, u32>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT path, pid FROM object_intents")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut out = std::collections::HashMap::new();
+            for row in rows {
+                let (p, pid) = row?;
+                out.insert(p, pid as u32);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Whether any table's file list or the tombstones name `path` (asked again just before a
+    /// vacuum deletes an object, so a commit that landed meanwhile keeps its file).
+    pub fn knows_object_file(&self, path: &str) -> Result<bool> {
+        self.read(|c| {
+            let n: i64 = c
+                .prepare_cached(
+                    "SELECT (SELECT count(*) FROM table_files WHERE path = ?1)
+                          + (SELECT count(*) FROM file_tombstones WHERE path = ?1)",
+                )?
+                .query_row([path], |r| r.get(0))?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Forgets a table's recorded files under `prefix` (a dropped partition whose objects were
+    /// deleted).
+    pub fn forget_files_under(&self, database: &str, table: &str, prefix: &str) -> Result<()> {
+        let prefix = format!("{}/", prefix.trim_end_matches('/'));
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM table_files WHERE database = ?1 AND table_name = ?2
+                 AND substr(path, 1, length(?3)) = ?3",
+                params![database, table, prefix],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every file the catalog knows of in object stores: a table's or tombstoned (vacuum keeps
+    /// these; tombstones go after their retention).
     pub fn known_object_files(&self) -> Result<HashSet<String>> {
         self.read(|c| {
             let mut out = HashSet::new();

@@ -23,7 +23,7 @@ pub mod tickets;
 
 pub use archive::ArchiveEntry;
 pub use checks::FileCheck;
-pub use commits::{FileCommit, FilesSnapshot};
+pub use commits::{FileCommit, FilesSnapshot, OBJECT_ID_MASK};
 pub use error::{CatalogError, Result};
 pub use ledger::{SourceAdvance, SourceProgress};
 pub use model::*;

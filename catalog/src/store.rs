@@ -73,6 +73,8 @@ pub struct Catalog {
     pub(crate) root: Root,
     /// Verified tickets by secret hash, with the ticket epoch they were read at.
     pub(crate) auth_cache: Mutex<std::collections::HashMap<String, (i64, crate::Ticket)>>,
+    /// This catalog's object id (see [`Catalog::object_id`]), once read.
+    pub(crate) object_id: std::sync::OnceLock<u32>,
 }
 
 /// The warehouse root (`<catalog dir>/warehouse`) paths are stored relative to, so a copied
@@ -146,6 +148,7 @@ impl Catalog {
             path,
             root: Root(root),
             auth_cache: Mutex::default(),
+            object_id: Default::default(),
         };
         catalog.migrate()?;
         Ok(catalog)
@@ -161,6 +164,7 @@ impl Catalog {
             path: PathBuf::from(":memory:"),
             root: Root::default(),
             auth_cache: Mutex::default(),
+            object_id: Default::default(),
         };
         catalog.migrate()?;
         Ok(catalog)
@@ -428,9 +432,16 @@ impl Catalog {
                     dropped.push(def);
                 }
             }
+            // Managed tables' objects are deleted with them; files of external tables stay
+            // known (Cuve-written files in a bucket another table may be defined over again).
+            for def in dropped.iter().filter(|d| !d.external) {
+                tx.execute(
+                    "DELETE FROM table_files WHERE database = ?1 AND table_name = ?2",
+                    params![name, def.name],
+                )?;
+            }
             tx.execute("DELETE FROM tables WHERE database = ?1", [name])?;
             tx.execute("DELETE FROM ingest_sources WHERE database = ?1", [name])?;
-            tx.execute("DELETE FROM table_files WHERE database = ?1", [name])?;
             tx.execute("DELETE FROM databases WHERE name = ?1", [name])?;
             Ok(Some(dropped))
         })
@@ -493,10 +504,12 @@ impl Catalog {
                     "DELETE FROM ingest_sources WHERE database = ?1 AND table_name = ?2",
                     params![database, name],
                 )?;
-                tx.execute(
-                    "DELETE FROM table_files WHERE database = ?1 AND table_name = ?2",
-                    params![database, name],
-                )?;
+                if def.as_ref().is_some_and(|d| !d.external) {
+                    tx.execute(
+                        "DELETE FROM table_files WHERE database = ?1 AND table_name = ?2",
+                        params![database, name],
+                    )?;
+                }
             }
             Ok(def)
         })

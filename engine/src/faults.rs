@@ -45,3 +45,15 @@ pub fn crash_point(point: &str) {
         std::process::abort();
     }
 }
+
+/// Test hook: `CUVE_PAUSE_AT=<point>:<ms>` sleeps there (a write held between its put and its
+/// commit, for the vacuum tests).
+pub fn pause_point(point: &str) {
+    if let Ok(v) = std::env::var("CUVE_PAUSE_AT")
+        && let Some((p, ms)) = v.split_once(':')
+        && p == point
+        && let Ok(ms) = ms.parse::<u64>()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms.min(60_000)));
+    }
+}

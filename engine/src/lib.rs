@@ -18,6 +18,7 @@
 //! - [`faults`]: fault injection for tests of the panic and error paths (off by default).
 //! - [`stats`]: table statistics and schema inference from storage.
 //! - [`types`]: Hive column types and Arrow types.
+//! - [`threads`]: blocking work on async threads; whether a process still runs.
 
 pub mod access;
 pub mod catalog_view;
@@ -33,6 +34,7 @@ pub mod session;
 pub mod stats;
 pub mod storage;
 pub mod table;
+pub mod threads;
 pub mod types;
 
 pub use access::{AccessView, Privilege};

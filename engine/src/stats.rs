@@ -84,7 +84,12 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
         let dir = PathBuf::from(&p.location);
         let files = if crate::storage::is_object(&p.location) {
             let snapshot = catalog.files_snapshot(&def.database, &def.name)?;
-            crate::table::commit::committed_files(def, &snapshot, &dir)?
+            crate::table::commit::committed_files(
+                &snapshot,
+                &dir,
+                catalog.object_id()?,
+                def.external,
+            )?
         } else if dir.exists() {
             list_data_files(&dir)?
         } else {

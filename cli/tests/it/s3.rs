@@ -246,6 +246,17 @@ fn insert_overwrite_ctas_and_drop_on_s3() {
         )),
         vec!["2024-01-01,2,3", "2024-01-02,1,100"]
     );
+    // DROP PARTITION deletes its objects; the same partition written again reads whole.
+    sql("ALTER TABLE d.t DROP PARTITION (dt = '2024-01-02')");
+    assert!(moto.keys("whs", "w/d/t/dt=2024-01-02/").is_empty());
+    sql("INSERT INTO d.t VALUES ('again', 7, '2024-01-02')");
+    assert_eq!(
+        csv(&sql(
+            "SELECT dt, COUNT(*), SUM(v) FROM d.t GROUP BY dt ORDER BY dt"
+        )),
+        vec!["2024-01-01,2,3", "2024-01-02,1,7"]
+    );
+    sql("INSERT OVERWRITE TABLE d.t PARTITION (dt = '2024-01-02') SELECT 'z', 100");
     // CTAS: the table and its rows in one commit.
     sql("CREATE TABLE d.c AS SELECT k, v FROM d.t WHERE v < 100");
     assert_eq!(csv(&sql("SELECT COUNT(*) FROM d.c")), vec!["2"]);
@@ -537,7 +548,37 @@ fn kill_9_during_ingest_on_s3_then_rerun_gives_exactly_the_input() {
     let _ = server.kill();
     let _ = server.wait();
     assert_eq!(counts(), (total, total));
+    // A write held between its put and its commit for 4 s: a vacuum of everything older than
+    // 0 s keeps its object (the writer announced it and still runs), and the write commits.
+    let mut slow = moto
+        .cuve(h, None)
+        .args([
+            "sql",
+            "-e",
+            "INSERT INTO korea_naver_log.stream_log SELECT * FROM korea_naver_log.stream_log \
+             WHERE dt = '2019-10-01' LIMIT 5",
+        ])
+        .env("CUVE_PAUSE_AT", "after-object-put:4000")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut held = String::new();
+    while Instant::now() < deadline && slow.try_wait().unwrap().is_none() {
+        held = vac("0s");
+        if !held.contains("(kept 0 ") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        !held.contains("(kept 0 "),
+        "the vacuum never saw the held write: {held}"
+    );
+    assert!(slow.wait().unwrap().success(), "the held write failed");
+    assert_eq!(counts(), (total + 5, total));
     // One more orphan for the command's own vacuum.
+    let crashed = moto.keys("logs", "w/");
     crash_insert();
     let orphans: Vec<String> = moto
         .keys("logs", "w/")
@@ -553,7 +594,7 @@ fn kill_9_during_ingest_on_s3_then_rerun_gives_exactly_the_input() {
     assert!(!gone.contains("deleted 0 uncommitted"), "{gone}");
     assert!(!moto.keys("logs", "w/").contains(&orphans[0]));
     assert!(moto.keys("logs", "w/").len() < before);
-    assert_eq!(counts(), (total, total));
+    assert_eq!(counts(), (total + 5, total));
     let again = vac("0s");
     assert!(again.contains("deleted 0 uncommitted"), "{again}");
     // INSERT: a writer that dies mid-write commits nothing; a kill at any moment commits the
@@ -880,5 +921,42 @@ fn benchmark_queries_on_s3_equal_local_disk() {
         let local = run(&homes[0].0);
         assert!(!local.is_empty(), "{}", f.display());
         assert_eq!(local, run(&homes[1].0), "{}", f.display());
+    }
+}
+
+#[test]
+fn two_homes_on_one_prefix_never_delete_each_others_files() {
+    let Some(moto) = Moto::start(false) else {
+        return;
+    };
+    moto.bucket("shared");
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    for (home, v) in [(a.path(), 1), (b.path(), 2)] {
+        ok(moto.cuve(home, Some("s3://shared/w")).args([
+            "sql",
+            "-e",
+            &format!(
+                "CREATE TABLE default.t (k STRING, v BIGINT); INSERT INTO default.t VALUES ('x', {v})"
+            ),
+        ]));
+    }
+    // Each home reads its own commits; a vacuum of either keeps the other's objects.
+    for home in [a.path(), b.path()] {
+        let out = ok(moto
+            .cuve(home, None)
+            .args(["warehouse", "vacuum", "--older-than", "0s"]));
+        assert!(out.contains("deleted 0 uncommitted"), "{out}");
+    }
+    assert_eq!(moto.keys("shared", "w/default/t/").len(), 2);
+    for (home, v) in [(a.path(), "1"), (b.path(), "2")] {
+        let out = ok(moto.cuve(home, None).args([
+            "sql",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT v FROM default.t",
+        ]));
+        assert_eq!(csv(&out), vec![v]);
     }
 }

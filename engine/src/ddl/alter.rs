@@ -48,13 +48,13 @@ impl Session {
                     }
                     found
                 };
-                catalog.relocate_table(&def.database, &def.name, &moved.location, &parts)?;
                 let dirs = if parts.is_empty() {
                     vec![loc.clone()]
                 } else {
                     parts.iter().map(|p| PathBuf::from(&p.location)).collect()
                 };
                 crate::table::commit::adopt(&catalog, &def, &dirs)?;
+                catalog.relocate_table(&def.database, &def.name, &moved.location, &parts)?;
                 self.layout_result(&def, &dirs)
             }
             AlterAction::SetLocation {
@@ -70,13 +70,13 @@ impl Session {
                     });
                 }
                 self.check_location(&def.database, &def.name, &loc, !def.external)?;
+                crate::table::commit::adopt(&catalog, &def, std::slice::from_ref(&loc))?;
                 catalog.set_partition_location(
                     &def.database,
                     &def.name,
                     &partition_spec(&values),
                     &loc.display().to_string(),
                 )?;
-                crate::table::commit::adopt(&catalog, &def, std::slice::from_ref(&loc))?;
                 self.layout_result(&def, &[loc])
             }
             AlterAction::AddPartitions {
@@ -109,9 +109,9 @@ impl Session {
                         location: dir.display().to_string(),
                     });
                 }
-                catalog.add_partitions(&def.database, &def.name, &defs, if_not_exists)?;
                 let dirs: Vec<PathBuf> = defs.iter().map(|p| PathBuf::from(&p.location)).collect();
                 crate::table::commit::adopt(&catalog, &def, &dirs)?;
+                catalog.add_partitions(&def.database, &def.name, &defs, if_not_exists)?;
                 self.layout_result(&def, &dirs)
             }
             AlterAction::DropPartitions {
@@ -128,6 +128,12 @@ impl Session {
                             if !def.external && dir.starts_with(self.engine.warehouse()) {
                                 crate::storage::dirs::remove_dir(&dir)?;
                                 crate::table::mapped::forget(&dir);
+                                // Its objects are gone: a partition made again starts empty.
+                                catalog.forget_files_under(
+                                    &def.database,
+                                    &def.name,
+                                    &p.location,
+                                )?;
                             }
                         }
                         None if if_exists => {}
@@ -232,6 +238,8 @@ impl Session {
         if !bad.is_empty() {
             return Err(bad_dirs_error(&def, &bad));
         }
+        let dirs: Vec<PathBuf> = found.iter().map(|p| PathBuf::from(&p.location)).collect();
+        let adopted = crate::table::commit::adopt(self.engine.catalog(), &def, &dirs)?;
         let added = self
             .engine
             .catalog()
@@ -241,8 +249,6 @@ impl Session {
             "partitions added: {added}, found: {}",
             found.len()
         )]];
-        let dirs: Vec<PathBuf> = found.iter().map(|p| PathBuf::from(&p.location)).collect();
-        let adopted = crate::table::commit::adopt(self.engine.catalog(), &def, &dirs)?;
         if adopted > 0 {
             rows.push(vec![format!("files recorded: {adopted}")]);
         }

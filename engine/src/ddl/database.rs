@@ -51,7 +51,9 @@ impl Session {
                             self.remove_managed_files(&t)?;
                         }
                         let dir = self.engine.warehouse().join(&name);
-                        let _ = std::fs::remove_dir(&dir);
+                        if !crate::storage::is_object(&dir.display().to_string()) {
+                            let _ = std::fs::remove_dir(&dir);
+                        }
                         if self.current_db == name {
                             self.set_current_database("default");
                         }

@@ -629,8 +629,14 @@ impl Run<'_> {
                 let slices = batch.slices.remove(&key).unwrap_or_default();
                 let dir = self.layout.partition_dir(&key.0);
                 let token: u64 = rand::random();
-                let (file, n) =
-                    stage_file(&self.layout, &dir, key.1, &slices, &format!("{token:016x}"))?;
+                let (file, n) = stage_file(
+                    self.catalog,
+                    &self.layout,
+                    &dir,
+                    key.1,
+                    &slices,
+                    &format!("{token:016x}"),
+                )?;
                 rows += n;
                 staged.push(file);
                 if !key.0.is_empty() && !partitions.iter().any(|p| p.values == key.0) {
@@ -643,7 +649,7 @@ impl Run<'_> {
             Ok(())
         })();
         if let Err(e) = result {
-            discard(&staged);
+            discard(self.catalog, &staged);
             return Err(e);
         }
         self.write_dead_letters(&batch.rejects)?;

@@ -18,14 +18,27 @@ pub fn is_object(location: &str) -> bool {
 }
 
 fn scheme_of(location: &str) -> Option<&'static str> {
-    let lower = location.get(..6)?.to_ascii_lowercase();
-    if lower.starts_with("s3://") {
+    let b = location.as_bytes();
+    let starts = |p: &str| b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    if starts("s3://") {
         Some("s3://")
-    } else if lower.starts_with("s3a://") {
+    } else if starts("s3a://") {
         Some("s3a://")
     } else {
         None
     }
+}
+
+/// A location as it may be shown: credentials written into it (`s3://KEY:SECRET@bucket`) are
+/// masked.
+pub fn redacted(location: &str) -> String {
+    if let Some(start) = location.find("://").map(|i| i + 3) {
+        let authority = location[start..].split('/').next().unwrap_or("");
+        if let Some(at) = authority.rfind('@') {
+            return format!("{}***{}", &location[..start], &location[start + at..]);
+        }
+    }
+    location.to_string()
 }
 
 /// Refuses URL schemes Cuve cannot store to (`gs://`, `hdfs://`, `http://`, ...), so such a
@@ -41,8 +54,9 @@ pub fn check_scheme(location: &str) -> Result<()> {
             .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-')
     {
         return Err(EngineError::invalid(format!(
-            "location {location}: the scheme {scheme}:// is not supported; use a local path, \
-             file:///path or s3://bucket/prefix (S3 and S3-compatible stores)"
+            "location {}: the scheme {scheme}:// is not supported; use a local path, \
+             file:///path or s3://bucket/prefix (S3 and S3-compatible stores)",
+            redacted(location)
         )));
     }
     Ok(())
@@ -66,13 +80,21 @@ impl ObjectLocation {
         };
         let rest = &location[scheme.len()..];
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        let shown = redacted(location);
+        if bucket.contains('@') {
+            return Err(EngineError::invalid(format!(
+                "location {shown}: credentials do not go into a location; set AWS_ACCESS_KEY_ID \
+                 and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and write s3://bucket/prefix"
+            )));
+        }
         if bucket.len() < 3
+            || bucket.len() > 63
             || !bucket
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         {
             return Err(EngineError::invalid(format!(
-                "location {location}: {bucket:?} is not a bucket name (3 to 63 lower-case \
+                "location {shown}: {bucket:?} is not a bucket name (3 to 63 lower-case \
                  letters, digits, '-' and '.'); write s3://bucket/prefix"
             )));
         }
@@ -155,8 +177,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a valid object key"), "{e}");
+        let e = ObjectLocation::parse("s3://AKIA:secret@logs/x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("credentials do not go into a location"), "{e}");
+        assert!(!e.contains("secret"), "{e}");
+        assert!(ObjectLocation::parse(&format!("s3://{}/x", "b".repeat(64))).is_err());
+        // Short or non-ASCII locations are local paths, not slicing errors.
+        assert!(ObjectLocation::parse("s3:/").unwrap().is_none());
+        assert!(ObjectLocation::parse("s3:/é").unwrap().is_none());
+        assert!(ObjectLocation::parse("s3://").is_err());
         let e = check_scheme("gs://bucket/x").unwrap_err().to_string();
         assert!(e.contains("gs:// is not supported"), "{e}");
+        let e = check_scheme("gs://key:secret@bucket/x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("gs://***@bucket/x") && !e.contains("secret"),
+            "{e}"
+        );
         assert!(check_scheme("/tmp/x").is_ok());
         assert!(check_scheme("s3://logs/x").is_ok());
         assert!(check_scheme("file:///tmp/x").is_ok());

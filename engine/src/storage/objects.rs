@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, WriteMultipart};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 
 use super::location::{ObjectLocation, is_data_file_name, object_url};
 use super::registry::{StoreRegistry, io_runtime};
@@ -27,6 +27,9 @@ pub struct Listed {
 
 /// Files at least this large are uploaded in parts (a single PUT above it would hold the
 /// whole file in one request). `CUVE_S3_MULTIPART_BYTES` changes it (tests).
+/// Size of each part of a multipart upload (S3 wants at least 5 MiB but for the last).
+const PART_BYTES: usize = 16 << 20;
+
 fn multipart_from() -> usize {
     std::env::var("CUVE_S3_MULTIPART_BYTES")
         .ok()
@@ -34,15 +37,19 @@ fn multipart_from() -> usize {
         .unwrap_or(64 << 20)
 }
 
-/// File numbers of objects Cuve writes: from 2^41 up, with 40 random bits (local commits
-/// number theirs from 2^40; foreign writers use small numbers).
-const OBJECT_NUMBERS: u64 = 1 << 41;
-
-/// Runs `fut` on the storage runtime and waits for it.
+/// Runs `fut` on the storage runtime and waits for it (on a channel: no executor of the
+/// caller's runtime is involved, so a current-thread runtime cannot stall on it).
 pub fn run<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
-    let handle = io_runtime().spawn(fut);
-    crate::exec::blocking(|| futures::executor::block_on(handle))
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    io_runtime().spawn(async move {
+        let out = std::panic::AssertUnwindSafe(fut).catch_unwind().await;
+        let _ = tx.send(out);
+    });
+    match crate::threads::blocking(|| rx.recv()) {
+        Ok(Ok(v)) => v,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the storage runtime dropped a request"),
+    }
 }
 
 /// The store of a location's bucket.
@@ -101,18 +108,45 @@ fn one_line(e: &dyn std::error::Error) -> String {
         }
         source = s.source();
     }
-    text.replace('\n', " ")
+    without_response_body(&text.replace('\n', " "))
 }
 
-/// Writes `data` once as a new object `name(n)` in `dir`, for a random file number `n` from
-/// 2^41 (a fresh one when the name is taken: `PutMode::Create`, i.e. `If-None-Match: *`).
-/// Returns its URL.
-pub fn put_new(dir: &ObjectLocation, name: impl Fn(u64) -> String, data: Bytes) -> Result<String> {
+/// An S3 error response's XML body reduced to its code and message: the body of a refused
+/// signature also holds the access key id and the string that was signed.
+fn without_response_body(text: &str) -> String {
+    let Some(start) = text.find("<?xml").or_else(|| text.find("<Error>")) else {
+        return text.to_string();
+    };
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let from = text[start..].find(&open)? + start + open.len();
+        let to = text[from..].find(&format!("</{name}>"))? + from;
+        Some(text[from..to].to_string())
+    };
+    let mut out = text[..start].trim_end().to_string();
+    if let Some(code) = tag("Code") {
+        out.push_str(&format!(" {code}"));
+    }
+    if let Some(message) = tag("Message") {
+        out.push_str(&format!(": {message}"));
+    }
+    out
+}
+
+/// Writes `data` once as a new object of `dir`, named by `name()` (called again for a fresh
+/// name when one is taken: `PutMode::Create`, i.e. `If-None-Match: *`); `announce(url)` runs
+/// before each put (the caller records its intent). Returns the object's URL.
+pub fn put_new(
+    dir: &ObjectLocation,
+    name: impl Fn() -> String,
+    announce: impl Fn(&str) -> Result<()>,
+    data: Bytes,
+) -> Result<String> {
     let store = store(dir)?;
     for _ in 0..8 {
-        let n = OBJECT_NUMBERS | (rand::random::<u64>() >> 24);
-        let loc = dir.child(&name(n));
+        let loc = dir.child(&name());
         let url = loc.display();
+        announce(&url)?;
         let (store, key, data) = (store.clone(), loc.key.clone(), data.clone());
         let multipart = data.len() >= multipart_from();
         let outcome = run(async move {
@@ -125,10 +159,23 @@ pub fn put_new(dir: &ObjectLocation, name: impl Fn(u64) -> String, data: Bytes) 
                         source: "exists".into(),
                     });
                 }
-                let upload = store.put_multipart(&key).await?;
-                let mut w = WriteMultipart::new_with_chunk_size(upload, 16 << 20);
-                w.put(data);
-                w.finish().await.map(|_| ())
+                let mut upload = store.put_multipart(&key).await?;
+                let parts: Vec<_> = (0..data.len())
+                    .step_by(PART_BYTES)
+                    .map(|at| {
+                        upload.put_part(data.slice(at..(at + PART_BYTES).min(data.len())).into())
+                    })
+                    .collect();
+                let done = match futures::future::try_join_all(parts).await {
+                    Ok(_) => upload.complete().await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                if done.is_err() {
+                    // Parts of an upload that did not complete are stored (and billed) until
+                    // aborted.
+                    let _ = upload.abort().await;
+                }
+                done
             } else {
                 let opts = PutOptions {
                     mode: PutMode::Create,
@@ -284,34 +331,23 @@ pub fn exists_under(dir: &ObjectLocation) -> Result<bool> {
     .map_err(|e| storage_error(&dir.display(), e))
 }
 
-/// Whether `name` is a file name only Cuve writes to object stores (`<bucket>_<n>.parquet`
-/// with `n` from 2^41): a listed file of that form the catalog does not know is an orphan.
-pub fn is_cuve_object_name(name: &str) -> bool {
-    let Some((_, rest)) = name.split_once('_') else {
-        return false;
-    };
-    let digits = rest.split('.').next().unwrap_or("");
-    digits.parse::<u64>().is_ok_and(|n| n >= OBJECT_NUMBERS)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn cuve_object_names_are_told_from_foreign_ones() {
-        assert!(is_cuve_object_name(&format!(
-            "000003_{}.parquet",
-            OBJECT_NUMBERS | 77
-        )));
-        assert!(!is_cuve_object_name("000003_0.parquet"));
-        assert!(!is_cuve_object_name(
-            "00000_0_part-00000-abc.c000.snappy.parquet"
-        ));
-        assert!(!is_cuve_object_name(&format!(
-            "000003_{}.parquet",
-            1u64 << 40
-        )));
+    fn response_bodies_keep_code_and_message_only() {
+        let text = "Server returned non-2xx status code: 403 Forbidden: <?xml version=\"1.0\"?>\
+                    <Error><Code>SignatureDoesNotMatch</Code><Message>The signature does not \
+                    match</Message><AWSAccessKeyId>AKIAX</AWSAccessKeyId><StringToSign>s\
+                    </StringToSign></Error>";
+        let out = without_response_body(text);
+        assert_eq!(
+            out,
+            "Server returned non-2xx status code: 403 Forbidden: SignatureDoesNotMatch: The \
+             signature does not match"
+        );
+        assert_eq!(without_response_body("plain"), "plain");
     }
 
     #[test]

@@ -49,10 +49,36 @@ pub struct Staged {
     pub object: Option<u64>,
 }
 
+/// File numbers of the objects this catalog's writers put: 2^62, the catalog's object id
+/// (22 bits, [`Catalog::object_id`]) from bit 40, and 40 random bits. Local commits number their
+/// files from 2^40 (never near 2^62), other programs with small numbers or timestamps.
+pub fn object_number(object_id: u32) -> u64 {
+    (1u64 << 62) | (u64::from(object_id) << 40) | (rand::random::<u64>() >> 24)
+}
+
+/// Whether `name` is `<bucket>_<n>.parquet` with `n` an object number of the catalog with
+/// `object_id`: a file one of its writers put (committed or not).
+pub fn is_ours(name: &str, object_id: u32) -> bool {
+    let Some(stem) = name.strip_suffix(".parquet") else {
+        return false;
+    };
+    let Some((bucket, n)) = stem.split_once('_') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(bucket)
+        && digits(n)
+        && n.parse::<u64>().is_ok_and(|n| {
+            n >> 62 == 1 && ((n >> 40) as u32 & cuve_catalog::OBJECT_ID_MASK) == object_id
+        })
+}
+
 /// Writes one file of `batches` for bucket `bucket` of directory `dir`: on local disk under a
 /// hidden staging name (renamed when published), in an object store once under its final
-/// name. Returns it and its row count.
+/// name, announced in the catalog first (so no vacuum deletes it while it is being committed).
+/// Returns it and its row count.
 pub fn stage_file(
+    catalog: &Catalog,
     layout: &Layout,
     dir: &Path,
     bucket: u32,
@@ -63,9 +89,12 @@ pub fn stage_file(
     if let Some(loc) = ObjectLocation::parse(&dir_text)? {
         let (bytes, rows) = layout.encode(batches)?;
         let size = bytes.len() as u64;
-        let name = |n| super::bucket::bucket_file_name(bucket, n, "parquet");
-        let url = crate::storage::objects::put_new(&loc, name, bytes)?;
+        let id = catalog.object_id()?;
+        let name = || super::bucket::bucket_file_name(bucket, object_number(id), "parquet");
+        let announce = |url: &str| Ok(crate::exec::blocking(|| catalog.add_object_intent(url))?);
+        let url = crate::storage::objects::put_new(&loc, name, announce, bytes)?;
         crate::faults::crash_point("after-object-put");
+        crate::faults::pause_point("after-object-put");
         let staged = Staged {
             tmp: PathBuf::from(url),
             dir: dir.to_path_buf(),
@@ -87,26 +116,33 @@ pub fn stage_file(
 }
 
 /// Removes staged files of a write that will not commit (best effort).
-pub fn discard(staged: &[Staged]) {
+pub fn discard(catalog: &Catalog, staged: &[Staged]) {
+    let mut gone = Vec::new();
     for s in staged {
         if s.object.is_some() {
-            if let Err(e) = crate::storage::objects::delete(&s.tmp.display().to_string()) {
-                log::warn!("removing an uncommitted object: {e}");
+            let url = s.tmp.display().to_string();
+            match crate::storage::objects::delete(&url) {
+                Ok(()) => gone.push(url),
+                Err(e) => log::warn!("removing an uncommitted object: {e}"),
             }
         } else {
             let _ = std::fs::remove_file(&s.tmp);
         }
     }
+    if let Err(e) = catalog.forget_object_intents(&gone) {
+        log::warn!("forgetting removed objects: {e}");
+    }
 }
 
 /// The table's files in `dir` as of `snapshot`: on local disk the directory's data files; in
-/// an object store the files the catalog recorded there, and for an external table also what
-/// other programs wrote (a listing without Cuve's uncommitted files). Files removed by a commit
-/// are left out. A missing local directory has no files.
+/// an object store the files the catalog recorded there and, with `list`, what other writers
+/// put there (a listing without the uncommitted objects of this catalog, `object_id`). Files
+/// removed by a commit are left out. A missing local directory has no files.
 pub fn committed_files(
-    def: &TableDef,
     snapshot: &FilesSnapshot,
     dir: &Path,
+    object_id: u32,
+    list: bool,
 ) -> Result<Vec<DataFile>> {
     let dir_text = dir.display().to_string();
     let Some(loc) = ObjectLocation::parse(&dir_text)? else {
@@ -133,13 +169,13 @@ pub fn committed_files(
                 .and_then(super::bucket::bucket_of_file_name),
         })
         .collect();
-    if def.external {
+    if list {
         let known: std::collections::HashSet<&str> =
             snapshot.tracked.iter().map(|(p, _)| p.as_str()).collect();
         for f in crate::storage::objects::list_files(&loc)? {
             if known.contains(f.url.as_str())
                 || snapshot.removed.contains(&f.url)
-                || crate::storage::objects::is_cuve_object_name(&f.name)
+                || is_ours(&f.name, object_id)
             {
                 continue;
             }
@@ -155,9 +191,10 @@ pub fn committed_files(
     Ok(files)
 }
 
-/// Makes the files other programs put in `dirs` (object stores) files of managed table `def`:
+/// Makes the files other writers put in `dirs` (object stores) files of managed table `def`:
 /// a managed table there reads only what the catalog lists, so `SET LOCATION`, `ADD PARTITION
-/// ... LOCATION` and `MSCK REPAIR TABLE` record what they find, in one commit. Returns how many.
+/// ... LOCATION` and `MSCK REPAIR TABLE` record what they find, in one commit (before they
+/// point the table there, so a crash in between leaves the table as it was). Returns how many.
 pub fn adopt(catalog: &Catalog, def: &TableDef, dirs: &[PathBuf]) -> Result<usize> {
     if def.external {
         return Ok(0);
@@ -165,6 +202,7 @@ pub fn adopt(catalog: &Catalog, def: &TableDef, dirs: &[PathBuf]) -> Result<usiz
     let snapshot = catalog.files_snapshot(&def.database, &def.name)?;
     let known: std::collections::HashSet<&str> =
         snapshot.tracked.iter().map(|(p, _)| p.as_str()).collect();
+    let id = catalog.object_id()?;
     let mut added: Vec<(String, u64)> = Vec::new();
     for dir in dirs {
         let Some(loc) = ObjectLocation::parse(&dir.display().to_string())? else {
@@ -173,7 +211,7 @@ pub fn adopt(catalog: &Catalog, def: &TableDef, dirs: &[PathBuf]) -> Result<usiz
         for f in crate::storage::objects::list_files(&loc)? {
             if !known.contains(f.url.as_str())
                 && !snapshot.removed.contains(&f.url)
-                && !crate::storage::objects::is_cuve_object_name(&f.name)
+                && !is_ours(&f.name, id)
             {
                 added.push((f.url, f.size));
             }
@@ -214,6 +252,9 @@ pub fn check_owned(catalog: &Catalog, def: &TableDef) -> Result<()> {
     let Some(root) = catalog.warehouse() else {
         return Ok(());
     };
+    if crate::storage::is_object(&def.location) {
+        return Ok(());
+    }
     let location = Path::new(&def.location);
     if location.starts_with(root) {
         return Ok(());
@@ -262,7 +303,7 @@ pub fn commit(
     change: Change<'_>,
 ) -> Result<(i64, Vec<PathBuf>)> {
     if let Err(e) = check_owned(catalog, def) {
-        discard(staged);
+        discard(catalog, staged);
         return Err(e);
     }
     let added: Vec<(String, u64)> = staged
@@ -307,7 +348,7 @@ pub fn commit(
     let (id, files) = match crate::exec::blocking(|| catalog.commit_files(&spec, &names)) {
         Ok(x) => x,
         Err(e) => {
-            discard(staged);
+            discard(catalog, staged);
             return Err(e.into());
         }
     };
@@ -479,5 +520,28 @@ pub fn publish_one(staged: &Path, fin: &Path) -> Result<()> {
             Ok(())
         }
         Err(e) => Err(EngineError::io(staged, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names_of_this_catalog_are_told_from_others() {
+        let name = |id| super::super::bucket::bucket_file_name(3, object_number(id), "parquet");
+        assert!(is_ours(&name(77), 77));
+        // Another Cuve home on the same bucket: not ours, so never hidden nor deleted here.
+        assert!(!is_ours(&name(78), 77));
+        assert!(!is_ours("000003_0.parquet", 77));
+        assert!(!is_ours("00000_0_part-00000-abc.c000.snappy.parquet", 77));
+        // A local commit's numbers, and other writers' timestamps in nanoseconds.
+        let local = super::super::bucket::bucket_file_name(3, file_number(1 << 30, 5), "parquet");
+        assert!(!is_ours(&local, 0));
+        assert!(!is_ours("events_1800000000000000000.parquet", 0));
+        assert!(!is_ours(
+            &format!("{}.orc", name(77).trim_end_matches(".parquet")),
+            77
+        ));
     }
 }

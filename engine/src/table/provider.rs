@@ -181,7 +181,9 @@ impl CuveTable {
             for i in keep {
                 let dir = PathBuf::from(&parts[i].location);
                 if crate::storage::is_object(&parts[i].location) {
-                    let files = super::commit::committed_files(&self.def, &snapshot, &dir)?;
+                    let id = self.catalog.object_id()?;
+                    let files =
+                        super::commit::committed_files(&snapshot, &dir, id, self.def.external)?;
                     listings.push((i, Arc::new(files)));
                     continue;
                 }

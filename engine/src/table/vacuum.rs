@@ -1,9 +1,12 @@
 //! `cuve warehouse vacuum`: deletes files no table refers to and no query can be reading.
 //!
 //! - Files commits replaced (tombstones), once older than the retention (as after every commit).
-//! - In object stores: objects of Cuve's naming (`<bucket>_<n>` with `n` from 2^41) that no
-//!   commit recorded (a writer died between its put and its commit), once older than
-//!   `older_than`. Other programs' files are never touched, nor files of a commit.
+//! - In object stores: objects this catalog's writers put (their names carry its object id,
+//!   `commit::is_ours`) that no commit recorded, once older than `older_than` and not being
+//!   written: a writer announces each object in the catalog before it puts it, and an object
+//!   whose writer still runs is kept however old. Just before deleting, the catalog is asked
+//!   again (a commit may have landed since the listing). Other programs' files, other Cuve
+//!   homes' objects and files of a commit are never touched.
 //! - On local disk: staging files of dead processes (as every write does).
 
 use std::collections::BTreeSet;
@@ -24,9 +27,12 @@ pub struct VacuumReport {
     pub objects: usize,
     /// Uncommitted objects deleted.
     pub orphans_deleted: usize,
-    /// Uncommitted objects kept because they are younger than `older_than` (a write may still
-    /// be committing them).
+    /// Uncommitted objects kept because they are younger than `older_than` or their writer
+    /// still runs.
     pub orphans_kept: usize,
+    /// Prefixes that could not be listed or objects that could not be deleted (logged; the
+    /// rest of the vacuum went on).
+    pub errors: usize,
     /// Replaced files deleted after their retention.
     pub replaced_deleted: usize,
     /// Staging files of dead processes removed from local directories.
@@ -75,31 +81,67 @@ pub fn vacuum(catalog: &Catalog, warehouse: &str, older_than: Duration) -> Resul
         })
         .collect();
     let known = catalog.known_object_files()?;
-    let cutoff = chrono::Utc::now()
-        - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+    let intents = catalog.object_intents()?;
+    let ours = catalog.object_id()?;
+    let cutoff = chrono::Duration::from_std(older_than)
+        .ok()
+        .and_then(|d| chrono::Utc::now().checked_sub_signed(d))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    let mut seen = std::collections::HashSet::new();
     for root in roots {
         let Some(loc) = ObjectLocation::parse(root)? else {
             continue;
         };
         report.prefixes += 1;
-        for meta in objects::list_all(&loc)? {
+        let listed = match objects::list_all(&loc) {
+            Ok(l) => l,
+            Err(e) => {
+                log::warn!("vacuum: {}", e.user_message());
+                report.errors += 1;
+                continue;
+            }
+        };
+        for meta in listed {
             report.objects += 1;
             let name = meta.location.filename().unwrap_or_default();
-            if !objects::is_cuve_object_name(name) {
+            if !super::commit::is_ours(name, ours) {
                 continue;
             }
             let url = crate::storage::location::object_url(&loc.bucket, &meta.location);
+            seen.insert(url.clone());
             if known.contains(&url) {
                 continue;
             }
-            if meta.last_modified > cutoff {
+            let writing = intents
+                .get(&url)
+                .is_some_and(|pid| crate::threads::pid_alive(*pid));
+            if writing || meta.last_modified > cutoff {
                 report.orphans_kept += 1;
                 continue;
             }
-            objects::delete(&url)?;
-            report.orphans_deleted += 1;
+            // Asked again: a commit may have recorded it since the listing.
+            if catalog.knows_object_file(&url)? {
+                continue;
+            }
+            match objects::delete(&url) {
+                Ok(()) => {
+                    catalog.forget_object_intents(std::slice::from_ref(&url))?;
+                    report.orphans_deleted += 1;
+                }
+                Err(e) => {
+                    log::warn!("vacuum: {}", e.user_message());
+                    report.errors += 1;
+                }
+            }
         }
     }
+    // Intents of writers that died before their put (no object to delete).
+    let stale: Vec<String> = intents
+        .iter()
+        .filter(|(url, pid)| !seen.contains(*url) && !crate::threads::pid_alive(**pid))
+        .map(|(url, _)| url.clone())
+        .collect();
+    catalog.forget_object_intents(&stale)?;
     let pending = catalog.pending_publishes()?;
     for (dir, depth) in local {
         report.staging_removed +=
@@ -108,7 +150,7 @@ pub fn vacuum(catalog: &Catalog, warehouse: &str, older_than: Duration) -> Resul
     Ok(report)
 }
 
-/// Parses a duration of the form `30s`, `10m`, `1h` (or `2d`).
+/// Parses a duration of the form `30s`, `10m`, `1h` (or `2d`); at most 100 years.
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -127,6 +169,9 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
             ));
         }
     };
+    if secs > 100 * 365 * 86_400 {
+        return Err(format!("'{text}' is more than 100 years"));
+    }
     Ok(Duration::from_secs(secs))
 }
 

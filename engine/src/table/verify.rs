@@ -453,7 +453,7 @@ pub fn trust<'a>(
             // them: Cuve wrote them in the table's layout. Other programs' files there are not
             // checked (that would read them from the bucket): bucket optimisations are off.
             let name = path.rsplit('/').next().unwrap_or("");
-            if crate::storage::objects::is_cuve_object_name(name) && def.bucketing_version() == 2 {
+            if super::commit::is_ours(name, catalog.object_id()?) && def.bucketing_version() == 2 {
                 continue;
             }
             return Ok(Trust {

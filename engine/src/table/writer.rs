@@ -602,7 +602,8 @@ impl TableWriter {
     ) -> Result<()> {
         let dir = self.layout.partition_dir(&partition);
         let tag = format!("{}-{}-{bucket}", self.token, self.staged.len());
-        let (staged, rows) = super::commit::stage_file(&self.layout, &dir, bucket, &batches, &tag)?;
+        let (staged, rows) =
+            super::commit::stage_file(&self.catalog, &self.layout, &dir, bucket, &batches, &tag)?;
         self.rows += rows;
         self.staged.push((staged, partition));
         Ok(())
@@ -631,7 +632,7 @@ impl TableWriter {
             dirs.dedup();
             for d in dirs {
                 replaced.extend(
-                    super::commit::committed_files(&def, start, &d)?
+                    super::commit::committed_files(start, &d, self.catalog.object_id()?, true)?
                         .into_iter()
                         .map(|f| f.path),
                 );
@@ -683,7 +684,7 @@ impl TableWriter {
     /// Removes staged files after a failure.
     pub fn abort(&mut self) {
         let staged: Vec<_> = self.staged.drain(..).map(|(s, _)| s).collect();
-        super::commit::discard(&staged);
+        super::commit::discard(&self.catalog, &staged);
     }
 }
 
