@@ -15,6 +15,7 @@
 //! - [`flight`]: the Arrow Flight SQL service (`cuve serve`): auth interceptor, stateless
 //!   prepared handles, a thin adapter over sessions.
 //! - [`storage`]: local directories and S3-compatible buckets (object stores per bucket).
+//! - [`remote`]: handing a session's physical plans to a distributed engine (Ballista).
 //! - [`faults`]: fault injection for tests of the panic and error paths (off by default).
 //! - [`stats`]: table statistics and schema inference from storage.
 //! - [`types`]: Hive column types and Arrow types.
@@ -30,6 +31,7 @@ pub mod flight;
 pub mod ingest;
 pub mod parse;
 pub mod planner;
+pub mod remote;
 pub mod session;
 pub mod stats;
 pub mod storage;

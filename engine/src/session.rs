@@ -156,6 +156,8 @@ pub struct Session {
     /// SQL's GetFlightInfo, then DoGet) plans a statement once. Files are listed when the plan
     /// is executed, never here.
     pub(crate) described: Option<Described>,
+    /// Where queries run when not in process (`--cluster`).
+    pub(crate) remote: Option<Arc<dyn crate::remote::Remote>>,
 }
 
 /// A logical plan kept between describing a statement and running it.
@@ -215,6 +217,7 @@ impl Session {
             scans,
             current_db: "default".into(),
             described: None,
+            remote: None,
         })
     }
 
@@ -272,6 +275,18 @@ impl Session {
             }
         }
         out
+    }
+
+    /// Runs this session's queries on `remote` (a cluster): its settings are applied and the
+    /// co-located rules turned off (their nodes do not travel yet).
+    pub fn set_remote(&mut self, remote: Arc<dyn crate::remote::Remote>) {
+        self.set_bucket_optimizations(false);
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        let config = remote.prepare(state.config().clone());
+        *state.config_mut() = config;
+        drop(state);
+        self.remote = Some(remote);
     }
 
     /// Turns co-located (bucket-by-bucket) joins and aggregations on or off for this session
@@ -629,6 +644,25 @@ impl Session {
                 schema,
                 stream: Box::pin(stream),
                 scans,
+            });
+        }
+        if let Some(remote) = self.remote.clone() {
+            let task = Arc::new(df.task_ctx());
+            let config = self.ctx.state().config().clone();
+            let physical = df
+                .create_physical_plan()
+                .await
+                .map_err(EngineError::from_datafusion)?;
+            let stream = if remote.accepts(&physical) {
+                remote.execute(physical, config).await?
+            } else {
+                datafusion::physical_plan::execute_stream(physical, task)
+                    .map_err(EngineError::from_datafusion)?
+            };
+            return Ok(StatementOutput {
+                schema: stream.schema(),
+                stream,
+                scans: self.scans.take(),
             });
         }
         let stream = df

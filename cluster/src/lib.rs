@@ -1,0 +1,11 @@
+//! Cuve on Apache DataFusion Ballista 55: the gateway submits physical plans (Cuve stays the
+//! only planner and the only holder of tickets); scheduler and executors run them with Cuve's
+//! functions and object stores.
+//!
+//! - [`remote`]: [`BallistaRemote`], the engine's `Remote` over a Ballista scheduler.
+//! - [`standalone`]: a scheduler and executors in this process, on loopback (tests).
+
+pub mod remote;
+pub mod standalone;
+
+pub use remote::BallistaRemote;

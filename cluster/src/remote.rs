@@ -1,0 +1,113 @@
+//! The engine's `Remote` over a Ballista scheduler: plans are encoded with Ballista's physical
+//! codec (DataFusion's nodes plus Ballista's shuffles) and submitted as physical plans
+//! (`execute_physical_plan`), so the scheduler never plans against a catalog it does not have.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ballista_core::execution_plans::execute_physical_plan;
+use ballista_core::extension::SessionConfigExt;
+use cuve_engine::remote::Remote;
+use cuve_engine::{EngineError, Result};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::sink::DataSinkExec;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionConfig;
+use datafusion_proto::physical_plan::{AsExecutionPlan, PhysicalExtensionCodec};
+use datafusion_proto::protobuf::PhysicalPlanNode;
+use futures::future::BoxFuture;
+
+/// A Ballista scheduler queries run on.
+#[derive(Debug, Clone)]
+pub struct BallistaRemote {
+    /// `http://host:port` of the scheduler.
+    scheduler_url: String,
+    codec: Arc<dyn PhysicalExtensionCodec>,
+    /// Jobs submitted so far.
+    submitted: Arc<AtomicUsize>,
+}
+
+impl BallistaRemote {
+    /// The scheduler at `addr` (`host:port` or a URL).
+    pub fn new(addr: &str) -> BallistaRemote {
+        let scheduler_url = if addr.contains("://") {
+            addr.to_string()
+        } else {
+            format!("http://{addr}")
+        };
+        BallistaRemote {
+            scheduler_url,
+            codec: SessionConfig::new_with_ballista().ballista_physical_extension_codec(),
+            submitted: Arc::default(),
+        }
+    }
+
+    /// How many jobs this remote submitted.
+    pub fn submitted(&self) -> usize {
+        self.submitted.load(Ordering::SeqCst)
+    }
+}
+
+impl Remote for BallistaRemote {
+    fn prepare(&self, config: SessionConfig) -> SessionConfig {
+        // Ballista's settings (no round-robin repartition, sort-merge joins that spill, no
+        // dynamic filters across stages, ...) and its config extension.
+        config.upgrade_for_ballista()
+    }
+
+    fn accepts(&self, plan: &Arc<dyn ExecutionPlan>) -> bool {
+        // Writes commit through the catalog here; plans that read no table gain nothing.
+        let mut reads = false;
+        let mut writes = false;
+        let _ = plan.apply(|node| {
+            let any = node.as_ref() as &dyn std::any::Any;
+            if any.is::<DataSinkExec>() {
+                writes = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+            reads |= any.is::<DataSourceExec>();
+            Ok(TreeNodeRecursion::Continue)
+        });
+        if writes || !reads {
+            return false;
+        }
+        match PhysicalPlanNode::try_from_physical_plan(plan.clone(), self.codec.as_ref()) {
+            Ok(_) => true,
+            Err(e) => {
+                log::debug!("runs in process (the plan does not travel): {e}");
+                false
+            }
+        }
+    }
+
+    fn execute(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        config: SessionConfig,
+    ) -> BoxFuture<'static, Result<SendableRecordBatchStream>> {
+        let this = self.clone();
+        this.submitted.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            let session_id = format!("cuve-{:016x}", rand::random::<u64>());
+            let ballista = config.ballista_config();
+            execute_physical_plan::<PhysicalPlanNode>(
+                this.scheduler_url.clone(),
+                &ballista,
+                plan,
+                this.codec.as_ref(),
+                session_id,
+                config,
+            )
+            .await
+            .map_err(|e| match EngineError::from_datafusion(e) {
+                EngineError::DataFusion(d) => EngineError::invalid(format!(
+                    "the cluster at {} did not run the query: {d}",
+                    this.scheduler_url
+                )),
+                ours => ours,
+            })
+        })
+    }
+}

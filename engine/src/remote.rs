@@ -1,0 +1,30 @@
+//! Running a session's queries on a distributed engine (a Ballista cluster, `cuve-cluster`):
+//! Cuve stays the only planner and the only holder of tickets. The session parses, checks the
+//! ticket's view and quotas and plans as always (with the co-located rules off: their nodes do
+//! not travel yet), then hands the **physical plan**, which names concrete files only, to the
+//! [`Remote`]. What it does not accept (writes, plans with nodes it cannot send) runs here.
+
+use std::sync::Arc;
+
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionConfig;
+use futures::future::BoxFuture;
+
+use crate::error::Result;
+
+/// A distributed engine a session submits physical plans to.
+pub trait Remote: Send + Sync + std::fmt::Debug {
+    /// The session settings its plans need (applied when the session is attached).
+    fn prepare(&self, config: SessionConfig) -> SessionConfig;
+
+    /// Whether it runs `plan` (else the session runs it in process).
+    fn accepts(&self, plan: &Arc<dyn ExecutionPlan>) -> bool;
+
+    /// Runs `plan` and streams its result.
+    fn execute(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        config: SessionConfig,
+    ) -> BoxFuture<'static, Result<SendableRecordBatchStream>>;
+}
