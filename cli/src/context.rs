@@ -16,6 +16,8 @@ pub struct CliContext {
     pub home: PathBuf,
     /// `--warehouse` / `CUVE_WAREHOUSE`, if given.
     pub warehouse: Option<String>,
+    /// `--cluster` / `CUVE_CLUSTER`: the Ballista scheduler queries run on.
+    pub cluster: Option<String>,
     pub ticket: Option<String>,
     engine: std::sync::OnceLock<Arc<Engine>>,
 }
@@ -24,6 +26,7 @@ impl CliContext {
     pub fn new(
         home: Option<PathBuf>,
         warehouse: Option<String>,
+        cluster: Option<String>,
         ticket: Option<String>,
     ) -> CliResult<Self> {
         let home = match home {
@@ -38,6 +41,7 @@ impl CliContext {
         Ok(CliContext {
             home,
             warehouse,
+            cluster: cluster.filter(|c| !c.trim().is_empty()),
             ticket,
             engine: Default::default(),
         })
@@ -78,7 +82,11 @@ impl CliContext {
     /// A session for the caller.
     pub fn session(&self) -> CliResult<Session> {
         let engine = self.engine()?;
-        Ok(engine.session(self.access()?)?)
+        let mut session = engine.session(self.access()?)?;
+        if let Some(addr) = &self.cluster {
+            session.set_remote(std::sync::Arc::new(cuve_cluster::BallistaRemote::new(addr)));
+        }
+        Ok(session)
     }
 
     /// Reads the local admin secret, creating the admin user and ticket on first use.

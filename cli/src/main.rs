@@ -3,6 +3,7 @@
 
 mod admin;
 mod batch;
+mod cluster;
 mod context;
 mod demo;
 mod exit;
@@ -56,6 +57,11 @@ pub struct Cli {
     /// given, else $CUVE_HOME/warehouse
     #[arg(long, global = true, env = "CUVE_WAREHOUSE", value_name = "URL")]
     warehouse: Option<String>,
+
+    /// Run queries on the Ballista cluster of this scheduler (host:port; `cuve scheduler`)
+    /// instead of in process
+    #[arg(long, global = true, env = "CUVE_CLUSTER", value_name = "ADDR")]
+    cluster: Option<String>,
 
     /// Ticket secret to run as (default: the local admin ticket of the embedded warehouse)
     #[arg(
@@ -138,6 +144,27 @@ enum Command {
     /// The SQL archive: answered requests by issue number.
     #[command(subcommand)]
     Archive(tools::ArchiveCmd),
+    /// A Ballista scheduler with Cuve's functions (queries of `--cluster` clients run here).
+    Scheduler {
+        /// Address to listen on (loopback by default; the cluster network must be private)
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        addr: String,
+    },
+    /// A Ballista executor with Cuve's functions and object stores.
+    Executor {
+        /// The scheduler (host:port)
+        #[arg(long, value_name = "ADDR")]
+        scheduler: String,
+        /// Address of this executor's Arrow Flight endpoint (shuffle data)
+        #[arg(long, default_value = "127.0.0.1:50061")]
+        addr: String,
+        /// Directory for shuffle files
+        #[arg(long, value_name = "DIR")]
+        work_dir: PathBuf,
+        /// Task slots (default: the machine's cores)
+        #[arg(long)]
+        cores: Option<usize>,
+    },
     /// The warehouse's storage (admin): `vacuum` deletes files no table refers to.
     #[command(subcommand)]
     Warehouse(tools::WarehouseCmd),
@@ -210,12 +237,25 @@ async fn run(mut cli: Cli) -> u8 {
             *ticket_id = audit_filter.take();
         }
     }
-    let ctx =
-        match context::CliContext::new(cli.home.clone(), cli.warehouse.clone(), cli.ticket.clone())
-        {
-            Ok(c) => c,
-            Err(e) => return e.report(),
-        };
+    match cli.command {
+        Some(Command::Scheduler { addr }) => return cluster::scheduler(&addr).await,
+        Some(Command::Executor {
+            scheduler,
+            addr,
+            work_dir,
+            cores,
+        }) => return cluster::executor(&scheduler, &addr, &work_dir, cores).await,
+        _ => {}
+    }
+    let ctx = match context::CliContext::new(
+        cli.home.clone(),
+        cli.warehouse.clone(),
+        cli.cluster.clone(),
+        cli.ticket.clone(),
+    ) {
+        Ok(c) => c,
+        Err(e) => return e.report(),
+    };
     let result = match cli.command {
         Some(Command::Sql {
             execute,
@@ -246,6 +286,7 @@ async fn run(mut cli: Cli) -> u8 {
         Some(Command::Template(cmd)) => tools::template(&ctx, cmd).await,
         Some(Command::Archive(cmd)) => tools::archive(&ctx, cmd).await,
         Some(Command::Warehouse(cmd)) => tools::warehouse(&ctx, cmd),
+        Some(Command::Scheduler { .. } | Command::Executor { .. }) => Ok(()),
     };
     match result {
         Ok(()) => 0,

@@ -3,8 +3,10 @@
 //! functions and object stores.
 //!
 //! - [`remote`]: [`BallistaRemote`], the engine's `Remote` over a Ballista scheduler.
+//! - [`process`]: `cuve scheduler` and `cuve executor`.
 //! - [`standalone`]: a scheduler and executors in this process, on loopback (tests).
 
+pub mod process;
 pub mod remote;
 pub mod standalone;
 

@@ -13,6 +13,26 @@ use futures::future::BoxFuture;
 
 use crate::error::Result;
 
+/// What a cluster's scheduler and executors plan and run stages with: Cuve's functions (the
+/// same set, in the same order, as every session: names resolve to the same code) and object
+/// stores, and no catalog.
+pub fn worker_state() -> Result<datafusion::execution::SessionState> {
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::execution::session_state::SessionStateBuilder;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_metadata_cache_limit(256 << 20)
+        .with_object_store_registry(crate::storage::StoreRegistry::global())
+        .build_arc()?;
+    let state = SessionStateBuilder::new()
+        .with_config(SessionConfig::new())
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .build();
+    let ctx = datafusion::prelude::SessionContext::new_with_state(state);
+    cuve_udf::register_all(&ctx)?;
+    Ok(ctx.state())
+}
+
 /// A distributed engine a session submits physical plans to.
 pub trait Remote: Send + Sync + std::fmt::Debug {
     /// The session settings its plans need (applied when the session is attached).

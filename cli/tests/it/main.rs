@@ -1,6 +1,7 @@
 //! CLI tests: they run the real `cuve` binary.
 
 mod batch;
+mod cluster;
 mod crash;
 mod demo;
 mod flight;
@@ -19,7 +20,8 @@ pub fn cuve(home: &Path) -> Command {
     c.arg("--home").arg(home);
     c.env_remove("CUVE_HOME")
         .env_remove("CUVE_TICKET")
-        .env_remove("CUVE_WAREHOUSE");
+        .env_remove("CUVE_WAREHOUSE")
+        .env_remove("CUVE_CLUSTER");
     c
 }
 

@@ -1,0 +1,152 @@
+//! A Ballista cluster as processes: `cuve scheduler` and two `cuve executor` on loopback (free
+//! ports), queried by `cuve --cluster ... sql|template`: the rows of single-node Cuve, tasks on
+//! both executors, and tickets checked at the gateway before any job reaches the scheduler.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use super::{cuve, ok, stderr};
+
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts a scheduler and two one-slot executors; returns the scheduler's address.
+fn cluster(dir: &Path, procs: &mut Procs) -> String {
+    let mut sched = Command::new(env!("CARGO_BIN_EXE_cuve"))
+        .args(["scheduler", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(sched.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    procs.0.push(sched);
+    let addr = line
+        .trim()
+        .strip_prefix("cuve scheduler listening on ")
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    for i in 0..2 {
+        let ex = Command::new(env!("CARGO_BIN_EXE_cuve"))
+            .args(["executor", "--scheduler", &addr, "--cores", "1", "--addr"])
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg("--work-dir")
+            .arg(dir.join(format!("ex{i}")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        procs.0.push(ex);
+    }
+    // Executors register within a second or two; a query before that waits for them.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    addr
+}
+
+fn jobs(dir: &Path) -> Vec<usize> {
+    (0..2)
+        .map(|i| {
+            std::fs::read_dir(dir.join(format!("ex{i}")))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+#[test]
+fn queries_on_a_cluster_of_processes_equal_single_node() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(cuve(h).args(["demo", "--days", "2", "--rows-per-day", "1500"]));
+    let mut procs = Procs(vec![]);
+    let addr = cluster(h, &mut procs);
+    let on = |args: &[&str]| {
+        let local = ok(cuve(h).args(args));
+        let remote = ok(cuve(h).args(["--cluster", &addr]).args(args));
+        assert_eq!(local, remote, "{args:?}");
+        assert!(local.lines().count() > 1, "{args:?}: {local}");
+    };
+    for sql in [
+        "SELECT dt, COUNT(*), COUNT(DISTINCT user_id) FROM korea_naver_log.stream_log \
+         GROUP BY dt ORDER BY dt",
+        "SELECT p.gender, COUNT(*) FROM korea_naver_log.stream_log l \
+         JOIN korea_naver_log.user_profile p ON l.user_id = p.user_id \
+         GROUP BY p.gender ORDER BY 1",
+        "SELECT section, approx_distinct(user_id) > 0, COUNT(*) FROM korea_naver_log.stream_log \
+         WHERE dt = '2019-10-01' GROUP BY section ORDER BY section",
+        "SELECT query, COUNT(*) FROM korea_naver_log.stream_log WHERE query LIKE '%날씨%' \
+         GROUP BY query ORDER BY 2 DESC, 1 LIMIT 5",
+    ] {
+        on(&["sql", "--format", "csv", "-e", sql]);
+    }
+    for t in ["ctr", "qc-uqc", "inflow", "age-gender"] {
+        on(&[
+            "template",
+            "run",
+            t,
+            "--from",
+            "2019-10-01",
+            "--to",
+            "2019-10-02",
+            "--format",
+            "csv",
+        ]);
+    }
+    // The work was spread over both executors.
+    let ran = jobs(h);
+    assert!(ran.iter().all(|&n| n > 0), "jobs per executor: {ran:?}");
+
+    // A ticket without grants is refused at the gateway: no job reaches the cluster.
+    ok(cuve(h).args(["user", "add", "nobody", "--role", "analyst"]));
+    let out = ok(cuve(h).args(["ticket", "create", "--user", "nobody", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let secret = v["secret"].as_str().unwrap();
+    let before = jobs(h);
+    let o = cuve(h)
+        .args(["--cluster", &addr, "--ticket", secret, "sql", "-e"])
+        .arg("SELECT COUNT(*) FROM korea_naver_log.stream_log")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("korea_naver_log"), "{}", stderr(&o));
+    assert_eq!(jobs(h), before, "a job reached the cluster");
+
+    // Writes commit through the gateway's catalog, whatever reads them.
+    ok(cuve(h).args([
+        "--cluster",
+        &addr,
+        "sql",
+        "-e",
+        "CREATE TABLE default.c AS SELECT dt, COUNT(*) AS n FROM korea_naver_log.stream_log \
+         GROUP BY dt",
+    ]));
+    let n = ok(cuve(h).args([
+        "--cluster",
+        &addr,
+        "sql",
+        "--format",
+        "csv",
+        "-e",
+        "SELECT SUM(n) FROM default.c",
+    ]));
+    assert_eq!(n.lines().nth(1), Some("3000"));
+}

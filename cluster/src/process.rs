@@ -1,0 +1,103 @@
+//! `cuve scheduler` and `cuve executor`: Ballista's scheduler and executor processes with
+//! Cuve's functions and object stores. They bind loopback by default and hold no catalog and no
+//! tickets; the cluster network must be private (the scheduler has no authentication).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ballista_core::extension::SessionConfigExt;
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use cuve_engine::{EngineError, Result};
+use datafusion::prelude::SessionConfig;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+
+fn failed(what: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::invalid(format!("{what}: {e}"))
+}
+
+/// Runs a scheduler on `addr` until the process ends; `ready` is called once it listens.
+pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| failed(&format!("cannot listen on {addr}"), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| failed("the scheduler's address", e))?;
+    let state = cuve_engine::remote::worker_state()?;
+    let session_config = state.config().clone().upgrade_for_ballista();
+    let config_producer = {
+        let c = session_config.clone();
+        Arc::new(move || c.clone())
+    };
+    let session_builder = {
+        let state = state.clone();
+        Arc::new(move |_: SessionConfig| Ok(state.clone()))
+    };
+    let endpoint = local.to_string();
+    let cluster = BallistaCluster::new_memory(endpoint, session_builder, config_producer);
+    let config = SchedulerConfig {
+        bind_host: local.ip().to_string(),
+        external_host: local.ip().to_string(),
+        bind_port: local.port(),
+        ..Default::default()
+    };
+    let scheduler =
+        create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
+            .await
+            .map_err(|e| failed("starting the scheduler", e))?;
+    ready(local);
+    start_grpc_service_with_listener(listener, scheduler)
+        .await
+        .map_err(|e| failed("the scheduler stopped", e))
+}
+
+/// Runs an executor on `addr` (its Arrow Flight endpoint, where other executors fetch shuffle
+/// data) for the scheduler at `scheduler`, with shuffle files under `work_dir` and `cores`
+/// task slots, until the process ends.
+pub async fn run_executor(
+    scheduler: &str,
+    addr: &str,
+    work_dir: &std::path::Path,
+    cores: usize,
+) -> Result<()> {
+    let parse = |a: &str, what: &str| -> Result<SocketAddr> {
+        use std::net::ToSocketAddrs;
+        a.to_socket_addrs()
+            .ok()
+            .and_then(|mut it| it.next())
+            .ok_or_else(|| EngineError::invalid(format!("{what} {a:?} is not host:port")))
+    };
+    let sched = parse(scheduler, "--scheduler")?;
+    let own = parse(addr, "--addr")?;
+    std::fs::create_dir_all(work_dir).map_err(|e| EngineError::io(work_dir, e))?;
+    // The push-scheduling gRPC port is unused (executors ask the scheduler for tasks), but it
+    // must be set: a free one on the same host.
+    let grpc_port = std::net::TcpListener::bind((own.ip(), 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| failed("a free port for the executor", e))?;
+    let state = cuve_engine::remote::worker_state()?;
+    let session_config = state.config().clone().upgrade_for_ballista();
+    let runtime = state.runtime_env().clone();
+    let config = ExecutorProcessConfig {
+        bind_host: own.ip().to_string(),
+        external_host: Some(own.ip().to_string()),
+        port: own.port(),
+        grpc_port,
+        scheduler_host: sched.ip().to_string(),
+        scheduler_port: sched.port(),
+        vcores: cores.max(1),
+        work_dir: Some(work_dir.display().to_string()),
+        override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
+        override_runtime_producer: Some(Arc::new(move |_| Ok(runtime.clone()))),
+        override_config_producer: Some(Arc::new(move || session_config.clone())),
+        ..Default::default()
+    };
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(|e| failed("the executor stopped", e))
+}
