@@ -54,6 +54,11 @@ impl CliContext {
         }
         let e = Engine::open_with(&self.home, self.warehouse.as_deref())
             .map_err(|e| CliError::engine(&e, &format!("opening {}: ", self.home.display())))?;
+        if let Some(addr) = &self.cluster {
+            // Every session (sql, run, templates, the REPL, serve's Flight sessions) plans here
+            // and runs its queries on the cluster.
+            e.set_remote(std::sync::Arc::new(cuve_cluster::BallistaRemote::new(addr)))?;
+        }
         Ok(self.engine.get_or_init(|| e).clone())
     }
 
@@ -82,11 +87,7 @@ impl CliContext {
     /// A session for the caller.
     pub fn session(&self) -> CliResult<Session> {
         let engine = self.engine()?;
-        let mut session = engine.session(self.access()?)?;
-        if let Some(addr) = &self.cluster {
-            session.set_remote(std::sync::Arc::new(cuve_cluster::BallistaRemote::new(addr)));
-        }
-        Ok(session)
+        Ok(engine.session(self.access()?)?)
     }
 
     /// Reads the local admin secret, creating the admin user and ticket on first use.

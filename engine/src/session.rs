@@ -36,6 +36,8 @@ pub struct Engine {
     catalog: Arc<Catalog>,
     runtime: Arc<RuntimeEnv>,
     tables: Arc<TableCache>,
+    /// Where every session's queries run when not in process (`--cluster`).
+    remote: std::sync::OnceLock<Arc<dyn crate::remote::Remote>>,
 }
 
 impl Engine {
@@ -92,6 +94,7 @@ impl Engine {
             catalog,
             runtime,
             tables: Arc::new(TableCache::default()),
+            remote: Default::default(),
         }))
     }
 
@@ -113,9 +116,20 @@ impl Engine {
         &self.catalog
     }
 
-    /// Opens a session with the given access.
+    /// Opens a session with the given access (on the engine's cluster, if it has one).
     pub fn session(self: &Arc<Self>, access: AccessView) -> Result<Session> {
-        Session::new(self.clone(), Arc::new(access))
+        let mut s = Session::new(self.clone(), Arc::new(access))?;
+        if let Some(remote) = self.remote.get() {
+            s.set_remote(remote.clone());
+        }
+        Ok(s)
+    }
+
+    /// Runs the queries of every session opened from now on on `remote` (a cluster); set once.
+    pub fn set_remote(&self, remote: Arc<dyn crate::remote::Remote>) -> Result<()> {
+        self.remote
+            .set(remote)
+            .map_err(|_| EngineError::invalid("this engine already runs its queries on a cluster"))
     }
 }
 

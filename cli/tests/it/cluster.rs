@@ -115,6 +115,52 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
     let ran = jobs(h);
     assert!(ran.iter().all(|&n| n > 0), "jobs per executor: {ran:?}");
 
+    // `cuve serve --cluster`: the Flight gateway's queries run on the cluster too.
+    let py = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    if py.exists() {
+        let before = jobs(h);
+        let mut server = cuve(h)
+            .args(["--cluster", &addr, "serve", "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        procs.0.push(server);
+        let uri = line
+            .split_whitespace()
+            .find(|w| w.starts_with("grpc://"))
+            .unwrap()
+            .to_string();
+        let creds = std::fs::read_to_string(h.join("credentials")).unwrap();
+        let secret = creds
+            .lines()
+            .find_map(|l| l.strip_prefix("ticket="))
+            .unwrap();
+        let script = "import sys, adbc_driver_flightsql.dbapi as f\n\
+            c = f.connect(sys.argv[1], db_kwargs={'adbc.flight.sql.authorization_header': 'Bearer ' + sys.argv[2]})\n\
+            cur = c.cursor()\n\
+            cur.execute('SELECT dt, COUNT(*) FROM korea_naver_log.stream_log GROUP BY dt ORDER BY dt')\n\
+            print(cur.fetchall())\n";
+        let o = Command::new(&py)
+            .args(["-c", script, &uri, secret])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "[('2019-10-01', 1500), ('2019-10-02', 1500)]"
+        );
+        assert_ne!(
+            jobs(h),
+            before,
+            "the Flight query did not run on the cluster"
+        );
+    }
+
     // A ticket without grants is refused at the gateway: no job reaches the cluster.
     ok(cuve(h).args(["user", "add", "nobody", "--role", "analyst"]));
     let out = ok(cuve(h).args(["ticket", "create", "--user", "nobody", "--json"]));
