@@ -82,6 +82,48 @@ impl Remote for BallistaRemote {
         }
     }
 
+    fn stages(&self, plan: &Arc<dyn ExecutionPlan>, config: &SessionConfig) -> Vec<String> {
+        use ballista_scheduler::planner::{DefaultDistributedPlanner, DistributedPlanner};
+        use datafusion::physical_plan::displayable;
+        if !self.accepts(plan) {
+            return vec![format!(
+                "runs at the gateway, not on the cluster at {} (a write, no table read, or a \
+                 node that does not travel)",
+                self.scheduler_url
+            )];
+        }
+        let job = ballista_core::JobId::new("explain");
+        let stages = DefaultDistributedPlanner::new().plan_query_stages(
+            &job,
+            plan.clone(),
+            config.options(),
+        );
+        match stages {
+            Ok(stages) => {
+                let mut out = vec![format!(
+                    "runs on the cluster at {}: {} stages",
+                    self.scheduler_url,
+                    stages.len()
+                )];
+                for s in &stages {
+                    let shuffle = match s.shuffle_output_partitioning() {
+                        Some(p) => format!("shuffle {p}"),
+                        None => "result".to_string(),
+                    };
+                    let node: &dyn ExecutionPlan = s.as_ref();
+                    out.push(format!(
+                        "stage {} ({} tasks, {shuffle}):\n{}",
+                        s.stage_id(),
+                        s.input_partition_count(),
+                        displayable(node).indent(false)
+                    ));
+                }
+                out
+            }
+            Err(e) => vec![format!("cannot split into stages: {e}")],
+        }
+    }
+
     fn execute(
         &self,
         plan: Arc<dyn ExecutionPlan>,
@@ -103,7 +145,8 @@ impl Remote for BallistaRemote {
             .await
             .map_err(|e| match EngineError::from_datafusion(e) {
                 EngineError::DataFusion(d) => EngineError::invalid(format!(
-                    "the cluster at {} did not run the query: {d}",
+                    "the cluster at {} did not run the query: {d} (check that `cuve scheduler` \
+                     runs there and its executors are up)",
                     this.scheduler_url
                 )),
                 ours => ours,

@@ -41,6 +41,9 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
     /// Whether it runs `plan` (else the session runs it in process).
     fn accepts(&self, plan: &Arc<dyn ExecutionPlan>) -> bool;
 
+    /// What EXPLAIN says of `plan` on this remote: where it runs, and its stages.
+    fn stages(&self, plan: &Arc<dyn ExecutionPlan>, config: &SessionConfig) -> Vec<String>;
+
     /// Runs `plan` and streams its result.
     fn execute(
         &self,

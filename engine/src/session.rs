@@ -544,19 +544,31 @@ impl Session {
         df: &datafusion::dataframe::DataFrame,
     ) -> Vec<String> {
         let partitions = self.ctx.state().config().target_partitions();
-        if let Some(input) = physical.children().first() {
-            return crate::planner::BucketJoinRule::explain(input, partitions);
-        }
-        let LogicalPlan::Explain(e) = df.logical_plan() else {
+        let Some(inner) = self.explained_plan(physical, df).await else {
             return Vec::new();
         };
-        let state = self.ctx.state();
-        let planned = state.create_physical_plan(&e.plan).await;
-        self.scans.take();
-        match planned {
-            Ok(inner) => crate::planner::BucketJoinRule::explain(&inner, partitions),
-            Err(_) => Vec::new(),
+        let mut notes = crate::planner::BucketJoinRule::explain(&inner, partitions);
+        if let Some(remote) = &self.remote {
+            notes.extend(remote.stages(&inner, self.ctx.state().config()));
         }
+        notes
+    }
+
+    /// The physical plan an EXPLAIN (ANALYZE) describes.
+    async fn explained_plan(
+        &self,
+        physical: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        df: &datafusion::dataframe::DataFrame,
+    ) -> Option<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        if let Some(input) = physical.children().first() {
+            return Some((*input).clone());
+        }
+        let LogicalPlan::Explain(e) = df.logical_plan() else {
+            return None;
+        };
+        let planned = self.ctx.state().create_physical_plan(&e.plan).await;
+        self.scans.take();
+        planned.ok()
     }
 
     /// DataFusion's logical plan of one SQL statement: parsed once, checked against the size

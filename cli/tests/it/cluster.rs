@@ -195,4 +195,15 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
         "SELECT SUM(n) FROM default.c",
     ]));
     assert_eq!(n.lines().nth(1), Some("3000"));
+
+    // A scheduler that is not there: a clear error naming it.
+    let gone = format!("127.0.0.1:{}", free_port());
+    let o = cuve(h)
+        .args(["--cluster", &gone, "sql", "-e"])
+        .arg("SELECT COUNT(*) FROM korea_naver_log.stream_log")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains(&gone) && e.contains("cuve scheduler"), "{e}");
 }

@@ -109,6 +109,23 @@ async fn benchmark_queries_on_a_cluster_equal_single_node() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+    // EXPLAIN says where a statement runs and which stages the cluster would run.
+    let explain = distributed
+        .execute(
+            "EXPLAIN SELECT dt, COUNT(DISTINCT user_id) FROM korea_naver_log.stream_log GROUP BY dt",
+        )
+        .await
+        .unwrap();
+    let text = rows(&explain).join("\n");
+    assert!(text.contains("runs on the cluster at"), "{text}");
+    assert!(text.contains("stage 1 ("), "{text}");
+    assert!(text.contains("ShuffleWriterExec"), "{text}");
+    let explain = distributed
+        .execute("EXPLAIN CREATE TABLE default.x AS SELECT 1 AS a")
+        .await;
+    if let Ok(e) = explain {
+        assert!(!rows(&e).join("\n").contains("runs on the cluster at"));
+    }
     // The queries ran on the cluster, not in process.
     assert_eq!(remote.submitted(), files.len());
 }
