@@ -15,6 +15,11 @@ use cuve_engine::{EngineError, Result};
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
+/// How often executors report to the scheduler, and after how long without a report the
+/// scheduler gives up on one.
+const HEARTBEAT_SECS: u64 = 3;
+const EXECUTOR_TIMEOUT_SECS: u64 = 15;
+
 fn failed(what: &str, e: impl std::fmt::Display) -> EngineError {
     EngineError::invalid(format!("{what}: {e}"))
 }
@@ -43,6 +48,10 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
         bind_host: local.ip().to_string(),
         external_host: local.ip().to_string(),
         bind_port: local.port(),
+        // An executor that stops heart-beating for 15 s is dead: its tasks run again elsewhere
+        // (Ballista's default waits minutes).
+        executor_timeout_seconds: EXECUTOR_TIMEOUT_SECS,
+        expire_dead_executor_interval_seconds: 5,
         ..Default::default()
     };
     let scheduler =
@@ -91,6 +100,7 @@ pub async fn run_executor(
         scheduler_host: sched.ip().to_string(),
         scheduler_port: sched.port(),
         vcores: cores.max(1),
+        executor_heartbeat_interval_seconds: HEARTBEAT_SECS,
         work_dir: Some(work_dir.display().to_string()),
         override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
         override_runtime_producer: Some(Arc::new(move |_| Ok(runtime.clone()))),

@@ -196,6 +196,40 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
     ]));
     assert_eq!(n.lines().nth(1), Some("3000"));
 
+    // An executor killed during a query: a retried success (its tasks run again on the other
+    // once the scheduler gives up on it, 15 s) or a clear error, never a wrong result.
+    let sql = "SELECT user_id, COUNT(DISTINCT query), COUNT(*) FROM korea_naver_log.stream_log \
+               GROUP BY user_id ORDER BY 3 DESC, 1 LIMIT 5";
+    let want = ok(cuve(h).args(["sql", "--format", "csv", "-e", sql]));
+    let child = cuve(h)
+        .args(["--cluster", &addr, "sql", "--format", "csv", "-e", sql])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut victim = procs.0.remove(2);
+    let _ = victim.kill(); // SIGKILL
+    let _ = victim.wait();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut child = child;
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no answer 120 s after the kill"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let o = child.wait_with_output().unwrap();
+    if o.status.success() {
+        assert_eq!(String::from_utf8_lossy(&o.stdout), want);
+    } else {
+        assert!(!stderr(&o).trim().is_empty());
+    }
+    // The cluster goes on with the executor that is left.
+    let again = ok(cuve(h).args(["--cluster", &addr, "sql", "--format", "csv", "-e", sql]));
+    assert_eq!(again, want);
+
     // A scheduler that is not there: a clear error naming it.
     let gone = format!("127.0.0.1:{}", free_port());
     let o = cuve(h)
