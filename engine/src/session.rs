@@ -61,7 +61,6 @@ impl Engine {
             Some(w) => {
                 crate::storage::location::check_scheme(w)?;
                 let root = if let Some(loc) = crate::storage::ObjectLocation::parse(w)? {
-                    crate::storage::dirs::is_dir(Path::new(&loc.display()))?;
                     PathBuf::from(loc.display())
                 } else {
                     let dir = PathBuf::from(w.strip_prefix("file://").unwrap_or(w));
@@ -70,6 +69,9 @@ impl Engine {
                 };
                 let text = root.display().to_string();
                 if catalog.setting("warehouse")?.as_deref() != Some(&text) {
+                    // A new bucket is listed once, so a wrong name, endpoint or key is reported
+                    // here rather than by the first write (not on every start).
+                    crate::storage::dirs::is_dir(&root)?;
                     catalog.set_setting("warehouse", &text)?;
                 }
                 root

@@ -75,7 +75,14 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
     let root = verify::cuve_root(catalog, def);
     let mut groups: BTreeMap<(String, String), (u64, u64, u64)> = BTreeMap::new();
     let mut layouts: BTreeMap<(String, String), &'static str> = BTreeMap::new();
-    for p in table_partitions(def, registered) {
+    let parts = table_partitions(def, registered);
+    // The catalog's file lists (object stores), read once for all partitions.
+    let snapshot = if parts.iter().any(|p| crate::storage::is_object(&p.location)) {
+        catalog.files_snapshot(&def.database, &def.name)?
+    } else {
+        Default::default()
+    };
+    for p in parts {
         let spec = if p.values.is_empty() {
             String::new()
         } else {
@@ -83,7 +90,6 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
         };
         let dir = PathBuf::from(&p.location);
         let files = if crate::storage::is_object(&p.location) {
-            let snapshot = catalog.files_snapshot(&def.database, &def.name)?;
             crate::table::commit::committed_files(
                 &snapshot,
                 &dir,

@@ -19,7 +19,7 @@ use object_store::{
 use super::location::object_url;
 
 /// The store of one bucket, with errors explained.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Named {
     pub bucket: String,
     pub inner: Arc<dyn ObjectStore>,
@@ -32,6 +32,18 @@ impl std::fmt::Display for Named {
 }
 
 impl Named {
+    /// A listing or deletion stream whose errors are explained (for `key`).
+    fn explained<T: Send + 'static>(
+        &self,
+        stream: BoxStream<'static, Result<T>>,
+        key: Option<&Path>,
+    ) -> BoxStream<'static, Result<T>> {
+        let (this, key) = (self.clone(), key.cloned());
+        stream
+            .map_err(move |e| this.explain(key.as_ref(), e))
+            .boxed()
+    }
+
     fn trace(&self, op: &str, key: Option<&Path>, bytes: u64) {
         if log::log_enabled!(log::Level::Debug) {
             let what = match key {
@@ -113,33 +125,12 @@ impl ObjectStore for Named {
         &self,
         locations: BoxStream<'static, Result<Path>>,
     ) -> BoxStream<'static, Result<Path>> {
-        let bucket = self.bucket.clone();
-        let inner = self.inner.clone();
-        self.inner
-            .delete_stream(locations)
-            .map_err(move |e| {
-                Named {
-                    bucket: bucket.clone(),
-                    inner: inner.clone(),
-                }
-                .explain(None, e)
-            })
-            .boxed()
+        self.explained(self.inner.delete_stream(locations), None)
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
         self.trace("LIST", prefix, 0);
-        let (bucket, inner, key) = (self.bucket.clone(), self.inner.clone(), prefix.cloned());
-        self.inner
-            .list(prefix)
-            .map_err(move |e| {
-                Named {
-                    bucket: bucket.clone(),
-                    inner: inner.clone(),
-                }
-                .explain(key.as_ref(), e)
-            })
-            .boxed()
+        self.explained(self.inner.list(prefix), prefix)
     }
 
     fn list_with_offset(
@@ -147,17 +138,8 @@ impl ObjectStore for Named {
         prefix: Option<&Path>,
         offset: &Path,
     ) -> BoxStream<'static, Result<ObjectMeta>> {
-        let (bucket, inner, key) = (self.bucket.clone(), self.inner.clone(), prefix.cloned());
-        self.inner
-            .list_with_offset(prefix, offset)
-            .map_err(move |e| {
-                Named {
-                    bucket: bucket.clone(),
-                    inner: inner.clone(),
-                }
-                .explain(key.as_ref(), e)
-            })
-            .boxed()
+        self.trace("LIST", prefix, 0);
+        self.explained(self.inner.list_with_offset(prefix, offset), prefix)
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {

@@ -389,40 +389,37 @@ impl Layout {
         Ok(b.build())
     }
 
-    /// Sorted rows as the bytes of one Parquet file (for an object store, written in one put).
-    pub fn encode(&self, batches: &[RecordBatch]) -> Result<(bytes::Bytes, u64)> {
+    /// Writes sorted rows as one Parquet file into `sink`; returns it and the row count.
+    fn write_parquet<W: std::io::Write + Send>(
+        &self,
+        sink: W,
+        batches: &[RecordBatch],
+    ) -> Result<(W, u64)> {
         let batch = self.sorted_rows(batches)?;
+        let parquet =
+            |e: datafusion::parquet::errors::ParquetError| EngineError::DataFusion(e.into());
         let mut w = ArrowWriter::try_new(
-            Vec::new(),
+            sink,
             self.file_schema.clone(),
             Some(self.writer_properties(&batch)?),
         )
-        .map_err(|e| EngineError::DataFusion(e.into()))?;
-        w.write(&batch)
-            .map_err(|e| EngineError::DataFusion(e.into()))?;
-        let buf = w
-            .into_inner()
-            .map_err(|e| EngineError::DataFusion(e.into()))?;
-        Ok((buf.into(), batch.num_rows() as u64))
+        .map_err(parquet)?;
+        w.write(&batch).map_err(parquet)?;
+        Ok((w.into_inner().map_err(parquet)?, batch.num_rows() as u64))
+    }
+
+    /// Sorted rows as the bytes of one Parquet file (for an object store, written in one put).
+    pub fn encode(&self, batches: &[RecordBatch]) -> Result<(bytes::Bytes, u64)> {
+        let (buf, rows) = self.write_parquet(Vec::new(), batches)?;
+        Ok((buf.into(), rows))
     }
 
     /// Writes sorted rows to `path` (created new), fsynced.
     pub fn write_file(&self, path: &Path, batches: &[RecordBatch]) -> Result<u64> {
-        let batch = self.sorted_rows(batches)?;
         let file = std::fs::File::create(path).map_err(|e| EngineError::io(path, e))?;
-        let mut w = ArrowWriter::try_new(
-            file,
-            self.file_schema.clone(),
-            Some(self.writer_properties(&batch)?),
-        )
-        .map_err(|e| EngineError::DataFusion(e.into()))?;
-        w.write(&batch)
-            .map_err(|e| EngineError::DataFusion(e.into()))?;
-        let file = w
-            .into_inner()
-            .map_err(|e| EngineError::DataFusion(e.into()))?;
+        let (file, rows) = self.write_parquet(file, batches)?;
         file.sync_all().map_err(|e| EngineError::io(path, e))?;
-        Ok(batch.num_rows() as u64)
+        Ok(rows)
     }
 }
 
