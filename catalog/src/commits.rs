@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::error::{CatalogError, Result};
-use crate::ledger::SourceAdvance;
+use crate::ledger::{RangeAdvance, SourceAdvance};
 use crate::model::{PartitionDef, TableDef};
 use crate::store::{Catalog, bump_version, insert_partition, insert_table, now, table_id};
 
@@ -70,6 +70,10 @@ pub struct FileCommit<'a> {
     /// was committed to the table since the files it replaces were listed).
     pub expect_generation: Option<i64>,
     pub advances: &'a [SourceAdvance],
+    /// Line ranges committed out of order (HTTP intake).
+    pub ranges: &'a [RangeAdvance],
+    /// Document ids committed (the bulk endpoint's `_id`s); the commit fails if one is known.
+    pub ids: &'a [String],
     pub partitions: &'a [PartitionDef],
     /// Files this commit removes from the table (kept on disk as tombstones).
     pub replaced: &'a [String],
@@ -89,6 +93,24 @@ pub struct FilesSnapshot {
     pub removed: HashSet<String>,
     /// The table's files in object stores, as commits recorded them: `(path, size)`.
     pub tracked: Vec<(String, u64)>,
+}
+
+/// A source's prefix, its byte offset (if known) and its ranges.
+fn progress_tx(tx: &Transaction<'_>, source_id: i64) -> Result<(u64, Option<u64>, Vec<(u64, u64)>)> {
+    let row: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT lines, bytes FROM ingest_sources WHERE id = ?1")?
+        .query_row([source_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((lines, bytes)) = row else {
+        return Err(CatalogError::invalid(format!(
+            "ingest source {source_id} is not in the catalog (its table was dropped?)"
+        )));
+    };
+    Ok((
+        lines as u64,
+        (bytes >= 0).then_some(bytes as u64),
+        crate::ledger::ranges_tx(tx, source_id)?,
+    ))
 }
 
 fn generation_tx(tx: &Transaction<'_>, database: &str, table: &str) -> Result<i64> {
@@ -141,27 +163,63 @@ impl Catalog {
                 }
             }
             for a in c.advances {
-                let current: Option<i64> = tx
-                    .prepare_cached("SELECT lines FROM ingest_sources WHERE id = ?1")?
-                    .query_row([a.source_id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if current != Some(a.from_lines as i64) {
+                let (prefix, bytes, ranges) = progress_tx(tx, a.source_id)?;
+                let seen: Vec<(u64, u64)> = ranges
+                    .iter()
+                    .copied()
+                    .filter(|&(x, y)| x < a.to_lines && a.from_lines < y)
+                    .collect();
+                if prefix != a.from_lines || seen != a.skipped {
                     return Err(CatalogError::invalid(format!(
-                        "ingest source {} moved from line {} to {current:?} during this run; run the ingest again",
+                        "ingest source {} moved from line {} to {prefix} during this run (another ingest committed lines of it); run the ingest again",
                         a.source_id, a.from_lines
                     )));
                 }
-                tx.execute(
-                    "UPDATE ingest_sources SET lines = ?2, bytes = ?3, updated_at = ?4 WHERE id = ?1",
-                    params![a.source_id, a.to_lines as i64, a.to_bytes as i64, now()],
-                )?;
+                let _ = bytes;
+                let (new_prefix, rest) = crate::ledger::merge_ranges(
+                    a.to_lines,
+                    &ranges,
+                );
+                let to_bytes = (new_prefix == a.to_lines).then_some(a.to_bytes);
+                crate::ledger::store_progress_tx(tx, a.source_id, new_prefix, to_bytes, &rest)?;
                 if let Some((len, hash)) = &a.head {
                     tx.execute(
                         "UPDATE ingest_sources SET head_len = ?2, head_hash = ?3 WHERE id = ?1",
                         params![a.source_id, *len as i64, hash],
                     )?;
+                }
+            }
+            for r in c.ranges {
+                let (prefix, bytes, ranges) = progress_tx(tx, r.source_id)?;
+                if let Some(&(a, b)) = r
+                    .ranges
+                    .iter()
+                    .find(|&&(a, b)| crate::ledger::overlaps(prefix, &ranges, a, b))
+                {
+                    return Err(CatalogError::invalid(format!(
+                        "lines {}..{} of ingest source {} were committed by another writer meanwhile; nothing was written",
+                        a + 1,
+                        b,
+                        r.source_id
+                    )));
+                }
+                let all: Vec<(u64, u64)> = ranges.iter().chain(r.ranges.iter()).copied().collect();
+                let (new_prefix, rest) = crate::ledger::merge_ranges(prefix, &all);
+                let bytes = if new_prefix == prefix { bytes } else { None };
+                crate::ledger::store_progress_tx(tx, r.source_id, new_prefix, bytes, &rest)?;
+            }
+            if !c.ids.is_empty() {
+                let at = unix_now();
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO ingest_ids(database, table_name, id, at) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for id in c.ids {
+                    if stmt.execute(params![c.database, c.table, id, at])? == 0 {
+                        return Err(CatalogError::invalid(format!(
+                            "document id '{id}' was committed to {}.{} by another writer meanwhile; nothing was written",
+                            c.database, c.table
+                        )));
+                    }
                 }
             }
             let table_id = match c.create {
@@ -477,6 +535,8 @@ mod tests {
             create: Some(&def),
             expect_generation: None,
             advances: &[],
+            ranges: &[],
+            ids: &[],
             partitions: &[],
             replaced: &[],
             added: &[],

@@ -25,7 +25,7 @@ pub use archive::ArchiveEntry;
 pub use checks::FileCheck;
 pub use commits::{FileCommit, FilesSnapshot, OBJECT_ID_MASK};
 pub use error::{CatalogError, Result};
-pub use ledger::{SourceAdvance, SourceProgress};
+pub use ledger::{RangeAdvance, SourceAdvance, SourceProgress};
 pub use model::*;
 pub use store::Catalog;
 pub use tickets::{AuditEntry, Grant, Priv, Quota, Role, Ticket, Usage, User};
@@ -41,4 +41,5 @@ pub(crate) const MIGRATIONS_EXTRA: &[&str] = &[
     tickets::ISSUER_MIGRATION,
     tickets::EPOCH_MIGRATION,
     commits::TRACKED_MIGRATION,
+    ledger::RANGES_MIGRATION,
 ];

@@ -441,7 +441,9 @@ impl Catalog {
                 )?;
             }
             tx.execute("DELETE FROM tables WHERE database = ?1", [name])?;
+            tx.execute("DELETE FROM ingest_ranges WHERE source_id IN (SELECT id FROM ingest_sources WHERE database = ?1)", [name])?;
             tx.execute("DELETE FROM ingest_sources WHERE database = ?1", [name])?;
+            tx.execute("DELETE FROM ingest_ids WHERE database = ?1", [name])?;
             tx.execute("DELETE FROM databases WHERE name = ?1", [name])?;
             Ok(Some(dropped))
         })
@@ -501,7 +503,15 @@ impl Catalog {
                     params![database, name],
                 )?;
                 tx.execute(
+                    "DELETE FROM ingest_ranges WHERE source_id IN (SELECT id FROM ingest_sources WHERE database = ?1 AND table_name = ?2)",
+                    params![database, name],
+                )?;
+                tx.execute(
                     "DELETE FROM ingest_sources WHERE database = ?1 AND table_name = ?2",
+                    params![database, name],
+                )?;
+                tx.execute(
+                    "DELETE FROM ingest_ids WHERE database = ?1 AND table_name = ?2",
                     params![database, name],
                 )?;
                 if def.as_ref().is_some_and(|d| !d.external) {

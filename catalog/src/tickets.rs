@@ -212,6 +212,15 @@ pub struct Quota {
     pub max_scan_bytes_per_day: Option<u64>,
     pub max_memory: Option<u64>,
     pub max_runtime_secs: Option<f64>,
+    /// Rows per second the ticket may write over HTTP intake.
+    #[serde(default)]
+    pub max_write_rows_per_second: Option<u64>,
+    /// Bytes per second (request bodies) the ticket may send to HTTP intake.
+    #[serde(default)]
+    pub max_write_bytes_per_second: Option<u64>,
+    /// HTTP intake requests the ticket may have in flight at once.
+    #[serde(default)]
+    pub max_concurrent_writes: Option<u32>,
 }
 
 /// A ticket (never its secret).

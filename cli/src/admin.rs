@@ -54,6 +54,15 @@ pub struct QuotaArgs {
     /// Seconds one query may run
     #[arg(long, value_name = "SECONDS")]
     pub max_runtime: Option<f64>,
+    /// Rows per second the ticket may write over HTTP (`cuve serve --http`)
+    #[arg(long, value_name = "N")]
+    pub max_write_rows_per_second: Option<u64>,
+    /// Request bytes per second the ticket may send over HTTP
+    #[arg(long, value_name = "B", value_parser = parse_size)]
+    pub max_write_bytes_per_second: Option<u64>,
+    /// HTTP write requests the ticket may have in flight at once
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_writes: Option<u32>,
 }
 
 impl QuotaArgs {
@@ -75,6 +84,15 @@ impl QuotaArgs {
         }
         if self.max_runtime.is_some() {
             q.max_runtime_secs = self.max_runtime;
+        }
+        if self.max_write_rows_per_second.is_some() {
+            q.max_write_rows_per_second = self.max_write_rows_per_second;
+        }
+        if self.max_write_bytes_per_second.is_some() {
+            q.max_write_bytes_per_second = self.max_write_bytes_per_second;
+        }
+        if self.max_concurrent_writes.is_some() {
+            q.max_concurrent_writes = self.max_concurrent_writes;
         }
     }
 }
@@ -458,6 +476,18 @@ pub fn ticket(ctx: &CliContext, cmd: TicketCmd) -> CliResult {
                         vec![
                             "max_runtime".into(),
                             opt(q.max_runtime_secs.map(|v| format!("{v}s"))),
+                        ],
+                        vec![
+                            "max_write_rows_per_second".into(),
+                            opt(q.max_write_rows_per_second.map(|v| v.to_string())),
+                        ],
+                        vec![
+                            "max_write_bytes_per_second".into(),
+                            opt(q.max_write_bytes_per_second.map(|v| v.to_string())),
+                        ],
+                        vec![
+                            "max_concurrent_writes".into(),
+                            opt(q.max_concurrent_writes.map(|v| v.to_string())),
                         ],
                     ],
                 );

@@ -129,6 +129,8 @@ enum Command {
         /// TLS private key (PEM)
         #[arg(long, value_name = "PEM")]
         tls_key: Option<PathBuf>,
+        #[command(flatten)]
+        http: serve::HttpArgs,
     },
     /// Run a batch job: statements in order, stop at the first failure.
     Run {
@@ -281,7 +283,8 @@ async fn run(mut cli: Cli) -> u8 {
             addr,
             tls_cert,
             tls_key,
-        }) => serve::run(&ctx, &addr, tls_cert, tls_key).await,
+            http,
+        }) => serve::run(&ctx, &addr, tls_cert, tls_key, &http).await,
         Some(Command::Run { file, batch }) => batch::run(&ctx, &file, &batch).await,
         Some(Command::Template(cmd)) => tools::template(&ctx, cmd).await,
         Some(Command::Archive(cmd)) => tools::archive(&ctx, cmd).await,

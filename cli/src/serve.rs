@@ -8,11 +8,42 @@ use cuve_engine::flight::{TlsFiles, bind, serve};
 use crate::context::CliContext;
 use crate::exit::{CliError, CliResult};
 
+/// HTTP log intake beside Flight SQL.
+#[derive(Debug, clap::Args, Clone)]
+pub struct HttpArgs {
+    /// Also accept logs over HTTP on this address: POST /v1/logs/{db}.{table} (NDJSON) and the
+    /// Elasticsearch bulk API (POST /_bulk)
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Acknowledged rows are written to their tables at least this often (queryable after it)
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub flush_interval: std::time::Duration,
+    /// Flush sooner once this many acknowledged bytes wait
+    #[arg(long, value_name = "B", default_value = "64MiB", value_parser = crate::admin::parse_size)]
+    pub flush_bytes: u64,
+    /// Largest HTTP request body (413 beyond)
+    #[arg(long, value_name = "B", default_value = "32MiB", value_parser = crate::admin::parse_size)]
+    pub max_body: u64,
+    /// Request bytes held in flight at once, all clients together (503 with Retry-After beyond)
+    #[arg(long, value_name = "B", default_value = "256MiB", value_parser = crate::admin::parse_size)]
+    pub max_inflight: u64,
+}
+
+/// `500ms`, or what `--older-than` takes (`30s`, `10m`, `1h`, `1d`).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().strip_suffix("ms").map(|n| n.parse::<u64>()) {
+        Some(Ok(ms)) => Ok(std::time::Duration::from_millis(ms)),
+        Some(Err(_)) => Err(format!("'{s}' is not a duration (e.g. 500ms, 5s, 1m)")),
+        None => cuve_engine::table::vacuum::parse_duration(s),
+    }
+}
+
 pub async fn run(
     ctx: &CliContext,
     addr: &str,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    http: &HttpArgs,
 ) -> CliResult {
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
@@ -72,7 +103,44 @@ pub async fn run(
         }
         eprintln!("shutting down: cancelling running queries");
     };
+    let mut intake_tasks = Vec::new();
+    let mut intake_final = None;
+    if let Some(http_addr) = &http.http {
+        use cuve_engine::intake::{Intake, IntakeConfig, http as ih};
+        let config = IntakeConfig {
+            flush_interval: http.flush_interval.max(std::time::Duration::from_millis(50)),
+            flush_bytes: http.flush_bytes,
+            max_body_bytes: http.max_body,
+            max_inflight_bytes: http.max_inflight,
+            ..IntakeConfig::default()
+        };
+        let intake =
+            Intake::open(engine.clone(), config).map_err(|e| CliError::io(e.user_message()))?;
+        let (l, local) = ih::bind(http_addr)
+            .await
+            .map_err(|e| CliError::usage(e.user_message()))?;
+        println!("cuve HTTP intake listening on http://{local}");
+        let _ = std::io::stdout().flush();
+        intake_tasks.push(intake.spawn_flusher());
+        let serving = intake.clone();
+        intake_tasks.push(tokio::spawn(async move {
+            if let Err(e) = ih::serve(serving, l, std::future::pending()).await {
+                log::error!("{}", e.user_message());
+            }
+        }));
+        // The last acknowledged rows are committed before the process ends (a kill -9 leaves
+        // them in the WAL for the next start).
+        intake_final = Some(intake);
+    }
     let served = serve(engine, listener, tls, shutdown).await;
+    for t in &intake_tasks {
+        t.abort();
+    }
+    if let Some(intake) = intake_final {
+        if let Err(e) = intake.flush().await {
+            eprintln!("final flush of HTTP intake: {}", e.user_message());
+        }
+    }
     vacuum.abort();
     served.map_err(|e| CliError::io(e.user_message()))?;
     Ok(())

@@ -14,6 +14,8 @@
 //! - [`ingest`]: raw lines into the table layout, exactly once (ledger + the same commit).
 //! - [`flight`]: the Arrow Flight SQL service (`cuve serve`): auth interceptor, stateless
 //!   prepared handles, a thin adapter over sessions.
+//! - [`intake`]: log lines over HTTP (NDJSON and the Elasticsearch bulk API), acknowledged
+//!   once in a write-ahead log, flushed through the same commit with the ledger.
 //! - [`storage`]: local directories and S3-compatible buckets (object stores per bucket).
 //! - [`remote`]: handing a session's physical plans to a distributed engine (Ballista).
 //! - [`faults`]: fault injection for tests of the panic and error paths (off by default).
@@ -29,6 +31,7 @@ pub mod exec;
 pub mod faults;
 pub mod flight;
 pub mod ingest;
+pub mod intake;
 pub mod parse;
 pub mod planner;
 pub mod remote;

@@ -6,6 +6,7 @@ mod crash;
 mod demo;
 mod flight;
 mod hardening;
+mod intake;
 mod repl;
 mod s3;
 mod sql;

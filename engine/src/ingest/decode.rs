@@ -240,6 +240,9 @@ fn float(c: &Cell<'_>) -> Option<f64> {
 pub struct LineOrigin<'a> {
     pub sender_ip: &'a str,
     pub line_no: u64,
+    /// A unique key given with the line (a bulk document's `_id`): stored as `log_key`, with
+    /// no line number.
+    pub key: Option<&'a str>,
 }
 
 /// Decodes lines into batches of the table schema.
@@ -416,12 +419,16 @@ impl RowDecoder {
                     Some(JVal::Str(s)) if !s.is_empty() => Cell::Str(s),
                     _ => Cell::Str(origin.sender_ip),
                 },
+                Role::LineNo if origin.key.is_some() => Cell::Null,
                 Role::LineNo => Cell::Int(origin.line_no as i64),
-                Role::LogKey => Cell::Key(
-                    time_ns.unwrap_or_default(),
-                    origin.sender_ip,
-                    origin.line_no,
-                ),
+                Role::LogKey => match origin.key {
+                    Some(k) => Cell::Str(k),
+                    None => Cell::Key(
+                        time_ns.unwrap_or_default(),
+                        origin.sender_ip,
+                        origin.line_no,
+                    ),
+                },
                 Role::Raw => Cell::Str(line),
                 Role::DtFromTime => Cell::Day(local_day(
                     &mut self.day_cache,
@@ -678,6 +685,7 @@ mod tests {
     fn decodes_json_lines_with_key_and_dt() {
         let mut d = json_decoder("Asia/Seoul");
         let o = LineOrigin {
+            key: None,
             sender_ip: "10.0.0.1",
             line_no: 7,
         };
@@ -713,6 +721,7 @@ mod tests {
     fn lines_with_other_key_orders_find_their_values() {
         let mut d = json_decoder("UTC");
         let o = LineOrigin {
+            key: None,
             sender_ip: "10.0.0.1",
             line_no: 1,
         };

@@ -84,12 +84,12 @@ pub struct IngestSummary {
 
 /// A rejected line.
 #[derive(Debug, Serialize)]
-struct DeadLetter {
-    sender_ip: String,
-    source: String,
-    line: u64,
-    reason: String,
-    raw: String,
+pub(crate) struct DeadLetter {
+    pub sender_ip: String,
+    pub source: String,
+    pub line: u64,
+    pub reason: String,
+    pub raw: String,
 }
 
 /// Shared state of one run.
@@ -337,16 +337,17 @@ impl Run<'_> {
             None => format!("stdin ({})", src.name),
         };
         let mut head: Option<(u64, String)> = None;
+        let mut resume_bytes: Option<u64> = None;
         let mut reader: Box<dyn BufRead> = match &src.path {
             Some(path) => {
                 let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
                 let len = f.metadata().map_err(|e| EngineError::io(path, e))?.len();
-                if len < progress.bytes {
+                if len < progress.bytes.unwrap_or(0) {
                     return Err(EngineError::File {
                         path: label,
                         message: format!(
                             "the file is shorter ({len} bytes) than what was already ingested from it ({} bytes): it was replaced or truncated; give it a new name to ingest it as a new source",
-                            progress.bytes
+                            progress.bytes.unwrap_or(0)
                         ),
                     });
                 }
@@ -362,7 +363,7 @@ impl Run<'_> {
                             path: label,
                             message: format!(
                                 "the file does not begin with the bytes ingested from it before ({} lines, {} bytes committed): it was replaced under the same name; nothing was read. Give the new file another name to ingest it as a new source",
-                                progress.lines, progress.bytes
+                                progress.lines, progress.bytes.unwrap_or(0)
                             ),
                         });
                     }
@@ -391,9 +392,20 @@ impl Run<'_> {
                             .trim_end_matches(['\n', '\r']),
                     );
                 }
-                f.seek(SeekFrom::Start(progress.bytes))
-                    .map_err(|e| EngineError::io(path, e))?;
-                Box::new(BufReader::with_capacity(1 << 20, f))
+                let mut r: Box<dyn BufRead> = match progress.bytes {
+                    Some(at) => {
+                        f.seek(SeekFrom::Start(at))
+                            .map_err(|e| EngineError::io(path, e))?;
+                        Box::new(BufReader::with_capacity(1 << 20, f))
+                    }
+                    // Lines that came over the network: where they end in this file is found by
+                    // reading their lines again.
+                    None => Box::new(BufReader::with_capacity(1 << 20, f)),
+                };
+                if progress.bytes.is_none() {
+                    resume_bytes = Some(skip_lines(&mut r, progress.lines, &label)?);
+                }
+                r
             }
             None => {
                 let mut r: Box<dyn BufRead> =
@@ -422,7 +434,10 @@ impl Run<'_> {
         self.add_summary(|s| s.duplicates_skipped += progress.lines);
         let mut from_lines = progress.lines;
         let mut lines = progress.lines;
-        let mut bytes = progress.bytes;
+        let mut bytes = progress.bytes.or(resume_bytes).unwrap_or(0);
+        // Ranges above the prefix committed out of order (HTTP intake): their lines are skipped.
+        let above = &progress.ranges;
+        let mut skipped: Vec<(u64, u64)> = Vec::new();
         let mut buf: Vec<u8> = Vec::with_capacity(4096);
         let mut since_progress = 0u64;
         let mut pending_bytes = 0u64;
@@ -465,13 +480,20 @@ impl Run<'_> {
                 break;
             }
             let is_header = line_no == 1 && self.opts.format != InputFormat::Jsonl;
-            if is_header {
+            let committed = above.iter().find(|&&(a, b)| a < line_no && line_no <= b);
+            if let Some(&r) = committed {
+                if !skipped.contains(&r) {
+                    skipped.push(r);
+                }
+                self.add_summary(|s| s.duplicates_skipped += 1);
+            } else if is_header {
                 decoder.set_header(&text);
             } else if !text.trim().is_empty() {
                 let result = if utf8_ok {
                     decoder.push(
                         &text,
                         LineOrigin {
+                            key: None,
                             sender_ip: &src.sender_ip,
                             line_no,
                         },
@@ -514,13 +536,15 @@ impl Run<'_> {
                     (self.progress)(&s);
                 }
             }
-            if batch.lines >= self.opts.batch_lines {
+            // A batch does not end inside a committed range (the commit absorbs the whole range).
+            if batch.lines >= self.opts.batch_lines && committed.is_none() {
                 batch.advances.push(SourceAdvance {
                     source_id: progress.id,
                     from_lines,
                     to_lines: lines,
                     to_bytes: bytes,
                     head: head.take(),
+                    skipped: std::mem::take(&mut skipped),
                 });
                 self.commit(decoder, batch)?;
                 from_lines = lines;
@@ -537,6 +561,7 @@ impl Run<'_> {
                 to_lines: lines,
                 to_bytes: bytes,
                 head: head.take(),
+                skipped,
             });
         }
         batch.locks.push(lock);
@@ -618,40 +643,8 @@ impl Run<'_> {
             *batch = Batch::default();
             return Ok(());
         }
-        // Stage one file per (partition, bucket).
-        let mut staged: Vec<Staged> = Vec::new();
-        let mut partitions: Vec<PartitionDef> = Vec::new();
-        let mut rows = 0u64;
-        let result = (|| -> Result<()> {
-            let mut keys: Vec<_> = batch.slices.keys().cloned().collect();
-            keys.sort();
-            for key in keys {
-                let slices = batch.slices.remove(&key).unwrap_or_default();
-                let dir = self.layout.partition_dir(&key.0);
-                let token: u64 = rand::random();
-                let (file, n) = stage_file(
-                    self.catalog,
-                    &self.layout,
-                    &dir,
-                    key.1,
-                    &slices,
-                    &format!("{token:016x}"),
-                )?;
-                rows += n;
-                staged.push(file);
-                if !key.0.is_empty() && !partitions.iter().any(|p| p.values == key.0) {
-                    partitions.push(PartitionDef {
-                        values: key.0.clone(),
-                        location: dir.display().to_string(),
-                    });
-                }
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            discard(self.catalog, &staged);
-            return Err(e);
-        }
+        let (staged, partitions, rows) =
+            stage_slices(self.catalog, &self.layout, std::mem::take(&mut batch.slices))?;
         self.write_dead_letters(&batch.rejects)?;
         let change = Change {
             partitions: &partitions,
@@ -678,4 +671,69 @@ impl Run<'_> {
         *batch = Batch::default();
         Ok(())
     }
+}
+
+/// Reads past the first `n` lines; returns their length in bytes.
+fn skip_lines(r: &mut dyn BufRead, n: u64, label: &str) -> Result<u64> {
+    let mut buf = Vec::new();
+    let mut bytes = 0u64;
+    for i in 0..n {
+        buf.clear();
+        let k = r
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| EngineError::io(label, e))?;
+        if k == 0 {
+            return Err(EngineError::File {
+                path: label.to_string(),
+                message: format!(
+                    "the file has {i} lines, but {n} lines of this source were already committed (sent over HTTP?): it is not the same source; give it another name"
+                ),
+            });
+        }
+        bytes += k as u64;
+    }
+    Ok(bytes)
+}
+
+/// Stages one file per (partition, bucket) of `slices`, in key order; returns the staged files,
+/// the partitions they are in and the rows. On an error, what was staged is removed.
+pub(crate) fn stage_slices(
+    catalog: &Arc<Catalog>,
+    layout: &Layout,
+    mut slices: HashMap<SliceKey, Vec<RecordBatch>>,
+) -> Result<(Vec<Staged>, Vec<PartitionDef>, u64)> {
+    let mut staged: Vec<Staged> = Vec::new();
+    let mut partitions: Vec<PartitionDef> = Vec::new();
+    let mut rows = 0u64;
+    let result = (|| -> Result<()> {
+        let mut keys: Vec<_> = slices.keys().cloned().collect();
+        keys.sort();
+        for key in keys {
+            let batches = slices.remove(&key).unwrap_or_default();
+            let dir = layout.partition_dir(&key.0);
+            let token: u64 = rand::random();
+            let (file, n) = stage_file(
+                catalog,
+                layout,
+                &dir,
+                key.1,
+                &batches,
+                &format!("{token:016x}"),
+            )?;
+            rows += n;
+            staged.push(file);
+            if !key.0.is_empty() && !partitions.iter().any(|p| p.values == key.0) {
+                partitions.push(PartitionDef {
+                    values: key.0.clone(),
+                    location: dir.display().to_string(),
+                });
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        discard(catalog, &staged);
+        return Err(e);
+    }
+    Ok((staged, partitions, rows))
 }

@@ -30,7 +30,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use cuve_catalog::{Catalog, FileCommit, FilesSnapshot, PartitionDef, SourceAdvance, TableDef};
+use cuve_catalog::{
+    Catalog, FileCommit, FilesSnapshot, PartitionDef, RangeAdvance, SourceAdvance, TableDef,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::layout::{DataFile, list_data_files};
@@ -226,6 +228,8 @@ pub fn adopt(catalog: &Catalog, def: &TableDef, dirs: &[PathBuf]) -> Result<usiz
         create: None,
         expect_generation: None,
         advances: &[],
+            ranges: &[],
+            ids: &[],
         partitions: &[],
         replaced: &[],
         added: &added,
@@ -286,6 +290,9 @@ pub struct Change<'a> {
     pub replaced: &'a [PathBuf],
     pub partitions: &'a [PartitionDef],
     pub advances: &'a [SourceAdvance],
+    /// Line ranges committed out of order and document ids (HTTP intake).
+    pub ranges: &'a [RangeAdvance],
+    pub ids: &'a [String],
     /// Creates the table in the commit (`CREATE TABLE AS SELECT`).
     pub create: bool,
     /// The table's generation the statement started from (`INSERT OVERWRITE`): the commit
@@ -341,6 +348,8 @@ pub fn commit(
         create: change.create.then_some(def),
         expect_generation: change.expect_generation,
         advances: change.advances,
+        ranges: change.ranges,
+        ids: change.ids,
         partitions: change.partitions,
         replaced: &replaced,
         added: &added,

@@ -165,6 +165,8 @@ async fn a_commit_whose_files_are_not_renamed_yet_is_seen_whole() {
                 create: None,
                 expect_generation: None,
                 advances: &[],
+            ranges: &[],
+            ids: &[],
                 partitions: &[],
                 replaced: &replaced,
                 added: &[],
