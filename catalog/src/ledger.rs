@@ -226,7 +226,10 @@ pub(crate) fn store_progress_tx(
             now()
         ],
     )?;
-    tx.execute("DELETE FROM ingest_ranges WHERE source_id = ?1", [source_id])?;
+    tx.execute(
+        "DELETE FROM ingest_ranges WHERE source_id = ?1",
+        [source_id],
+    )?;
     for (a, b) in ranges {
         tx.execute(
             "INSERT INTO ingest_ranges(source_id, from_line, to_line) VALUES (?1, ?2, ?3)",
@@ -286,7 +289,10 @@ mod tests {
     fn uncovered_parts() {
         assert_eq!(uncovered(0, &[], 0, 10), vec![(0, 10)]);
         assert_eq!(uncovered(5, &[], 0, 10), vec![(5, 10)]);
-        assert_eq!(uncovered(0, &[(3, 5), (7, 8)], 0, 10), vec![(0, 3), (5, 7), (8, 10)]);
+        assert_eq!(
+            uncovered(0, &[(3, 5), (7, 8)], 0, 10),
+            vec![(0, 3), (5, 7), (8, 10)]
+        );
         assert_eq!(uncovered(10, &[], 0, 10), vec![]);
         assert_eq!(uncovered(0, &[(0, 20)], 5, 10), vec![]);
         assert!(overlaps(0, &[(3, 5)], 4, 6));

@@ -108,7 +108,9 @@ pub async fn run(
     if let Some(http_addr) = &http.http {
         use cuve_engine::intake::{Intake, IntakeConfig, http as ih};
         let config = IntakeConfig {
-            flush_interval: http.flush_interval.max(std::time::Duration::from_millis(50)),
+            flush_interval: http
+                .flush_interval
+                .max(std::time::Duration::from_millis(50)),
             flush_bytes: http.flush_bytes,
             max_body_bytes: http.max_body,
             max_inflight_bytes: http.max_inflight,

@@ -73,7 +73,11 @@ pub fn http(
     let chunked = headers
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_string() };
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     Ok(Resp {
         status,
         headers,
@@ -122,7 +126,10 @@ pub fn serve(home: &Path, http: &str, extra: &[&str]) -> Server {
         if out.read_line(&mut line).unwrap() == 0 {
             break;
         }
-        if let Some(a) = line.trim().strip_prefix("cuve HTTP intake listening on http://") {
+        if let Some(a) = line
+            .trim()
+            .strip_prefix("cuve HTTP intake listening on http://")
+        {
             addr = Some(a.to_string());
             break;
         }
@@ -154,7 +161,10 @@ fn setup(home: &Path) -> (String, String, String) {
     };
     let writer = secret(
         "kim",
-        &["WRITE:korea_naver_log.stream_log", "SELECT:korea_naver_log.stream_log"],
+        &[
+            "WRITE:korea_naver_log.stream_log",
+            "SELECT:korea_naver_log.stream_log",
+        ],
     );
     let reader = secret("lee", &[]);
     let writer2 = secret("lee", &["WRITE:korea_naver_log.stream_log"]);
@@ -252,7 +262,11 @@ fn ndjson_endpoint_stores_each_line_once() {
     let (writer, reader, _) = setup(h);
     let raw = tempfile::tempdir().unwrap();
     let files = raw_logs(raw.path(), 1, 600, 2);
-    let server = serve(h, "127.0.0.1:0", &["--flush-interval", "200ms", "--max-body", "256KiB"]);
+    let server = serve(
+        h,
+        "127.0.0.1:0",
+        &["--flush-interval", "200ms", "--max-body", "256KiB"],
+    );
     let a = &server.http;
     let (sender, source) = sender_and_source(&files[0]);
     let lines = lines_of(&files[0]);
@@ -271,11 +285,19 @@ fn ndjson_endpoint_stores_each_line_once() {
     // Resent: nothing new.
     let r = send(a, &writer, &sender, &source, 1, &lines[..200]).unwrap();
     let v = r.json();
-    assert_eq!((v["accepted"].as_u64(), v["duplicates"].as_u64()), (Some(0), Some(200)), "{}", r.body);
+    assert_eq!(
+        (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (Some(0), Some(200)),
+        "{}",
+        r.body
+    );
     // Overlapping: only the new part.
     let r = send(a, &writer, &sender, &source, 151, &lines[150..250]).unwrap();
     let v = r.json();
-    assert_eq!((v["accepted"].as_u64(), v["duplicates"].as_u64()), (Some(50), Some(50)));
+    assert_eq!(
+        (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (Some(50), Some(50))
+    );
     assert_eq!(v["committed_through_line"], 250);
     // A malformed line is rejected, listed and dead-lettered; the others are stored.
     let mut bad = lines[250..260].to_vec();
@@ -283,10 +305,15 @@ fn ndjson_endpoint_stores_each_line_once() {
     let r = send(a, &writer, &sender, &source, 251, &bad).unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
-    assert_eq!((v["accepted"].as_u64(), v["rejected"].as_u64()), (Some(9), Some(1)));
+    assert_eq!(
+        (v["accepted"].as_u64(), v["rejected"].as_u64()),
+        (Some(9), Some(1))
+    );
     assert_eq!(v["errors"][0]["line"], 254, "{}", r.body);
     assert_eq!(v["committed_through_line"], 260);
-    let dl = std::fs::read_dir(h.join("deadletter").join(TABLE)).unwrap().count();
+    let dl = std::fs::read_dir(h.join("deadletter").join(TABLE))
+        .unwrap()
+        .count();
     assert_eq!(dl, 1);
 
     // Refusals.
@@ -328,7 +355,10 @@ fn ndjson_endpoint_stores_each_line_once() {
     assert_eq!(count(h), (total - 1, total - 1));
     // Audited: allowed and denied requests.
     let audit = ok(cuve(h).args(["audit", "--json"]));
-    assert!(audit.contains("HTTP POST /v1/logs/korea_naver_log.stream_log"), "{audit}");
+    assert!(
+        audit.contains("HTTP POST /v1/logs/korea_naver_log.stream_log"),
+        "{audit}"
+    );
     assert!(audit.contains("\"deny\""), "{audit}");
 }
 
@@ -345,7 +375,10 @@ fn kill_9_while_clients_send_loses_and_duplicates_nothing() {
         "127.0.0.1:0",
         &["--flush-interval", "100ms"],
     ))));
-    let addr = Arc::new(Mutex::new(server.lock().unwrap().as_ref().unwrap().http.clone()));
+    let addr = Arc::new(Mutex::new(
+        server.lock().unwrap().as_ref().unwrap().http.clone(),
+    ));
+    let acked = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let clients: Vec<_> = files
         .iter()
         .map(|f| {
@@ -353,22 +386,35 @@ fn kill_9_while_clients_send_loses_and_duplicates_nothing() {
             let lines = lines_of(f);
             let addr = addr.clone();
             let writer = writer.clone();
+            let acked = acked.clone();
             std::thread::spawn(move || {
                 let started = Instant::now();
                 let mut at = 0usize;
                 let mut attempts = 0;
                 while at < lines.len() {
-                    assert!(started.elapsed() < Duration::from_secs(120), "clients timed out");
+                    assert!(
+                        started.elapsed() < Duration::from_secs(120),
+                        "clients timed out"
+                    );
                     attempts += 1;
                     assert!(attempts < 5000);
                     let end = (at + 150).min(lines.len());
                     let a = addr.lock().unwrap().clone();
-                    match send(&a, &writer, &sender, &source, at as u64 + 1, &lines[at..end]) {
+                    match send(
+                        &a,
+                        &writer,
+                        &sender,
+                        &source,
+                        at as u64 + 1,
+                        &lines[at..end],
+                    ) {
                         Ok(r) if r.status == 200 => {
                             // The server acknowledges what it holds: go on from there.
                             let through = r.json()["committed_through_line"].as_u64().unwrap();
                             assert!(through >= end as u64, "{}", r.body);
+                            acked.fetch_add((end - at) as u64, std::sync::atomic::Ordering::SeqCst);
                             at = end;
+                            std::thread::sleep(Duration::from_millis(5));
                         }
                         Ok(r) if r.status == 429 || r.status == 503 => {
                             std::thread::sleep(Duration::from_millis(50))
@@ -381,9 +427,15 @@ fn kill_9_while_clients_send_loses_and_duplicates_nothing() {
             })
         })
         .collect();
-    // Kill -9 twice while they send, restarting each time.
-    for k in 0..2 {
-        std::thread::sleep(Duration::from_millis(700 + 300 * k));
+    // Kill -9 twice while they send (at a quarter and at 60% of the lines), restarting each time.
+    for share in [0.25, 0.6] {
+        let started = Instant::now();
+        while (acked.load(std::sync::atomic::Ordering::SeqCst) as f64) < share * total as f64 {
+            assert!(started.elapsed() < Duration::from_secs(60));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let at_kill = acked.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(at_kill < total, "the clients finished before the kill");
         let mut s = server.lock().unwrap();
         if let Some(mut old) = s.take() {
             let _ = old.child.kill();
@@ -424,9 +476,17 @@ fn elasticsearch_bulk_api_with_the_python_client() {
     // Shippers' checks.
     let r = http(a, "GET", "/", &[], b"").unwrap();
     assert_eq!(r.status, 200);
-    assert!(r.json()["version"]["number"].as_str().unwrap().starts_with("8."));
+    assert!(
+        r.json()["version"]["number"]
+            .as_str()
+            .unwrap()
+            .starts_with("8.")
+    );
     assert_eq!(r.header("x-elastic-product"), Some("Elasticsearch"));
-    assert_eq!(http(a, "GET", "/_cat/health", &[], b"").unwrap().status, 200);
+    assert_eq!(
+        http(a, "GET", "/_cat/health", &[], b"").unwrap().status,
+        200
+    );
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/python/test_es_bulk.py");
     let o = Command::new(&py)
         .arg(&script)
@@ -451,7 +511,7 @@ fn elasticsearch_bulk_api_with_the_python_client() {
         "--format",
         "csv",
         "-e",
-        "SELECT COUNT(DISTINCT (CAST(log_time AS BIGINT), user_id, query)) FROM korea_naver_log.stream_log",
+        "SELECT COUNT(*) FROM (SELECT DISTINCT CAST(log_time AS BIGINT), user_id, query FROM korea_naver_log.stream_log)",
     ]));
     assert_eq!(sums.lines().nth(1).unwrap(), n.to_string());
 }
@@ -548,4 +608,93 @@ ruleset(name="ship") {{
     let _ = rs.wait();
     assert_eq!(got, (n, n), "rsyslog: {stderr}");
     drop(server);
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_flooding_ticket_gets_429_while_another_is_served() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (writer, _, other) = setup(h);
+    let id = writer.split('.').next().unwrap().to_string();
+    ok(cuve(h).args([
+        "ticket",
+        "set-quota",
+        &id,
+        "--max-write-rows-per-second",
+        "400",
+        "--max-concurrent-writes",
+        "2",
+    ]));
+    let raw = tempfile::tempdir().unwrap();
+    let files = raw_logs(raw.path(), 1, 3000, 2);
+    let server = serve(h, "127.0.0.1:0", &["--flush-interval", "200ms"]);
+    let a = server.http.clone();
+    let pid = server.child.id();
+    let flood_lines = lines_of(&files[0]);
+    let (fs, fsrc) = sender_and_source(&files[0]);
+    // Four flooding threads, bounded in requests and time.
+    let flooders: Vec<_> = (0..4)
+        .map(|t| {
+            let (a, writer, lines, fs, fsrc) = (
+                a.clone(),
+                writer.clone(),
+                flood_lines.clone(),
+                fs.clone(),
+                fsrc.clone(),
+            );
+            std::thread::spawn(move || {
+                let (mut ok, mut refused, mut retry_after) = (0, 0, true);
+                let started = Instant::now();
+                for k in 0..40 {
+                    if started.elapsed() > Duration::from_secs(30) {
+                        break;
+                    }
+                    let at = ((t * 40 + k) * 100) % (lines.len() - 100);
+                    let r =
+                        send(&a, &writer, &fs, &fsrc, at as u64 + 1, &lines[at..at + 100]).unwrap();
+                    match r.status {
+                        200 => ok += 1,
+                        429 => {
+                            refused += 1;
+                            retry_after &= r
+                                .header("retry-after")
+                                .is_some_and(|v| v.parse::<u64>().is_ok());
+                        }
+                        s => panic!("{s}: {}", r.body),
+                    }
+                }
+                (ok, refused, retry_after)
+            })
+        })
+        .collect();
+    // Meanwhile another ticket sends its file: every request is taken.
+    let lines = lines_of(&files[1]);
+    let (s2, src2) = sender_and_source(&files[1]);
+    for (k, chunk) in lines.chunks(100).enumerate() {
+        let r = send(&a, &other, &s2, &src2, (k * 100) as u64 + 1, chunk).unwrap();
+        assert_eq!(r.status, 200, "the other ticket was held up: {}", r.body);
+    }
+    let mut refused = 0;
+    for f in flooders {
+        let (_, r, retry_after) = f.join().unwrap();
+        refused += r;
+        assert!(retry_after, "a 429 without Retry-After seconds");
+    }
+    assert!(refused > 0, "the flood above 400 rows/s was never refused");
+    let rss = rss_kib(pid);
+    assert!(rss > 0 && rss < 1_000_000, "server RSS {rss} KiB");
+    // What was acknowledged is stored once.
+    let n = lines.len() as u64;
+    let (rows, keys) = wait_rows(h, n);
+    assert_eq!(rows, keys);
+    assert!(rows >= n, "{rows}");
 }

@@ -285,7 +285,9 @@ fn insert_overwrite_ctas_and_drop_on_s3() {
         vec!["서울,김,1", r"it's 50%/a=b\c,o'neil,2"]
     );
     assert_eq!(
-        csv(&sql("SELECT n FROM d.`지역` WHERE `도시` = 'it''s 50%/a=b\\c'")),
+        csv(&sql(
+            "SELECT n FROM d.`지역` WHERE `도시` = 'it''s 50%/a=b\\c'"
+        )),
         vec!["2"]
     );
     assert!(

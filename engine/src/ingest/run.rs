@@ -363,7 +363,8 @@ impl Run<'_> {
                             path: label,
                             message: format!(
                                 "the file does not begin with the bytes ingested from it before ({} lines, {} bytes committed): it was replaced under the same name; nothing was read. Give the new file another name to ingest it as a new source",
-                                progress.lines, progress.bytes.unwrap_or(0)
+                                progress.lines,
+                                progress.bytes.unwrap_or(0)
                             ),
                         });
                     }
@@ -643,8 +644,11 @@ impl Run<'_> {
             *batch = Batch::default();
             return Ok(());
         }
-        let (staged, partitions, rows) =
-            stage_slices(self.catalog, &self.layout, std::mem::take(&mut batch.slices))?;
+        let (staged, partitions, rows) = stage_slices(
+            self.catalog,
+            &self.layout,
+            std::mem::take(&mut batch.slices),
+        )?;
         self.write_dead_letters(&batch.rejects)?;
         let change = Change {
             partitions: &partitions,

@@ -87,10 +87,7 @@ impl Holdings {
         let st = map.entry(key.clone()).or_default();
         let held: Vec<(u64, u64)> = committed.iter().chain(&st.pending).copied().collect();
         let new = uncovered(prefix, &held, a, b);
-        if new
-            .iter()
-            .any(|&(x, y)| overlaps(0, &st.inflight, x, y))
-        {
+        if new.iter().any(|&(x, y)| overlaps(0, &st.inflight, x, y)) {
             return Claim::Busy;
         }
         st.inflight.extend(new.iter().copied());

@@ -17,12 +17,8 @@ pub struct BulkItem {
 
 /// Parses a bulk body; an error names the line.
 pub fn parse_bulk(body: &[u8]) -> Result<Vec<BulkItem>, String> {
-    let text = std::str::from_utf8(body).map_err(|e| {
-        format!(
-            "the bulk body is not UTF-8 (byte {})",
-            e.valid_up_to()
-        )
-    })?;
+    let text = std::str::from_utf8(body)
+        .map_err(|e| format!("the bulk body is not UTF-8 (byte {})", e.valid_up_to()))?;
     let mut lines = text
         .split('\n')
         .enumerate()
@@ -32,10 +28,11 @@ pub fn parse_bulk(body: &[u8]) -> Result<Vec<BulkItem>, String> {
     while let Some((no, line)) = lines.next() {
         let v: Value = serde_json::from_str(line)
             .map_err(|e| format!("line {no}: the action is not JSON: {e}"))?;
-        let obj = v
-            .as_object()
-            .filter(|o| o.len() == 1)
-            .ok_or_else(|| format!("line {no}: an action is an object with one key (index, create, update or delete)"))?;
+        let obj = v.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
+            format!(
+                "line {no}: an action is an object with one key (index, create, update or delete)"
+            )
+        })?;
         let (action, meta) = obj.iter().next().expect("one key");
         let meta = meta.as_object();
         let field = |k: &str| {
@@ -48,9 +45,9 @@ pub fn parse_bulk(body: &[u8]) -> Result<Vec<BulkItem>, String> {
         let doc = if action == "delete" {
             None
         } else {
-            let (_, d) = lines
-                .next()
-                .ok_or_else(|| format!("line {no}: the {action} action has no document line after it"))?;
+            let (_, d) = lines.next().ok_or_else(|| {
+                format!("line {no}: the {action} action has no document line after it")
+            })?;
             Some(d.to_string())
         };
         items.push(BulkItem {
@@ -71,11 +68,20 @@ pub fn doc_id(doc: &str) -> String {
     {
         return k.clone();
     }
-    format!("sha256:{}", cuve_catalog::ledger::fingerprint(doc.as_bytes()))
+    format!(
+        "sha256:{}",
+        cuve_catalog::ledger::fingerprint(doc.as_bytes())
+    )
 }
 
 /// One item of the response.
-pub fn item(action: &str, index: &str, id: &str, status: u16, error: Option<(&str, &str)>) -> Value {
+pub fn item(
+    action: &str,
+    index: &str,
+    id: &str,
+    status: u16,
+    error: Option<(&str, &str)>,
+) -> Value {
     let mut body = json!({"_index": index, "_id": id, "status": status});
     match error {
         None => {
@@ -131,7 +137,11 @@ mod tests {
         assert_eq!(items[0].id.as_deref(), Some("a:1"));
         assert_eq!(items[1].doc.as_deref(), Some("{\"x\":2}"));
         assert_eq!(items[2].action, "delete");
-        assert!(parse_bulk(b"{\"index\":{}}\n").unwrap_err().contains("line 1"));
+        assert!(
+            parse_bulk(b"{\"index\":{}}\n")
+                .unwrap_err()
+                .contains("line 1")
+        );
         assert!(parse_bulk(b"nope\n").unwrap_err().contains("not JSON"));
         assert_eq!(doc_id("{\"log_key\":\"k1\"}"), "k1");
         assert_eq!(doc_id("{\"x\":1}"), doc_id("{\"x\":1}"));

@@ -106,7 +106,9 @@ impl Intake {
                         sender_ip: r.sender.clone(),
                         source: r.source.clone().unwrap_or_else(|| "_bulk".into()),
                         line: 0,
-                        reason: format!("table {db}.{table} was dropped before the row was flushed"),
+                        reason: format!(
+                            "table {db}.{table} was dropped before the row was flushed"
+                        ),
                         raw: l.clone(),
                     })
                 })
@@ -119,7 +121,8 @@ impl Intake {
         } else {
             catalog.partitions(db, table)?
         };
-        let layout = Layout::new(target.def.clone(), target.schema.clone())?.with_registered(registered);
+        let layout =
+            Layout::new(target.def.clone(), target.schema.clone())?.with_registered(registered);
         // What the catalog already has.
         let mut sources: HashMap<SourceKey, (i64, u64, Vec<(u64, u64)>)> = HashMap::new();
         let mut all_ids: Vec<&str> = Vec::new();
@@ -214,14 +217,20 @@ impl Intake {
             }
             if decoder.rows() >= 65_536 {
                 for s in layout.split(&decoder.finish()?)? {
-                    slices.entry((s.partition, s.bucket)).or_default().push(s.batch);
+                    slices
+                        .entry((s.partition, s.bucket))
+                        .or_default()
+                        .push(s.batch);
                 }
             }
         }
         for decoder in decoders.values_mut() {
             if decoder.rows() > 0 {
                 for s in layout.split(&decoder.finish()?)? {
-                    slices.entry((s.partition, s.bucket)).or_default().push(s.batch);
+                    slices
+                        .entry((s.partition, s.bucket))
+                        .or_default()
+                        .push(s.batch);
                 }
             }
         }

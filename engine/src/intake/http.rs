@@ -73,8 +73,10 @@ pub fn router(intake: Shared) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::map_response(
             |mut r: Response| async move {
-                r.headers_mut()
-                    .insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
+                r.headers_mut().insert(
+                    "x-elastic-product",
+                    HeaderValue::from_static("Elasticsearch"),
+                );
                 r
             },
         ))
@@ -118,12 +120,10 @@ impl Failure {
         let msg = e.user_message();
         match e.kind() {
             ErrorKind::Denied => Failure::new(403, "security_exception", msg),
-            ErrorKind::Io | ErrorKind::Internal => {
-                Failure {
-                    retry_after: Some(5),
-                    ..Failure::new(503, "cuve_storage_exception", msg)
-                }
-            }
+            ErrorKind::Io | ErrorKind::Internal => Failure {
+                retry_after: Some(5),
+                ..Failure::new(503, "cuve_storage_exception", msg)
+            },
             _ if msg.contains("does not exist") => {
                 Failure::new(404, "index_not_found_exception", msg)
             }
@@ -158,7 +158,11 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The ticket of the request's credentials.
-fn authenticate(intake: &Intake, h: &HeaderMap, peer: SocketAddr) -> Result<(AccessView, Ticket), Failure> {
+fn authenticate(
+    intake: &Intake,
+    h: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<(AccessView, Ticket), Failure> {
     let unauthorized = |why: &str| Failure::new(401, "security_exception", why.to_string());
     let auth = header(h, "authorization").ok_or_else(|| {
         unauthorized("no credentials: send 'Authorization: Bearer <ticket secret>' (or Basic user:secret, or ApiKey)")
@@ -180,11 +184,16 @@ fn authenticate(intake: &Intake, h: &HeaderMap, peer: SocketAddr) -> Result<(Acc
                 .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
             (Some(u.to_lowercase()), p.to_string())
         }
-        "apikey" => match decode(value).and_then(|s| s.split_once(':').map(|(_, k)| k.to_string())) {
+        "apikey" => match decode(value).and_then(|s| s.split_once(':').map(|(_, k)| k.to_string()))
+        {
             Some(k) => (None, k),
             None => (None, value.to_string()),
         },
-        _ => return Err(unauthorized("unknown authorization scheme: use Bearer, Basic or ApiKey")),
+        _ => {
+            return Err(unauthorized(
+                "unknown authorization scheme: use Bearer, Basic or ApiKey",
+            ));
+        }
     };
     let catalog = intake.engine.catalog();
     let ticket = crate::threads::blocking(|| catalog.authenticate(&secret))
@@ -246,7 +255,17 @@ async fn read_body(intake: &Intake, body: Body) -> Result<axum::body::Bytes, Fai
     })
 }
 
-fn audit(intake: &Intake, access: &AccessView, statement: String, table: &str, decision: &str, reason: Option<String>, bytes: u64, rows: u64, started: Instant) {
+fn audit(
+    intake: &Intake,
+    access: &AccessView,
+    statement: String,
+    table: &str,
+    decision: &str,
+    reason: Option<String>,
+    bytes: u64,
+    rows: u64,
+    started: Instant,
+) {
     crate::threads::blocking(|| {
         crate::exec::record(
             intake.engine.catalog(),
@@ -279,7 +298,9 @@ async fn logs(
     };
     let bad = |m: String| Failure::new(400, "illegal_argument_exception", m).into_response(false);
     let Some(sender) = header(&headers, "x-cuve-sender") else {
-        return bad("missing header X-Cuve-Sender: the IP address of the host that wrote the lines".into());
+        return bad(
+            "missing header X-Cuve-Sender: the IP address of the host that wrote the lines".into(),
+        );
     };
     if sender.parse::<IpAddr>().is_err() {
         return bad(format!("X-Cuve-Sender '{sender}' is not an IP address"));
@@ -300,7 +321,17 @@ async fn logs(
     let _admission = match admit(&intake, &ticket, &headers).await {
         Ok(a) => a,
         Err(f) => {
-            audit(&intake, &access, format!("HTTP POST /v1/logs/{table}"), &table, "deny", Some(f.reason.clone()), 0, 0, started);
+            audit(
+                &intake,
+                &access,
+                format!("HTTP POST /v1/logs/{table}"),
+                &table,
+                "deny",
+                Some(f.reason.clone()),
+                0,
+                0,
+                started,
+            );
             return f.into_response(false);
         }
     };
@@ -410,11 +441,29 @@ async fn run_bulk(
         let index = it.index.clone().or_else(|| default_index.clone());
         let id = it.id.clone().unwrap_or_default();
         let Some(index) = index else {
-            answers[i] = Some(es::item(&it.action, "", &id, 400, Some(("action_request_validation_exception", "index is missing: name it in the action or the path (/{db.table}/_bulk)"))));
+            answers[i] = Some(es::item(
+                &it.action,
+                "",
+                &id,
+                400,
+                Some((
+                    "action_request_validation_exception",
+                    "index is missing: name it in the action or the path (/{db.table}/_bulk)",
+                )),
+            ));
             continue;
         };
         if it.action != "index" && it.action != "create" {
-            answers[i] = Some(es::item(&it.action, &index, &id, 400, Some(("illegal_argument_exception", "Cuve stores log lines: only the index and create actions are supported"))));
+            answers[i] = Some(es::item(
+                &it.action,
+                &index,
+                &id,
+                400,
+                Some((
+                    "illegal_argument_exception",
+                    "Cuve stores log lines: only the index and create actions are supported",
+                )),
+            ));
             continue;
         }
         match groups.iter_mut().find(|(ix, _)| *ix == index) {
@@ -427,10 +476,30 @@ async fn run_bulk(
             Ok(t) => t,
             Err(e) => {
                 let f = Failure::engine(&e);
-                audit(&intake, &access, format!("HTTP POST /_bulk index {index}"), &index, if f.status == StatusCode::FORBIDDEN { "deny" } else { "error" }, Some(f.reason.clone()), 0, 0, started);
+                audit(
+                    &intake,
+                    &access,
+                    format!("HTTP POST /_bulk index {index}"),
+                    &index,
+                    if f.status == StatusCode::FORBIDDEN {
+                        "deny"
+                    } else {
+                        "error"
+                    },
+                    Some(f.reason.clone()),
+                    0,
+                    0,
+                    started,
+                );
                 for &i in &members {
                     let it = &items[i];
-                    answers[i] = Some(es::item(&it.action, &index, it.id.as_deref().unwrap_or(""), f.status.as_u16(), Some((f.kind, &f.reason))));
+                    answers[i] = Some(es::item(
+                        &it.action,
+                        &index,
+                        it.id.as_deref().unwrap_or(""),
+                        f.status.as_u16(),
+                        Some((f.kind, &f.reason)),
+                    ));
                 }
                 continue;
             }
@@ -445,30 +514,80 @@ async fn run_bulk(
             .collect();
         match intake.submit_docs(&target, &sender, &docs).await {
             Ok(outcomes) => {
-                let stored = outcomes.iter().filter(|o| **o == DocOutcome::Stored).count() as u64;
-                audit(&intake, &access, format!("HTTP POST /_bulk index {index}: {} documents", docs.len()), &index, "allow", None, body.len() as u64, stored, started);
+                let stored = outcomes
+                    .iter()
+                    .filter(|o| **o == DocOutcome::Stored)
+                    .count() as u64;
+                audit(
+                    &intake,
+                    &access,
+                    format!("HTTP POST /_bulk index {index}: {} documents", docs.len()),
+                    &index,
+                    "allow",
+                    None,
+                    body.len() as u64,
+                    stored,
+                    started,
+                );
                 for ((&i, (id, _)), o) in members.iter().zip(&docs).zip(outcomes) {
                     let action = items[i].action.as_str();
                     answers[i] = Some(match o {
                         DocOutcome::Stored => es::item(action, &index, id, 201, None),
-                        DocOutcome::Duplicate if action == "create" => es::item(action, &index, id, 409, Some(("version_conflict_engine_exception", "a document with this id is already stored"))),
+                        DocOutcome::Duplicate if action == "create" => es::item(
+                            action,
+                            &index,
+                            id,
+                            409,
+                            Some((
+                                "version_conflict_engine_exception",
+                                "a document with this id is already stored",
+                            )),
+                        ),
                         DocOutcome::Duplicate => es::item(action, &index, id, 200, None),
-                        DocOutcome::Busy => es::item(action, &index, id, 429, Some(("es_rejected_execution_exception", "a document with this id is being stored by another request; retry it"))),
-                        DocOutcome::Rejected(reason) => es::item(action, &index, id, 400, Some(("document_parsing_exception", &reason))),
+                        DocOutcome::Busy => es::item(
+                            action,
+                            &index,
+                            id,
+                            429,
+                            Some((
+                                "es_rejected_execution_exception",
+                                "a document with this id is being stored by another request; retry it",
+                            )),
+                        ),
+                        DocOutcome::Rejected(reason) => es::item(
+                            action,
+                            &index,
+                            id,
+                            400,
+                            Some(("document_parsing_exception", &reason)),
+                        ),
                     });
                 }
             }
             Err(e) => {
                 let f = Failure::engine(&e);
-                let status = if f.status.as_u16() >= 500 { 503 } else { f.status.as_u16() };
+                let status = if f.status.as_u16() >= 500 {
+                    503
+                } else {
+                    f.status.as_u16()
+                };
                 for &i in &members {
                     let it = &items[i];
-                    answers[i] = Some(es::item(&it.action, &index, it.id.as_deref().unwrap_or(""), status, Some((f.kind, &f.reason))));
+                    answers[i] = Some(es::item(
+                        &it.action,
+                        &index,
+                        it.id.as_deref().unwrap_or(""),
+                        status,
+                        Some((f.kind, &f.reason)),
+                    ));
                 }
             }
         }
     }
-    let items: Vec<Value> = answers.into_iter().map(|a| a.unwrap_or(Value::Null)).collect();
+    let items: Vec<Value> = answers
+        .into_iter()
+        .map(|a| a.unwrap_or(Value::Null))
+        .collect();
     let errors = items.iter().any(|v| {
         v.as_object()
             .and_then(|o| o.values().next())
@@ -477,7 +596,11 @@ async fn run_bulk(
             .is_some_and(|s| s >= 300)
     });
     let took = started.elapsed().as_millis() as u64;
-    (StatusCode::OK, axum::Json(json!({"took": took, "errors": errors, "items": items}))).into_response()
+    (
+        StatusCode::OK,
+        axum::Json(json!({"took": took, "errors": errors, "items": items})),
+    )
+        .into_response()
 }
 
 async fn healthz(State(intake): State<Shared>) -> Response {
@@ -507,7 +630,8 @@ async fn cluster_health() -> Response {
 }
 
 async fn license() -> Response {
-    axum::Json(json!({"license": {"status": "active", "type": "basic", "uid": "cuve"}})).into_response()
+    axum::Json(json!({"license": {"status": "active", "type": "basic", "uid": "cuve"}}))
+        .into_response()
 }
 
 async fn not_found() -> Response {

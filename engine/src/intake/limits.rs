@@ -67,7 +67,10 @@ impl TicketLimits {
             concurrent: q
                 .max_concurrent_writes
                 .map(|n| Arc::new(Semaphore::new(n.max(1) as usize))),
-            rows: q.max_write_rows_per_second.filter(|&n| n > 0).map(Bucket::new),
+            rows: q
+                .max_write_rows_per_second
+                .filter(|&n| n > 0)
+                .map(Bucket::new),
             bytes: q
                 .max_write_bytes_per_second
                 .filter(|&n| n > 0)
@@ -104,7 +107,12 @@ impl Limits {
 
     /// Admits a request of `bytes` bytes from `ticket`: its concurrency slot and byte rate
     /// first (answered at once), then room in the server's queue (waited for up to the limit).
-    pub async fn admit(&self, ticket: &str, quota: &Quota, bytes: u64) -> Result<Admission, Refused> {
+    pub async fn admit(
+        &self,
+        ticket: &str,
+        quota: &Quota,
+        bytes: u64,
+    ) -> Result<Admission, Refused> {
         let ticket_permit = {
             let mut map = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
             let t = map
@@ -212,8 +220,15 @@ mod tests {
         assert!(over.retry_after_secs >= 4, "{over:?}");
         drop(a);
         // The server's queue: 1 MiB in flight at most.
-        let big = limits.admit("t3", &Quota::default(), 1 << 20).await.unwrap();
-        let full = limits.admit("t4", &Quota::default(), 1024).await.err().unwrap();
+        let big = limits
+            .admit("t3", &Quota::default(), 1 << 20)
+            .await
+            .unwrap();
+        let full = limits
+            .admit("t4", &Quota::default(), 1024)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(full.status, 503);
         drop(big);
         assert!(limits.admit("t4", &Quota::default(), 1024).await.is_ok());

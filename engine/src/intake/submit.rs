@@ -26,7 +26,11 @@ pub struct Target {
 
 impl Target {
     /// Loads `db.table` (names as SQL gives them), if the caller may write to it.
-    pub fn load(engine: &Arc<crate::session::Engine>, access: &AccessView, name: &str) -> Result<Target> {
+    pub fn load(
+        engine: &Arc<crate::session::Engine>,
+        access: &AccessView,
+        name: &str,
+    ) -> Result<Target> {
         let (db, table) = name.split_once('.').ok_or_else(|| {
             EngineError::invalid(format!(
                 "'{name}' is not a table name: write <database>.<table>, e.g. korea_naver_log.stream_log"
@@ -35,27 +39,14 @@ impl Target {
         let db = cuve_catalog::names::database_name(db)?;
         let table = cuve_catalog::names::table_name(table)?;
         let catalog = engine.catalog();
-        let def = crate::threads::blocking(|| {
-            crate::access::visible_table(access, catalog, &db, &table)
-        })
-        .map_err(|e| {
-            // A table the ticket cannot see is refused like one it may not write to (neither
-            // says whether it exists).
-            if access.admin || access.allows(Privilege::Write, &db, &table) {
-                e
-            } else {
-                EngineError::Denied(format!(
-                    "writing to {db}.{table} needs a ticket with WRITE on it (or the table does not exist)"
-                ))
-            }
-        })?;
-        if !access.allows(Privilege::Write, &def.database, &def.name) {
+        // WRITE on the table is what counts (it need not be readable); a ticket without it is
+        // refused whether or not the table exists (the answer does not say).
+        if !access.allows(Privilege::Write, &db, &table) {
             return Err(EngineError::Denied(format!(
-                "writing to {} needs a ticket with WRITE on it",
-                def.qualified_name()
+                "writing to {db}.{table} needs a ticket with WRITE on it (or the table does not exist)"
             )));
         }
-        let def = crate::threads::blocking(|| catalog.table(&def.database, &def.name))?
+        let def = crate::threads::blocking(|| catalog.table(&db, &table))?
             .ok_or_else(|| EngineError::invalid(format!("table '{db}.{table}' does not exist")))?;
         Target::of(def, catalog)
     }
@@ -185,16 +176,15 @@ impl Intake {
             catalog.ingest_source(&key.database, &key.table, &key.sender, &key.source)
         })
         .map_err(EngineError::from)?;
-        let claimed = match self
-            .holdings
-            .claim(&key, progress.lines, &progress.ranges, first, first + n)
-        {
-            Claim::New(parts) => parts,
-            Claim::Busy => return Err(SubmitError::Busy),
-        };
-        let result = self
-            .store_lines(&target, req, &key, &lines, &claimed)
-            .await;
+        let claimed =
+            match self
+                .holdings
+                .claim(&key, progress.lines, &progress.ranges, first, first + n)
+            {
+                Claim::New(parts) => parts,
+                Claim::Busy => return Err(SubmitError::Busy),
+            };
+        let result = self.store_lines(&target, req, &key, &lines, &claimed).await;
         self.holdings.settle(&key, &claimed, result.is_ok());
         let mut outcome = result?;
         let new: u64 = claimed.iter().map(|(a, b)| b - a).sum();
@@ -241,7 +231,12 @@ impl Intake {
                             line: line_no,
                             reason: reason.clone(),
                         });
-                        dead.push(dead_letter(key, line_no, reason, &String::from_utf8_lossy(raw)));
+                        dead.push(dead_letter(
+                            key,
+                            line_no,
+                            reason,
+                            &String::from_utf8_lossy(raw),
+                        ));
                         continue;
                     }
                 };
@@ -309,7 +304,10 @@ impl Intake {
         let _g = self.dead_letters.lock().unwrap_or_else(|p| p.into_inner());
         let dir = self.engine.home().join("deadletter").join(table);
         std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
-        let path = dir.join(format!("http-{}.jsonl", chrono::Utc::now().format("%Y%m%d")));
+        let path = dir.join(format!(
+            "http-{}.jsonl",
+            chrono::Utc::now().format("%Y%m%d")
+        ));
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -403,7 +401,8 @@ impl Intake {
             Ok::<_, EngineError>(())
         }
         .await;
-        self.holdings.settle_ids(&table, &record.ids, stored.is_ok());
+        self.holdings
+            .settle_ids(&table, &record.ids, stored.is_ok());
         stored?;
         Ok(out)
     }

@@ -326,7 +326,9 @@ mod tests {
             line_nos: (1..=n as u64).collect(),
             ids: vec![],
             time_unit: "ns".into(),
-            lines: (0..n).map(|i| format!("{{\"i\":{i},\"s\":\"탭\\t\"}}")).collect(),
+            lines: (0..n)
+                .map(|i| format!("{{\"i\":{i},\"s\":\"탭\\t\"}}"))
+                .collect(),
         }
     }
 
