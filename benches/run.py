@@ -473,12 +473,14 @@ flat, shapes over every day grow with the days. Chart: [`scaling.svg`](scaling.s
   (split by bucket, sort) ~8%, and kernel time (reading 14 GB of raw input, writing the
   files, page faults) ~12%.
 """
-    # The object-storage section (benches/s3_bench.py) is kept as that script last wrote it.
+    # The object-storage and HTTP sections (benches/s3_bench.py, benches/http_bench.py) are
+    # kept as those scripts last wrote them.
     path = ROOT / "benches" / "RESULTS.md"
-    begin, end = "<!-- object-storage -->", "<!-- /object-storage -->"
     old = path.read_text() if path.exists() else ""
-    if begin in old and end in old:
-        report = report.rstrip("\n") + "\n\n" + old[old.index(begin): old.index(end) + len(end)] + "\n"
+    for begin, end in (("<!-- object-storage -->", "<!-- /object-storage -->"),
+                       ("<!-- http-intake -->", "<!-- /http-intake -->")):
+        if begin in old and end in old:
+            report = report.rstrip("\n") + "\n\n" + old[old.index(begin): old.index(end) + len(end)] + "\n"
     path.write_text(report)
     print(report)
 

@@ -96,10 +96,9 @@ pub struct FilesSnapshot {
 }
 
 /// A source's prefix, its byte offset (if known) and its ranges.
-fn progress_tx(
-    tx: &Transaction<'_>,
-    source_id: i64,
-) -> Result<(u64, Option<u64>, Vec<(u64, u64)>)> {
+type Progress = (u64, Option<u64>, Vec<(u64, u64)>);
+
+fn progress_tx(tx: &Transaction<'_>, source_id: i64) -> Result<Progress> {
     let row: Option<(i64, i64)> = tx
         .prepare_cached("SELECT lines, bytes FROM ingest_sources WHERE id = ?1")?
         .query_row([source_id], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -138,10 +138,10 @@ pub async fn run(
     for t in &intake_tasks {
         t.abort();
     }
-    if let Some(intake) = intake_final {
-        if let Err(e) = intake.flush().await {
-            eprintln!("final flush of HTTP intake: {}", e.user_message());
-        }
+    if let Some(intake) = intake_final
+        && let Err(e) = intake.flush().await
+    {
+        eprintln!("final flush of HTTP intake: {}", e.user_message());
     }
     vacuum.abort();
     served.map_err(|e| CliError::io(e.user_message()))?;

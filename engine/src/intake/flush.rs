@@ -124,7 +124,7 @@ impl Intake {
         let layout =
             Layout::new(target.def.clone(), target.schema.clone())?.with_registered(registered);
         // What the catalog already has.
-        let mut sources: HashMap<SourceKey, (i64, u64, Vec<(u64, u64)>)> = HashMap::new();
+        let mut sources: HashMap<SourceKey, cuve_catalog::SourceProgress> = HashMap::new();
         let mut all_ids: Vec<&str> = Vec::new();
         for r in records {
             if let Some(source) = &r.source {
@@ -134,9 +134,8 @@ impl Intake {
                     sender: r.sender.clone(),
                     source: source.clone(),
                 };
-                if !sources.contains_key(&key) {
-                    let p = catalog.ingest_source(db, table, &r.sender, source)?;
-                    sources.insert(key, (p.id, p.lines, p.ranges));
+                if let std::collections::hash_map::Entry::Vacant(e) = sources.entry(key) {
+                    e.insert(catalog.ingest_source(db, table, &r.sender, source)?);
                 }
             } else {
                 all_ids.extend(r.ids.iter().map(|s| s.as_str()));
@@ -174,7 +173,8 @@ impl Intake {
                         sender: r.sender.clone(),
                         source: source.clone(),
                     };
-                    let (id, prefix, committed) = &sources[&key];
+                    let p = &sources[&key];
+                    let (id, prefix, committed) = (&p.id, &p.lines, &p.ranges);
                     let mut keep = Vec::new();
                     for &(a, b) in &r.ranges {
                         let new = uncovered(*prefix, committed, a, b);

@@ -255,30 +255,30 @@ async fn read_body(intake: &Intake, body: Body) -> Result<axum::body::Bytes, Fai
     })
 }
 
-fn audit(
-    intake: &Intake,
-    access: &AccessView,
+/// One audit record of a request.
+struct Audit<'a> {
     statement: String,
-    table: &str,
-    decision: &str,
+    table: &'a str,
+    decision: &'a str,
     reason: Option<String>,
     bytes: u64,
     rows: u64,
-    started: Instant,
-) {
+}
+
+fn audit(intake: &Intake, access: &AccessView, a: Audit<'_>, started: Instant) {
     crate::threads::blocking(|| {
         crate::exec::record(
             intake.engine.catalog(),
             access,
-            &statement,
-            vec![table.to_string()],
-            decision,
-            reason,
+            &a.statement,
+            vec![a.table.to_string()],
+            a.decision,
+            a.reason,
             Admitted {
-                bytes,
+                bytes: a.bytes,
                 charged: true,
             },
-            rows,
+            a.rows,
             started,
         )
     });
@@ -324,12 +324,14 @@ async fn logs(
             audit(
                 &intake,
                 &access,
-                format!("HTTP POST /v1/logs/{table}"),
-                &table,
-                "deny",
-                Some(f.reason.clone()),
-                0,
-                0,
+                Audit {
+                    statement: format!("HTTP POST /v1/logs/{table}"),
+                    table: &table,
+                    decision: "deny",
+                    reason: Some(f.reason.clone()),
+                    bytes: 0,
+                    rows: 0,
+                },
                 started,
             );
             return f.into_response(false);
@@ -356,7 +358,7 @@ async fn logs(
     );
     match intake.submit_lines(&access, &req, &body).await {
         Ok(outcome) => {
-            audit(&intake, &access, statement, &table, "allow", None, body.len() as u64, outcome.accepted, started);
+            audit(&intake, &access, Audit { statement, table: &table, decision: "allow", reason: None, bytes: body.len() as u64, rows: outcome.accepted }, started);
             (StatusCode::OK, axum::Json(outcome)).into_response()
         }
         Err(SubmitError::Busy) => Failure {
@@ -371,7 +373,7 @@ async fn logs(
         Err(SubmitError::Engine(e)) => {
             let f = Failure::engine(&e);
             let decision = if f.status == StatusCode::FORBIDDEN { "deny" } else { "error" };
-            audit(&intake, &access, statement, &table, decision, Some(f.reason.clone()), 0, 0, started);
+            audit(&intake, &access, Audit { statement, table: &table, decision, reason: Some(f.reason.clone()), bytes: 0, rows: 0 }, started);
             f.into_response(false)
         }
     }
@@ -479,16 +481,18 @@ async fn run_bulk(
                 audit(
                     &intake,
                     &access,
-                    format!("HTTP POST /_bulk index {index}"),
-                    &index,
-                    if f.status == StatusCode::FORBIDDEN {
-                        "deny"
-                    } else {
-                        "error"
+                    Audit {
+                        statement: format!("HTTP POST /_bulk index {index}"),
+                        table: &index,
+                        decision: if f.status == StatusCode::FORBIDDEN {
+                            "deny"
+                        } else {
+                            "error"
+                        },
+                        reason: Some(f.reason.clone()),
+                        bytes: 0,
+                        rows: 0,
                     },
-                    Some(f.reason.clone()),
-                    0,
-                    0,
                     started,
                 );
                 for &i in &members {
@@ -521,12 +525,17 @@ async fn run_bulk(
                 audit(
                     &intake,
                     &access,
-                    format!("HTTP POST /_bulk index {index}: {} documents", docs.len()),
-                    &index,
-                    "allow",
-                    None,
-                    body.len() as u64,
-                    stored,
+                    Audit {
+                        statement: format!(
+                            "HTTP POST /_bulk index {index}: {} documents",
+                            docs.len()
+                        ),
+                        table: &index,
+                        decision: "allow",
+                        reason: None,
+                        bytes: body.len() as u64,
+                        rows: stored,
+                    },
                     started,
                 );
                 for ((&i, (id, _)), o) in members.iter().zip(&docs).zip(outcomes) {
