@@ -25,6 +25,9 @@ use std::time::Duration;
 use crate::error::Result;
 use crate::session::Engine;
 
+/// Days a bulk document's id is remembered.
+const ID_DAYS: i64 = 7;
+
 /// Settings of `cuve serve --http`.
 #[derive(Debug, Clone)]
 pub struct IntakeConfig {
@@ -115,7 +118,17 @@ impl Intake {
     pub fn spawn_flusher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
+            let mut pruned = std::time::Instant::now();
             loop {
+                // Bulk document ids are kept for a week (a shipper retries within minutes).
+                if pruned.elapsed() > Duration::from_secs(3600) {
+                    pruned = std::time::Instant::now();
+                    let catalog = me.engine.catalog().clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        catalog.forget_ids_older_than(ID_DAYS * 86_400)
+                    })
+                    .await;
+                }
                 match me.flush().await {
                     Ok(r) if r.rows > 0 => log::info!("intake flush: {r:?}"),
                     Ok(_) => {}
