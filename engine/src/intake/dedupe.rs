@@ -30,10 +30,15 @@ struct IdState {
 }
 
 /// Lines and ids acknowledged or in flight.
+///
+/// A request reads the catalog's ledger, then claims; a flush that commits in between moves lines
+/// from "pending" to the catalog. The epoch counts such moves: a claim made with an older epoch
+/// than the current one is [`Claim::Stale`] (read the ledger again).
 #[derive(Default)]
 pub struct Holdings {
     sources: Mutex<HashMap<SourceKey, SourceState>>,
     ids: Mutex<HashMap<(String, String), IdState>>,
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 /// What a request may add to a source.
@@ -43,6 +48,8 @@ pub enum Claim {
     New(Vec<(u64, u64)>),
     /// Part of the range is being written by another request: retry.
     Busy,
+    /// A flush committed since the ledger was read: read it again.
+    Stale,
 }
 
 fn subtract(from: &mut Vec<(u64, u64)>, take: &[(u64, u64)]) {
@@ -74,16 +81,30 @@ fn subtract(from: &mut Vec<(u64, u64)>, take: &[(u64, u64)]) {
 }
 
 impl Holdings {
-    /// Claims `[a, b)` of a source whose catalog ledger is `prefix` + `committed`.
+    /// The epoch to read the catalog's ledger at (see [`Holdings`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn bump(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Claims `[a, b)` of a source whose catalog ledger, read at `epoch`, is `prefix` +
+    /// `committed`.
     pub fn claim(
         &self,
         key: &SourceKey,
+        epoch: u64,
         prefix: u64,
         committed: &[(u64, u64)],
         a: u64,
         b: u64,
     ) -> Claim {
         let mut map = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        if self.epoch() != epoch {
+            return Claim::Stale;
+        }
         let st = map.entry(key.clone()).or_default();
         let held: Vec<(u64, u64)> = committed.iter().chain(&st.pending).copied().collect();
         let new = uncovered(prefix, &held, a, b);
@@ -117,6 +138,7 @@ impl Holdings {
     /// Lines now committed to the table (the catalog covers them).
     pub fn committed(&self, key: &SourceKey, ranges: &[(u64, u64)]) {
         let mut map = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        self.bump();
         if let Some(st) = map.get_mut(key) {
             subtract(&mut st.pending, ranges);
             if st.pending.is_empty() && st.inflight.is_empty() {
@@ -134,14 +156,19 @@ impl Holdings {
     }
 
     /// Splits `ids` of a table into new ones (now in flight), ones already held (acknowledged
-    /// before) and busy ones (being written by another request). `known` are in the catalog.
+    /// before) and busy ones (being written by another request). `known` are in the catalog,
+    /// read at `epoch`; `None` if a flush committed since (read again).
     pub fn claim_ids(
         &self,
         table: &(String, String),
+        epoch: u64,
         ids: &[String],
         known: &HashSet<String>,
-    ) -> Vec<IdClaim> {
+    ) -> Option<Vec<IdClaim>> {
         let mut map = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        if self.epoch() != epoch {
+            return None;
+        }
         let st = map.entry(table.clone()).or_default();
         let mut seen_here = HashSet::new();
         ids.iter()
@@ -160,7 +187,8 @@ impl Holdings {
                     IdClaim::New
                 }
             })
-            .collect()
+            .collect::<Vec<_>>()
+            .into()
     }
 
     pub fn settle_ids(&self, table: &(String, String), ids: &[String], stored: bool) {
@@ -184,6 +212,7 @@ impl Holdings {
 
     pub fn committed_ids(&self, table: &(String, String), ids: &[String]) {
         let mut map = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        self.bump();
         if let Some(st) = map.get_mut(table) {
             for id in ids {
                 st.pending.remove(id);
@@ -217,23 +246,35 @@ mod tests {
     fn overlapping_requests_store_each_line_once() {
         let h = Holdings::default();
         let k = key();
-        let Claim::New(first) = h.claim(&k, 0, &[], 0, 10) else {
+        let Claim::New(first) = h.claim(&k, h.epoch(), 0, &[], 0, 10) else {
             panic!()
         };
         assert_eq!(first, vec![(0, 10)]);
         // Overlapping while the first is in flight: retry.
-        assert_eq!(h.claim(&k, 0, &[], 5, 15), Claim::Busy);
+        assert_eq!(h.claim(&k, h.epoch(), 0, &[], 5, 15), Claim::Busy);
         // Disjoint: fine.
-        assert_eq!(h.claim(&k, 0, &[], 20, 30), Claim::New(vec![(20, 30)]));
+        assert_eq!(
+            h.claim(&k, h.epoch(), 0, &[], 20, 30),
+            Claim::New(vec![(20, 30)])
+        );
         h.settle(&k, &first, true);
-        assert_eq!(h.claim(&k, 0, &[], 5, 15), Claim::New(vec![(10, 15)]));
+        assert_eq!(
+            h.claim(&k, h.epoch(), 0, &[], 5, 15),
+            Claim::New(vec![(10, 15)])
+        );
         h.settle(&k, &[(10, 15)], true);
         assert_eq!(h.through(&k, 0, &[]), 15);
         h.settle(&k, &[(20, 30)], false);
-        assert_eq!(h.claim(&k, 0, &[], 0, 30), Claim::New(vec![(15, 30)]));
+        assert_eq!(
+            h.claim(&k, h.epoch(), 0, &[], 0, 30),
+            Claim::New(vec![(15, 30)])
+        );
         h.settle(&k, &[(15, 30)], true);
+        let before = h.epoch();
         h.committed(&k, &[(0, 30)]);
         assert_eq!(h.through(&k, 30, &[]), 30);
+        // A claim on a ledger read before that commit is stale.
+        assert_eq!(h.claim(&k, before, 0, &[], 0, 30), Claim::Stale);
     }
 
     #[test]
@@ -243,16 +284,18 @@ mod tests {
         let ids: Vec<String> = ["a", "b", "a"].iter().map(|s| s.to_string()).collect();
         let known: HashSet<String> = ["b".to_string()].into();
         assert_eq!(
-            h.claim_ids(&t, &ids, &known),
+            h.claim_ids(&t, h.epoch(), &ids, &known).unwrap(),
             vec![IdClaim::New, IdClaim::Held, IdClaim::Held]
         );
         assert_eq!(
-            h.claim_ids(&t, &["a".to_string()], &HashSet::new()),
+            h.claim_ids(&t, h.epoch(), &["a".to_string()], &HashSet::new())
+                .unwrap(),
             vec![IdClaim::Busy]
         );
         h.settle_ids(&t, &["a".to_string()], true);
         assert_eq!(
-            h.claim_ids(&t, &["a".to_string()], &HashSet::new()),
+            h.claim_ids(&t, h.epoch(), &["a".to_string()], &HashSet::new())
+                .unwrap(),
             vec![IdClaim::Held]
         );
     }

@@ -309,7 +309,7 @@ async fn logs(
         return bad("missing header X-Cuve-Source: the name of the log file (or stream) the lines come from".into());
     };
     let first_line = match header(&headers, "x-cuve-first-line").map(|v| v.parse::<u64>()) {
-        Some(Ok(n)) if n >= 1 => n,
+        Some(Ok(n)) if (1..1 << 53).contains(&n) => n,
         Some(_) => return bad("X-Cuve-First-Line must be the 1-based number of the body's first line".into()),
         None => return bad("missing header X-Cuve-First-Line: the 1-based number of the body's first line in its source".into()),
     };

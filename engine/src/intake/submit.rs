@@ -172,18 +172,22 @@ impl Intake {
             source: req.source.to_string(),
         };
         let catalog = self.engine.catalog().clone();
-        let progress = crate::threads::blocking(|| {
-            catalog.ingest_source(&key.database, &key.table, &key.sender, &key.source)
-        })
-        .map_err(EngineError::from)?;
-        let claimed =
+        let (progress, claimed) = loop {
+            let epoch = self.holdings.epoch();
+            let progress = crate::threads::blocking(|| {
+                catalog.ingest_source(&key.database, &key.table, &key.sender, &key.source)
+            })
+            .map_err(EngineError::from)?;
+            let (prefix, ranges) = (progress.lines, &progress.ranges);
             match self
                 .holdings
-                .claim(&key, progress.lines, &progress.ranges, first, first + n)
+                .claim(&key, epoch, prefix, ranges, first, first + n)
             {
-                Claim::New(parts) => parts,
+                Claim::New(parts) => break (progress, parts),
                 Claim::Busy => return Err(SubmitError::Busy),
-            };
+                Claim::Stale => continue,
+            }
+        };
         let result = self.store_lines(&target, req, &key, &lines, &claimed).await;
         self.holdings.settle(&key, &claimed, result.is_ok());
         let mut outcome = result?;
@@ -335,11 +339,16 @@ impl Intake {
         let table = (target.def.database.clone(), target.def.name.clone());
         let catalog = self.engine.catalog().clone();
         let ids: Vec<String> = docs.iter().map(|(id, _)| id.clone()).collect();
-        let known = crate::threads::blocking(|| {
-            let refs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
-            catalog.known_ids(&table.0, &table.1, &refs)
-        })?;
-        let claims = self.holdings.claim_ids(&table, &ids, &known);
+        let claims = loop {
+            let epoch = self.holdings.epoch();
+            let known = crate::threads::blocking(|| {
+                let refs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
+                catalog.known_ids(&table.0, &table.1, &refs)
+            })?;
+            if let Some(c) = self.holdings.claim_ids(&table, epoch, &ids, &known) {
+                break c;
+            }
+        };
         let mut decoder = target.decoder(TimeUnit::Ns)?;
         let mut record = Record {
             database: table.0.clone(),
