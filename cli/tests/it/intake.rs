@@ -487,6 +487,14 @@ fn elasticsearch_bulk_api_with_the_python_client() {
         http(a, "GET", "/_cat/health", &[], b"").unwrap().status,
         200
     );
+    assert_eq!(
+        http(a, "GET", "/_cluster/health", &[], b"").unwrap().json()["status"],
+        "green"
+    );
+    assert_eq!(
+        http(a, "GET", "/_license", &[], b"").unwrap().json()["license"]["status"],
+        "active"
+    );
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/python/test_es_bulk.py");
     let o = Command::new(&py)
         .arg(&script)

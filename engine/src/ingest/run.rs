@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use cuve_catalog::{Catalog, PartitionDef, SourceAdvance, StorageFormat, TableDef};
+use cuve_catalog::{Catalog, PartitionDef, SourceAdvance, TableDef};
 use datafusion::arrow::array::RecordBatch;
 use serde::Serialize;
 
@@ -24,7 +24,6 @@ use crate::access::Privilege;
 use crate::error::{EngineError, Result};
 use crate::parse::TableName;
 use crate::session::Session;
-use crate::table::CuveTable;
 use crate::table::commit::{Change, Staged, commit, discard, publish_pending, stage_file};
 use crate::table::writer::{Layout, SliceKey};
 
@@ -98,7 +97,7 @@ struct Run<'a> {
     def: Arc<TableDef>,
     layout: Layout,
     opts: &'a IngestOptions,
-    tz: chrono_tz::Tz,
+    target: super::Target,
     locks_dir: PathBuf,
     dead_letter_path: PathBuf,
     dead_letter: Mutex<Option<std::fs::File>>,
@@ -182,29 +181,9 @@ fn ingest_inner(
                 visible.qualified_name()
             ))
         })?;
-    if def.format != StorageFormat::Parquet {
-        return Err(EngineError::Unsupported(format!(
-            "ingest writes Parquet: table {} is STORED AS {}",
-            def.qualified_name(),
-            def.format.as_str()
-        )));
-    }
-    let tz: chrono_tz::Tz = def
-        .properties
-        .get(cuve_catalog::PARTITION_TIME_ZONE_PROPERTY)
-        .map(|s| s.as_str())
-        .unwrap_or("UTC")
-        .parse()
-        .map_err(|_| EngineError::invalid("bad partition.time_zone property"))?;
-    let provider = CuveTable::try_new(def.clone(), catalog.clone())?;
-    use datafusion::catalog::TableProvider;
-    let def = Arc::new(def);
-    let registered = if def.partition_columns.is_empty() {
-        vec![]
-    } else {
-        catalog.partitions(&def.database, &def.name)?
-    };
-    let layout = Layout::new(def.clone(), provider.schema())?.with_registered(registered);
+    let target = super::Target::of(def, catalog, "ingest")?;
+    let layout = target.layout(catalog)?;
+    let def = target.def.clone();
     let sources = expand_inputs(
         inputs,
         opts.sender_ip.as_deref(),
@@ -226,7 +205,7 @@ fn ingest_inner(
         catalog,
         layout,
         opts,
-        tz,
+        target,
         locks_dir,
         dead_letter_path: dl_dir.join(format!(
             "{}-{}.jsonl",
@@ -274,18 +253,7 @@ fn ingest_inner(
 
 impl Run<'_> {
     fn worker(&self, queue: &Mutex<VecDeque<Source>>) -> Result<()> {
-        let mut decoder = RowDecoder::new(
-            self.layout.table_schema.clone(),
-            &self
-                .def
-                .partition_columns
-                .iter()
-                .map(|c| c.name.clone())
-                .collect::<Vec<_>>(),
-            self.opts.format,
-            self.opts.time_unit,
-            self.tz,
-        )?;
+        let mut decoder = self.target.decoder(self.opts.format, self.opts.time_unit)?;
         let mut batch = Batch::default();
         loop {
             let next = queue.lock().ok().and_then(|mut q| q.pop_front());

@@ -17,6 +17,17 @@ pub struct SourceKey {
     pub source: String,
 }
 
+impl SourceKey {
+    pub fn of(database: &str, table: &str, sender: &str, source: &str) -> Self {
+        SourceKey {
+            database: database.into(),
+            table: table.into(),
+            sender: sender.into(),
+            source: source.into(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct SourceState {
     pending: Vec<(u64, u64)>,

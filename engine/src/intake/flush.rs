@@ -16,13 +16,13 @@ use serde::Serialize;
 
 use super::Intake;
 use super::dedupe::SourceKey;
-use super::submit::Target;
 use super::wal::{Record, read_segment};
 use crate::error::{EngineError, Result};
-use crate::ingest::decode::{LineOrigin, TimeUnit};
+use crate::ingest::Target;
+use crate::ingest::decode::{InputFormat, LineOrigin, TimeUnit};
 use crate::ingest::run::{DeadLetter, stage_slices};
 use crate::table::commit::{Change, commit};
-use crate::table::writer::{Layout, SliceKey};
+use crate::table::writer::SliceKey;
 
 /// What one flush did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -115,25 +115,14 @@ impl Intake {
                 .collect();
             return self.write_dead_letters(&format!("{db}.{table}"), &dead);
         };
-        let target = Target::of(def, catalog)?;
-        let registered = if target.def.partition_columns.is_empty() {
-            vec![]
-        } else {
-            catalog.partitions(db, table)?
-        };
-        let layout =
-            Layout::new(target.def.clone(), target.schema.clone())?.with_registered(registered);
+        let target = Target::of(def, catalog, "intake")?;
+        let layout = target.layout(catalog)?;
         // What the catalog already has.
         let mut sources: HashMap<SourceKey, cuve_catalog::SourceProgress> = HashMap::new();
         let mut all_ids: Vec<&str> = Vec::new();
         for r in records {
             if let Some(source) = &r.source {
-                let key = SourceKey {
-                    database: db.into(),
-                    table: table.into(),
-                    sender: r.sender.clone(),
-                    source: source.clone(),
-                };
+                let key = SourceKey::of(db, table, &r.sender, source);
                 if let std::collections::hash_map::Entry::Vacant(e) = sources.entry(key) {
                     e.insert(catalog.ingest_source(db, table, &r.sender, source)?);
                 }
@@ -151,7 +140,10 @@ impl Intake {
         for r in records {
             let unit = TimeUnit::parse(&r.time_unit).unwrap_or_default();
             if !decoders.contains_key(&r.time_unit) {
-                decoders.insert(r.time_unit.clone(), target.decoder(unit)?);
+                decoders.insert(
+                    r.time_unit.clone(),
+                    target.decoder(InputFormat::Jsonl, unit)?,
+                );
             }
             let decoder = decoders.get_mut(&r.time_unit).expect("inserted");
             let mut push = |line: &str, origin: LineOrigin<'_>, source: &str| {
@@ -167,12 +159,7 @@ impl Intake {
             };
             match &r.source {
                 Some(source) => {
-                    let key = SourceKey {
-                        database: db.into(),
-                        table: table.into(),
-                        sender: r.sender.clone(),
-                        source: source.clone(),
-                    };
+                    let key = SourceKey::of(db, table, &r.sender, source);
                     let p = &sources[&key];
                     let (id, prefix, committed) = (&p.id, &p.lines, &p.ranges);
                     let mut keep = Vec::new();
@@ -263,12 +250,7 @@ impl Intake {
         // Ranges found already committed are no longer pending either.
         for r in records {
             if let Some(source) = &r.source {
-                let key = SourceKey {
-                    database: db.into(),
-                    table: table.into(),
-                    sender: r.sender.clone(),
-                    source: source.clone(),
-                };
+                let key = SourceKey::of(db, table, &r.sender, source);
                 self.holdings.committed(&key, &r.ranges);
             }
         }

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::Intake;
 use super::es;
 use super::limits::{Admission, Refused};
-use super::submit::{DocOutcome, LinesRequest, SubmitError, Target};
+use super::submit::{DocOutcome, LinesRequest, SubmitError, load_target};
 use crate::access::AccessView;
 use crate::error::{EngineError, ErrorKind};
 use crate::exec::Admitted;
@@ -474,7 +474,7 @@ async fn run_bulk(
         }
     }
     for (index, members) in groups {
-        let target = match Target::load(&intake.engine, &access, &index) {
+        let target = match load_target(&intake.engine, &access, &index) {
             Ok(t) => t,
             Err(e) => {
                 let f = Failure::engine(&e);

@@ -99,12 +99,7 @@ impl Intake {
     fn hold_replayed(&self, r: &wal::Record) {
         match &r.source {
             Some(source) => self.holdings.replayed(
-                &dedupe::SourceKey {
-                    database: r.database.clone(),
-                    table: r.table.clone(),
-                    sender: r.sender.clone(),
-                    source: source.clone(),
-                },
+                &dedupe::SourceKey::of(&r.database, &r.table, &r.sender, source),
                 &r.ranges,
             ),
             None => self

@@ -4,8 +4,6 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use cuve_catalog::{StorageFormat, TableDef};
-use datafusion::arrow::datatypes::SchemaRef;
 use serde::Serialize;
 
 use super::Intake;
@@ -13,24 +11,17 @@ use super::dedupe::{Claim, IdClaim, SourceKey};
 use super::wal::Record;
 use crate::access::{AccessView, Privilege};
 use crate::error::{EngineError, Result};
-use crate::ingest::decode::{InputFormat, LineOrigin, RowDecoder, TimeUnit};
+use crate::ingest::Target;
+use crate::ingest::decode::{InputFormat, LineOrigin, TimeUnit};
 use crate::ingest::run::DeadLetter;
-use crate::table::CuveTable;
 
-/// A table intake writes to, with what decoding needs.
-pub struct Target {
-    pub def: Arc<TableDef>,
-    pub schema: SchemaRef,
-    pub tz: chrono_tz::Tz,
-}
-
-impl Target {
-    /// Loads `db.table` (names as SQL gives them), if the caller may write to it.
-    pub fn load(
-        engine: &Arc<crate::session::Engine>,
-        access: &AccessView,
-        name: &str,
-    ) -> Result<Target> {
+/// Loads `db.table` (names as SQL gives them), if the caller may write to it.
+pub fn load_target(
+    engine: &Arc<crate::session::Engine>,
+    access: &AccessView,
+    name: &str,
+) -> Result<Target> {
+    {
         let (db, table) = name.split_once('.').ok_or_else(|| {
             EngineError::invalid(format!(
                 "'{name}' is not a table name: write <database>.<table>, e.g. korea_naver_log.stream_log"
@@ -48,46 +39,7 @@ impl Target {
         }
         let def = crate::threads::blocking(|| catalog.table(&db, &table))?
             .ok_or_else(|| EngineError::invalid(format!("table '{db}.{table}' does not exist")))?;
-        Target::of(def, catalog)
-    }
-
-    pub(crate) fn of(def: TableDef, catalog: &Arc<cuve_catalog::Catalog>) -> Result<Target> {
-        if def.format != StorageFormat::Parquet {
-            return Err(EngineError::Unsupported(format!(
-                "intake writes Parquet: table {} is STORED AS {}",
-                def.qualified_name(),
-                def.format.as_str()
-            )));
-        }
-        let tz: chrono_tz::Tz = def
-            .properties
-            .get(cuve_catalog::PARTITION_TIME_ZONE_PROPERTY)
-            .map(|s| s.as_str())
-            .unwrap_or("UTC")
-            .parse()
-            .map_err(|_| EngineError::invalid("bad partition.time_zone property"))?;
-        use datafusion::catalog::TableProvider;
-        let schema = CuveTable::try_new(def.clone(), catalog.clone())?.schema();
-        Ok(Target {
-            def: Arc::new(def),
-            schema,
-            tz,
-        })
-    }
-
-    pub(crate) fn decoder(&self, unit: TimeUnit) -> Result<RowDecoder> {
-        RowDecoder::new(
-            self.schema.clone(),
-            &self
-                .def
-                .partition_columns
-                .iter()
-                .map(|c| c.name.clone())
-                .collect::<Vec<_>>(),
-            InputFormat::Jsonl,
-            unit,
-            self.tz,
-        )
+        Target::of(def, catalog, "intake")
     }
 }
 
@@ -161,7 +113,7 @@ impl Intake {
         req: &LinesRequest<'_>,
         body: &[u8],
     ) -> std::result::Result<LinesOutcome, SubmitError> {
-        let target = Target::load(&self.engine, access, req.table)?;
+        let target = load_target(&self.engine, access, req.table)?;
         let lines = body_lines(body);
         let n = lines.len() as u64;
         let first = req.first_line - 1;
@@ -208,7 +160,7 @@ impl Intake {
         claimed: &[(u64, u64)],
     ) -> Result<LinesOutcome> {
         let first = req.first_line - 1;
-        let mut decoder = target.decoder(req.time_unit)?;
+        let mut decoder = target.decoder(InputFormat::Jsonl, req.time_unit)?;
         let mut record = Record {
             database: key.database.clone(),
             table: key.table.clone(),
@@ -349,7 +301,7 @@ impl Intake {
                 break c;
             }
         };
-        let mut decoder = target.decoder(TimeUnit::Ns)?;
+        let mut decoder = target.decoder(InputFormat::Jsonl, TimeUnit::Ns)?;
         let mut record = Record {
             database: table.0.clone(),
             table: table.1.clone(),
