@@ -58,6 +58,24 @@ pub(crate) const TRACKED_MIGRATION: &str = r#"
     );
 "#;
 
+/// Migration: the commit that replaced each tombstoned file, so a file is deleted as soon as no
+/// running query reads the table as of an earlier commit (the engine's read leases).
+pub(crate) const LIFECYCLE_MIGRATION: &str = r#"
+    ALTER TABLE file_tombstones ADD COLUMN batch_id INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// A file a commit removed from its table, still on storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub path: String,
+    pub database: String,
+    pub table: String,
+    /// The commit that removed it (0: recorded before commits were kept with tombstones).
+    pub batch_id: i64,
+    /// When (Unix seconds).
+    pub since: i64,
+}
+
 /// What one commit changes, besides the files it publishes.
 #[derive(Debug, Clone, Copy)]
 pub struct FileCommit<'a> {
@@ -77,6 +95,12 @@ pub struct FileCommit<'a> {
     pub partitions: &'a [PartitionDef],
     /// Files this commit removes from the table (kept on disk as tombstones).
     pub replaced: &'a [String],
+    /// The replaced files must still be the table's (a rewrite of files: compaction, DELETE,
+    /// expiry): the commit fails if another commit replaced one of them meanwhile, so two
+    /// rewrites of the same files never both land.
+    pub require_live: bool,
+    /// Partitions (specs) this commit removes from the catalog, with their files in `replaced`.
+    pub drop_partitions: &'a [String],
     /// Files written under their final names (object stores): `(path, size)`.
     pub added: &'a [(String, u64)],
 }
@@ -250,21 +274,47 @@ impl Catalog {
             }
             let since = unix_now();
             for r in c.replaced {
+                if c.require_live {
+                    let tombstoned: bool = tx
+                        .prepare_cached("SELECT count(*) > 0 FROM file_tombstones WHERE path = ?1")?
+                        .query_row([self.root.enc(r)], |row| row.get(0))?;
+                    let present = if r.contains("://") {
+                        tx.prepare_cached(
+                            "SELECT count(*) > 0 FROM table_files WHERE database = ?1 AND table_name = ?2 AND path = ?3",
+                        )?
+                        .query_row(params![c.database, c.table, r], |row| row.get(0))?
+                    } else {
+                        std::path::Path::new(r).exists()
+                    };
+                    if tombstoned || !present {
+                        return Err(CatalogError::invalid(format!(
+                            "file {r} of {}.{} was replaced or removed by another commit while this one ran; nothing was changed: run it again",
+                            c.database, c.table
+                        )));
+                    }
+                }
                 tx.execute(
-                    "INSERT OR REPLACE INTO file_tombstones(path, database, table_name, since)
-                     VALUES (?1, ?2, ?3, ?4)",
-                    params![self.root.enc(r), c.database, c.table, since],
+                    "INSERT OR REPLACE INTO file_tombstones(path, database, table_name, since, batch_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![self.root.enc(r), c.database, c.table, since, batch_id],
                 )?;
                 tx.execute(
                     "DELETE FROM table_files WHERE database = ?1 AND table_name = ?2 AND path = ?3",
                     params![c.database, c.table, r],
                 )?;
             }
+            let mut dropped = 0;
+            for spec in c.drop_partitions {
+                dropped += tx.execute(
+                    "DELETE FROM partitions WHERE table_id = ?1 AND spec = ?2",
+                    params![table_id, spec],
+                )?;
+            }
             let mut added = 0;
             for p in c.partitions {
                 added += insert_partition(tx, &self.root, table_id, p)?;
             }
-            if added > 0 {
+            if added > 0 || dropped > 0 {
                 bump_version(tx, table_id)?;
             }
             Ok((batch_id, files))
@@ -464,6 +514,36 @@ impl Catalog {
         })
     }
 
+    /// Every tombstone: files commits removed that are still on storage.
+    pub fn tombstones(&self) -> Result<Vec<Tombstone>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT path, database, table_name, batch_id, since FROM file_tombstones ORDER BY path",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Tombstone {
+                    path: self.root.dec(r.get(0)?),
+                    database: r.get(1)?,
+                    table: r.get(2)?,
+                    batch_id: r.get(3)?,
+                    since: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Whether some table's partition (or table) is at `location`.
+    pub fn is_table_location(&self, location: &str) -> Result<bool> {
+        let enc = self.root.enc(location);
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT (SELECT count(*) FROM partitions WHERE location = ?1) + (SELECT count(*) FROM tables WHERE location = ?1) > 0",
+            )?
+            .query_row([enc], |r| r.get(0))?)
+        })
+    }
+
     /// Tombstoned files removed at least `retention_secs` ago (safe to delete).
     pub fn expired_tombstones(&self, retention_secs: u64) -> Result<Vec<String>> {
         let before = unix_now().saturating_sub(retention_secs as i64);
@@ -541,6 +621,8 @@ mod tests {
             ids: &[],
             partitions: &[],
             replaced: &[],
+            require_live: false,
+            drop_partitions: &[],
             added: &[],
         };
         // CREATE TABLE AS SELECT: the table exists only once the commit is in.
@@ -569,6 +651,8 @@ mod tests {
             create: None,
             expect_generation: Some(id - 1),
             replaced: &replaced,
+            require_live: false,
+            drop_partitions: &[],
             ..commit
         };
         let err = c.commit_files(&overwrite, &|_| vec![]).unwrap_err();

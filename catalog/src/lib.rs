@@ -23,7 +23,7 @@ pub mod tickets;
 
 pub use archive::ArchiveEntry;
 pub use checks::FileCheck;
-pub use commits::{FileCommit, FilesSnapshot, OBJECT_ID_MASK};
+pub use commits::{FileCommit, FilesSnapshot, OBJECT_ID_MASK, Tombstone};
 pub use error::{CatalogError, Result};
 pub use ledger::{RangeAdvance, SourceAdvance, SourceProgress};
 pub use model::*;
@@ -42,4 +42,5 @@ pub(crate) const MIGRATIONS_EXTRA: &[&str] = &[
     tickets::EPOCH_MIGRATION,
     commits::TRACKED_MIGRATION,
     ledger::RANGES_MIGRATION,
+    commits::LIFECYCLE_MIGRATION,
 ];

@@ -136,6 +136,8 @@ pub enum Priv {
     Sensitive,
     Write,
     Alter,
+    /// `DELETE FROM` rows of a table (ALTER also allows it).
+    Delete,
 }
 
 impl Priv {
@@ -145,8 +147,9 @@ impl Priv {
             "SENSITIVE" => Ok(Priv::Sensitive),
             "WRITE" => Ok(Priv::Write),
             "ALTER" => Ok(Priv::Alter),
+            "DELETE" => Ok(Priv::Delete),
             other => Err(CatalogError::invalid(format!(
-                "unknown privilege '{other}': use SELECT, SENSITIVE, WRITE or ALTER"
+                "unknown privilege '{other}': use SELECT, SENSITIVE, WRITE, ALTER or DELETE"
             ))),
         }
     }
@@ -156,6 +159,7 @@ impl Priv {
             Priv::Sensitive => "SENSITIVE",
             Priv::Write => "WRITE",
             Priv::Alter => "ALTER",
+            Priv::Delete => "DELETE",
         }
     }
 }

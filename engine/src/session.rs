@@ -84,7 +84,7 @@ impl Engine {
         // Finish publishing ingest batches a crashed process committed.
         crate::table::commit::publish_pending(&catalog)?;
         // Delete files commits replaced, once no query can still be reading them.
-        crate::table::commit::vacuum(&catalog, crate::table::commit::retention_secs());
+        crate::table::commit::vacuum(&catalog);
         // Parquet footers and page indexes stay cached across queries (256 MiB, LRU).
         let runtime = RuntimeEnvBuilder::new()
             .with_metadata_cache_limit(256 << 20)

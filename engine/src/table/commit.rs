@@ -12,9 +12,10 @@
 //! Readers see a commit entirely or not at all: a scan takes the table's snapshot (generation,
 //! partitions, unpublished files, tombstones), finishes any unpublished renames itself, lists
 //! the directories, drops tombstoned files, and starts again if the generation moved meanwhile
-//! (`table::provider`). Files a commit replaces are only tombstoned: they are deleted
-//! [`retention_secs`] later ([`vacuum`], after each commit), so queries planned before the
-//! commit still read them.
+//! (`table::provider`). Files a commit replaces are only tombstoned: [`vacuum`] (after each
+//! commit, and when a query ends) deletes them once no running query reads the table as of an
+//! earlier commit (read leases, `table::leases`), so queries planned before the commit still
+//! read them.
 //!
 //! Final names are unique by construction (`<bucket>_<n>` with `n` from the commit's id), so
 //! concurrent writers never collide and a publish can always be redone.
@@ -232,6 +233,8 @@ pub fn adopt(catalog: &Catalog, def: &TableDef, dirs: &[PathBuf]) -> Result<usiz
         ids: &[],
         partitions: &[],
         replaced: &[],
+        require_live: false,
+        drop_partitions: &[],
         added: &added,
     };
     let (id, _) = crate::exec::blocking(|| catalog.commit_files(&spec, &|_| vec![]))?;
@@ -295,6 +298,10 @@ pub struct Change<'a> {
     pub ids: &'a [String],
     /// Creates the table in the commit (`CREATE TABLE AS SELECT`).
     pub create: bool,
+    /// The replaced files must still be the table's (rewrites: compaction, DELETE, expiry).
+    pub require_live: bool,
+    /// Partitions (specs) the commit removes, their files in `replaced` (retention).
+    pub drop_partitions: &'a [String],
     /// The table's generation the statement started from (`INSERT OVERWRITE`): the commit
     /// fails if anything else was committed since.
     pub expect_generation: Option<i64>,
@@ -352,6 +359,8 @@ pub fn commit(
         ids: change.ids,
         partitions: change.partitions,
         replaced: &replaced,
+        require_live: change.require_live,
+        drop_partitions: change.drop_partitions,
         added: &added,
     };
     let (id, files) = match crate::exec::blocking(|| catalog.commit_files(&spec, &names)) {
@@ -363,7 +372,7 @@ pub fn commit(
     };
     crate::faults::crash_point("after-commit");
     publish(catalog, id, &files)?;
-    vacuum(catalog, retention_secs());
+    vacuum(catalog);
     let finals = files
         .iter()
         .map(|(_, f)| PathBuf::from(f))
@@ -372,8 +381,9 @@ pub fn commit(
     Ok((id, finals))
 }
 
-/// How long files a commit replaced stay on disk, so queries planned before the commit can
-/// still read them: `CUVE_FILE_RETENTION_SECS`, one hour by default.
+/// How long files replaced by commits of an older Cuve (recorded without the commit that
+/// replaced them, so no read lease can tell whether they are in use) stay on disk:
+/// `CUVE_FILE_RETENTION_SECS`, one hour by default.
 pub fn retention_secs() -> u64 {
     std::env::var("CUVE_FILE_RETENTION_SECS")
         .ok()
@@ -381,39 +391,89 @@ pub fn retention_secs() -> u64 {
         .unwrap_or(3600)
 }
 
-/// Deletes replaced files older than the retention (best effort; a failure is logged and
-/// retried by the next commit). Returns how many were deleted.
-pub fn vacuum(catalog: &Catalog, retention_secs: u64) -> usize {
-    let expired = match catalog.expired_tombstones(retention_secs) {
-        Ok(e) => e,
+/// Deletes the files commits replaced or dropped that no running query reads (read leases of
+/// every process of the home, `leases.rs`), and the directories of dropped partitions once
+/// empty. Best effort: a failure is logged and retried by the next commit or release. Returns
+/// how many files were deleted.
+pub fn vacuum(catalog: &Catalog) -> usize {
+    let tombstones = match catalog.tombstones() {
+        Ok(t) => t,
         Err(e) => {
             log::warn!("listing replaced files to delete: {e}");
             return 0;
         }
     };
+    if tombstones.is_empty() {
+        return 0;
+    }
+    let reading = super::leases::oldest_read(catalog);
+    let old = chrono::Utc::now().timestamp() - retention_secs() as i64;
+    let free = |t: &cuve_catalog::Tombstone| {
+        if t.batch_id == 0 {
+            return t.since <= old;
+        }
+        reading
+            .get(&(t.database.clone(), t.table.clone()))
+            .is_none_or(|&g| g >= t.batch_id)
+    };
     let mut gone = Vec::new();
-    for path in expired {
-        if crate::storage::is_object(&path) {
-            match crate::storage::objects::delete(&path) {
-                Ok(()) => gone.push(path),
+    let mut dirs = Vec::new();
+    for t in tombstones.iter().filter(|t| free(t)) {
+        let path = &t.path;
+        if crate::storage::is_object(path) {
+            match crate::storage::objects::delete(path) {
+                Ok(()) => gone.push(path.clone()),
                 Err(e) => log::warn!("deleting replaced file: {e}"),
             }
             continue;
         }
-        match std::fs::remove_file(&path) {
+        if Path::new(path).is_dir() {
+            dirs.push(path.clone());
+            continue;
+        }
+        match std::fs::remove_file(path) {
             Ok(()) => {
-                super::mapped::forget(Path::new(&path));
-                gone.push(path);
+                super::mapped::forget(Path::new(path));
+                gone.push(path.clone());
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(path.clone()),
             Err(e) => log::warn!("deleting replaced file {path}: {e}"),
         }
     }
     let n = gone.len();
+    // Directories of dropped partitions, after their files: removed when nothing but marker
+    // files other programs leave (`_SUCCESS`, `.crc`) remains, unless the partition was made
+    // again meanwhile (a writer's staged file keeps it too).
+    for dir in dirs {
+        if !catalog.is_table_location(&dir).unwrap_or(true) {
+            remove_dropped_dir(Path::new(&dir));
+        }
+        gone.push(dir);
+    }
     if let Err(e) = catalog.forget_tombstones(&gone) {
         log::warn!("forgetting deleted files: {e}");
     }
     n
+}
+
+fn remove_dropped_dir(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let marker = name == "_SUCCESS"
+                || name.starts_with("_committed_")
+                || name.starts_with("_started_")
+                || (name.starts_with('.') && name.ends_with(".crc"));
+            if marker && e.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    match std::fs::remove_dir(dir) {
+        Ok(()) => super::mapped::forget(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log::info!("dropped partition directory {} kept: {e}", dir.display()),
+    }
 }
 
 /// Renames the committed but unpublished files of a snapshot (a reader finishing a writer's

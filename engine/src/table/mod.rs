@@ -6,6 +6,7 @@ pub mod bucket;
 pub mod commit;
 pub mod compressibility;
 pub mod layout;
+pub mod leases;
 pub mod mapped;
 pub mod orc;
 pub mod page_select;

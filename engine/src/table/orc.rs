@@ -44,6 +44,8 @@ pub struct OrcSource {
     batch_size: usize,
     metrics: ExecutionPlanMetricsSet,
     predicate: Option<Predicate>,
+    /// The scan's read lease (`leases.rs`), held while the plan lives.
+    lease: Option<std::sync::Arc<super::leases::Lease>>,
 }
 
 impl OrcSource {
@@ -55,7 +57,13 @@ impl OrcSource {
             batch_size: 8192,
             metrics: ExecutionPlanMetricsSet::new(),
             predicate: None,
+            lease: None,
         }
+    }
+
+    pub fn with_lease(mut self, lease: std::sync::Arc<super::leases::Lease>) -> Self {
+        self.lease = Some(lease);
+        self
     }
 
     /// Row groups that cannot match `predicate` are skipped (files with named columns only).

@@ -22,7 +22,7 @@ use datafusion::datasource::physical_plan::parquet::{
     ParquetFileReaderFactory, ParquetRowSelection,
 };
 use datafusion::datasource::physical_plan::{
-    FileGroup, FileScanConfigBuilder, FileSource, ParquetSource,
+    FileGroup, FileScanConfig, FileScanConfigBuilder, FileSource, ParquetSource,
 };
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::source::DataSourceExec;
@@ -73,6 +73,8 @@ pub struct FileSelection {
     pub report: ScanReport,
     /// Whether the files' bucket and sort layout may be relied on (verify.rs).
     pub trust: Trust,
+    /// The read lease on the commit the files are as of (held by the scan's plan).
+    pub lease: Arc<super::leases::Lease>,
 }
 
 impl CuveTable {
@@ -161,6 +163,7 @@ impl CuveTable {
         Vec<Vec<ScalarValue>>,
         usize,
         Vec<(usize, Arc<Vec<DataFile>>)>,
+        Arc<super::leases::Lease>,
     )> {
         const ATTEMPTS: usize = 50;
         let (db, name) = (&self.def.database, &self.def.name);
@@ -203,8 +206,11 @@ impl CuveTable {
                 }
                 listings.push((i, listing));
             }
+            // Leased before the generation is checked again: a commit after the check sees
+            // the lease and keeps the files it replaces for this scan.
+            let lease = super::leases::acquire(&self.catalog, db, name, snapshot.generation);
             if self.catalog.table_generation(db, name)? == snapshot.generation {
-                return Ok((parts, values, kept, listings));
+                return Ok((parts, values, kept, listings, lease));
             }
         }
         Err(EngineError::invalid(format!(
@@ -215,7 +221,7 @@ impl CuveTable {
 
     /// Selects the files to read for `filters`: partition pruning, then bucket pruning.
     pub fn select_files(&self, filters: &[Expr]) -> Result<FileSelection> {
-        let (parts, values, keep, listings) = self.consistent_listing(filters)?;
+        let (parts, values, keep, listings, lease) = self.consistent_listing(filters)?;
         let mut report = ScanReport {
             table: self.def.qualified_name(),
             partitions_total: parts.len(),
@@ -270,6 +276,7 @@ impl CuveTable {
             files: selected,
             report,
             trust,
+            lease,
         })
     }
 
@@ -520,6 +527,7 @@ impl TableProvider for CuveTable {
         }
         let bucketing = self.bucket_tag(state, &selection);
         let sorted = selection.trust.sorted;
+        let lease = selection.lease.clone();
         // One scan reads one store: the local disk or one bucket.
         let mut url: Option<ObjectStoreUrl> = None;
         let mut files: Vec<PartitionedFile> = selection
@@ -620,6 +628,10 @@ impl TableProvider for CuveTable {
                 .build())
         };
         if let Some((options, factory)) = lookup {
+            let factory = super::reader::LeasedFactory {
+                inner: Arc::new(factory),
+                lease,
+            };
             let mut source = ParquetSource::new(table_schema)
                 .with_table_parquet_options(options.clone())
                 .with_parquet_file_reader_factory(Arc::new(factory));
@@ -631,11 +643,16 @@ impl TableProvider for CuveTable {
         let Some(format) = self.file_format(state, filters) else {
             let unqualified: Vec<Expr> = filters.iter().map(unqualify).collect();
             let predicate = super::orc::lookup_predicate(&unqualified, &self.file_schema);
-            let source = Arc::new(OrcSource::new(table_schema).with_predicate(predicate));
+            let source = Arc::new(
+                OrcSource::new(table_schema)
+                    .with_predicate(predicate)
+                    .with_lease(lease),
+            );
             return Ok(DataSourceExec::from_data_source(config(source)?));
         };
         let config = config(format.file_source(table_schema))?;
-        format.create_physical_plan(state, config).await
+        let plan = format.create_physical_plan(state, config).await?;
+        Ok(with_lease(plan, lease))
     }
 
     async fn insert_into(
@@ -669,6 +686,36 @@ impl TableProvider for CuveTable {
         );
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
+}
+
+/// A Parquet scan whose reader factory holds `lease` (other scans are returned as they are:
+/// only Parquet files are ever replaced).
+fn with_lease(
+    plan: Arc<dyn ExecutionPlan>,
+    lease: Arc<super::leases::Lease>,
+) -> Arc<dyn ExecutionPlan> {
+    use std::any::Any;
+    let Some(ds) = (plan.as_ref() as &dyn Any).downcast_ref::<DataSourceExec>() else {
+        return plan;
+    };
+    let Some(config) = (ds.data_source().as_ref() as &dyn Any).downcast_ref::<FileScanConfig>()
+    else {
+        return plan;
+    };
+    let Some(source) = (config.file_source().as_ref() as &dyn Any).downcast_ref::<ParquetSource>()
+    else {
+        return plan;
+    };
+    let Some(inner) = source.parquet_file_reader_factory().cloned() else {
+        return plan;
+    };
+    let source = source
+        .clone()
+        .with_parquet_file_reader_factory(Arc::new(super::reader::LeasedFactory { inner, lease }));
+    let config = FileScanConfigBuilder::from(config.clone())
+        .with_source(Arc::new(source))
+        .build();
+    DataSourceExec::from_data_source(config)
 }
 
 /// The session's Parquet read options: its table options with the current settings of how

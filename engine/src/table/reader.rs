@@ -173,3 +173,24 @@ impl AsyncFileReader for PageIndexReader {
         async move { self.inner.get_metadata(Some(&options)).await }.boxed()
     }
 }
+
+/// A reader factory that holds the scan's read lease (`leases.rs`) for as long as the plan,
+/// and its streams, use it: the files it reads are not deleted meanwhile.
+#[derive(Debug)]
+pub struct LeasedFactory {
+    pub inner: Arc<dyn ParquetFileReaderFactory>,
+    pub lease: Arc<super::leases::Lease>,
+}
+
+impl ParquetFileReaderFactory for LeasedFactory {
+    fn create_reader(
+        &self,
+        partition_index: usize,
+        partitioned_file: PartitionedFile,
+        metadata_size_hint: Option<usize>,
+        metrics: &ExecutionPlanMetricsSet,
+    ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
+        self.inner
+            .create_reader(partition_index, partitioned_file, metadata_size_hint, metrics)
+    }
+}

@@ -42,7 +42,7 @@ pub struct VacuumReport {
 /// Vacuums every table's storage and the warehouse root `warehouse`.
 pub fn vacuum(catalog: &Catalog, warehouse: &str, older_than: Duration) -> Result<VacuumReport> {
     let mut report = VacuumReport {
-        replaced_deleted: super::commit::vacuum(catalog, super::commit::retention_secs()),
+        replaced_deleted: super::commit::vacuum(catalog),
         ..Default::default()
     };
     let mut prefixes: BTreeSet<String> = BTreeSet::new();
