@@ -131,6 +131,8 @@ enum Command {
         tls_key: Option<PathBuf>,
         #[command(flatten)]
         http: serve::HttpArgs,
+        #[command(flatten)]
+        maintain: serve::MaintainArgs,
     },
     /// Run a batch job: statements in order, stop at the first failure.
     Run {
@@ -170,6 +172,9 @@ enum Command {
     /// The warehouse's storage (admin): `vacuum` deletes files no table refers to.
     #[command(subcommand)]
     Warehouse(tools::WarehouseCmd),
+    /// Tables' lifecycle: `maintain` runs compaction and expiry once.
+    #[command(subcommand)]
+    Table(tools::TableCmd),
     /// Read the audit log (admin).
     Audit {
         /// Only entries at or after this time (RFC 3339 or YYYY-MM-DD)
@@ -284,11 +289,13 @@ async fn run(mut cli: Cli) -> u8 {
             tls_cert,
             tls_key,
             http,
-        }) => serve::run(&ctx, &addr, tls_cert, tls_key, &http).await,
+            maintain,
+        }) => serve::run(&ctx, &addr, tls_cert, tls_key, &http, &maintain).await,
         Some(Command::Run { file, batch }) => batch::run(&ctx, &file, &batch).await,
         Some(Command::Template(cmd)) => tools::template(&ctx, cmd).await,
         Some(Command::Archive(cmd)) => tools::archive(&ctx, cmd).await,
         Some(Command::Warehouse(cmd)) => tools::warehouse(&ctx, cmd),
+        Some(Command::Table(cmd)) => tools::table(&ctx, cmd),
         Some(Command::Scheduler { .. } | Command::Executor { .. }) => Ok(()),
     };
     match result {

@@ -29,6 +29,17 @@ pub struct HttpArgs {
     pub max_inflight: u64,
 }
 
+/// Background lifecycle work (what `cuve table maintain` does once).
+#[derive(Debug, clap::Args, Clone)]
+pub struct MaintainArgs {
+    /// Run compaction and expiry of every table this often
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub maintain_interval: std::time::Duration,
+    /// Do not run compaction and expiry in the background
+    #[arg(long)]
+    pub no_maintain: bool,
+}
+
 /// `500ms`, or what `--older-than` takes (`30s`, `10m`, `1h`, `1d`).
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     match s.trim().strip_suffix("ms").map(|n| n.parse::<u64>()) {
@@ -44,6 +55,7 @@ pub async fn run(
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     http: &HttpArgs,
+    maintain: &MaintainArgs,
 ) -> CliResult {
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
@@ -94,6 +106,37 @@ pub async fn run(
             }
         }
     });
+    let maintenance = (!maintain.no_maintain).then(|| {
+        let e = engine.clone();
+        let every = maintain
+            .maintain_interval
+            .max(std::time::Duration::from_millis(100));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let c = e.catalog().clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    let who = cuve_engine::AccessView::admin("cuve-serve-maintenance");
+                    cuve_engine::lifecycle::maintain::maintain_all(&c, None, false, &who)
+                })
+                .await;
+                match done {
+                    Ok(Ok(cuve_engine::lifecycle::maintain::Report { actions, errors })) => {
+                        for a in actions {
+                            log::info!("maintenance: {a}");
+                        }
+                        for (t, err) in errors {
+                            log::warn!("maintenance of {t}: {}", err.user_message());
+                        }
+                    }
+                    Ok(Err(err)) => log::warn!("maintenance: {}", err.user_message()),
+                    Err(err) => log::warn!("maintenance: {err}"),
+                }
+            }
+        })
+    });
     let shutdown = async {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -135,6 +178,9 @@ pub async fn run(
         intake_final = Some(intake);
     }
     let served = serve(engine, listener, tls, shutdown).await;
+    if let Some(m) = &maintenance {
+        m.abort();
+    }
     for t in &intake_tasks {
         t.abort();
     }

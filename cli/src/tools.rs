@@ -286,3 +286,77 @@ pub fn warehouse(ctx: &CliContext, cmd: WarehouseCmd) -> CliResult {
         }
     }
 }
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TableCmd {
+    /// Run the lifecycle work tables are due, once (for cron): drop partitions past
+    /// `retention.days`, clear sensitive columns past `sensitive.retention.days`, merge small
+    /// files. `cuve serve` does the same on an interval.
+    Maintain {
+        /// Only this table (db.table); default every managed table
+        #[arg(long, value_name = "DB.TABLE")]
+        table: Option<String>,
+        /// Print each action it would take (table and partition) and change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub fn table(ctx: &CliContext, cmd: TableCmd) -> CliResult {
+    match cmd {
+        TableCmd::Maintain { table, dry_run } => {
+            let caller = ctx.access()?;
+            let only = match &table {
+                Some(t) => {
+                    let (db, name) = t.split_once('.').ok_or_else(|| {
+                        CliError::usage(format!("--table '{t}': write it as db.table"))
+                    })?;
+                    let db = cuve_catalog::names::database_name(db)
+                        .map_err(|e| CliError::usage(format!("--table '{t}': {e}")))?;
+                    let name = cuve_catalog::names::table_name(name)
+                        .map_err(|e| CliError::usage(format!("--table '{t}': {e}")))?;
+                    if !caller.allows(cuve_engine::Privilege::Alter, &db, &name) {
+                        return Err(crate::admin::denied(format!(
+                            "cuve table maintain --table {db}.{name} needs a ticket with ALTER on {db}.*"
+                        )));
+                    }
+                    Some((db, name))
+                }
+                None => {
+                    if !caller.admin {
+                        return Err(crate::admin::denied(
+                            "cuve table maintain of every table needs an admin ticket (or --table db.t with ALTER on it)",
+                        ));
+                    }
+                    None
+                }
+            };
+            let engine = ctx.engine()?;
+            let cuve_engine::lifecycle::maintain::Report { actions, errors } =
+                cuve_engine::lifecycle::maintain::maintain_all(
+                    engine.catalog(),
+                    only.as_ref().map(|(d, t)| (d.as_str(), t.as_str())),
+                    dry_run,
+                    &caller,
+                )
+                .map_err(|e| CliError::engine(&e, "maintain: "))?;
+            for a in &actions {
+                if dry_run {
+                    println!("would {a}");
+                } else {
+                    println!("{a}");
+                }
+            }
+            if actions.is_empty() {
+                println!("nothing to do");
+            }
+            if let Some((table, e)) = errors.first() {
+                for (t, e) in &errors {
+                    eprintln!("error: maintenance of {t}: {}", e.user_message());
+                }
+                return Err(CliError::engine(e, &format!("maintenance of {table}: ")));
+            }
+            Ok(())
+        }
+    }
+}

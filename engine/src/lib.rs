@@ -16,6 +16,8 @@
 //!   prepared handles, a thin adapter over sessions.
 //! - [`intake`]: log lines over HTTP (NDJSON and the Elasticsearch bulk API), acknowledged
 //!   once in a write-ahead log, flushed through the same commit with the ledger.
+//! - [`lifecycle`]: keeping data: compaction, retention, expiry of sensitive columns, DELETE,
+//!   each through the same commit.
 //! - [`storage`]: local directories and S3-compatible buckets (object stores per bucket).
 //! - [`remote`]: handing a session's physical plans to a distributed engine (Ballista).
 //! - [`faults`]: fault injection for tests of the panic and error paths (off by default).
@@ -32,6 +34,7 @@ pub mod faults;
 pub mod flight;
 pub mod ingest;
 pub mod intake;
+pub mod lifecycle;
 pub mod parse;
 pub mod planner;
 pub mod remote;

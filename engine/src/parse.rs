@@ -85,6 +85,10 @@ pub enum AlterAction {
     },
     SetProperties(BTreeMap<String, String>),
     UnsetProperties(Vec<String>),
+    /// `COMPACT [PARTITION (...)]`: merge small files now.
+    Compact {
+        partition: Option<PartitionSpec>,
+    },
 }
 
 /// A recognised statement.
@@ -692,6 +696,15 @@ fn parse_alter(p: &mut Parser<'_>) -> Result<AlterAction, ParserError> {
     } else {
         None
     };
+    if matches!(&p.peek_token().token, Token::Word(w) if w.value.eq_ignore_ascii_case("compact")) {
+        p.next_token();
+        let partition = match partition {
+            Some(spec) => Some(spec),
+            None if p.parse_keyword(Keyword::PARTITION) => Some(parse_partition_spec(p)?),
+            None => None,
+        };
+        return Ok(AlterAction::Compact { partition });
+    }
     if p.parse_keywords(&[Keyword::SET, Keyword::LOCATION]) {
         return Ok(AlterAction::SetLocation {
             partition,
@@ -710,7 +723,7 @@ fn parse_alter(p: &mut Parser<'_>) -> Result<AlterAction, ParserError> {
         return Ok(AlterAction::UnsetProperties(keys));
     }
     p.expected(
-        "ADD PARTITION, DROP PARTITION, SET LOCATION, SET TBLPROPERTIES or UNSET TBLPROPERTIES",
+        "ADD PARTITION, DROP PARTITION, SET LOCATION, SET TBLPROPERTIES, UNSET TBLPROPERTIES or COMPACT",
         p.peek_token(),
     )
 }
@@ -753,6 +766,29 @@ mod tests {
         assert_eq!(c.bucket.as_ref().unwrap().num_buckets, 16);
         assert_eq!(c.format.as_deref(), Some("PARQUET"));
         assert_eq!(c.properties["sensitive_columns"], "n");
+    }
+
+    #[test]
+    fn parses_compact() {
+        let s = parse_statement("ALTER TABLE d.t COMPACT").unwrap();
+        assert!(matches!(
+            s,
+            Statement::AlterTable {
+                action: AlterAction::Compact { partition: None },
+                ..
+            }
+        ));
+        for sql in [
+            "ALTER TABLE d.t COMPACT PARTITION (dt='2019-10-01')",
+            "ALTER TABLE d.t PARTITION (dt='2019-10-01') COMPACT",
+        ] {
+            let s = parse_statement(sql).unwrap();
+            assert!(
+                matches!(s, Statement::AlterTable { action: AlterAction::Compact { partition: Some(ref p) }, .. } if p.len() == 1),
+                "{sql}"
+            );
+        }
+        assert!(parse_statement("ALTER TABLE d.t COMPACT now").is_err());
     }
 
     #[test]

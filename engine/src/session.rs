@@ -194,7 +194,9 @@ impl Session {
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(CATALOG_NAME, "default")
-            .with_extension(scans.clone());
+            .with_extension(scans.clone())
+            // Who runs the statement, for what Cuve's own plans audit (DELETE).
+            .with_extension(access.clone());
         let opts = config.options_mut();
         opts.execution.parquet.pushdown_filters = false;
         opts.execution.parquet.reorder_filters = true;
@@ -723,8 +725,16 @@ impl Session {
                             (Some(db), t) => (db.to_string(), t.to_string()),
                             (None, t) => (self.current_db.clone(), t.to_string()),
                         };
-                        (!self.access.allows(crate::access::Privilege::Write, &db, &t))
-                            .then(|| format!("writing to {db}.{t} needs a ticket with WRITE on it"))
+                        if dml.op == datafusion::logical_expr::WriteOp::Delete {
+                            let may = self.access.allows(crate::access::Privilege::Delete, &db, &t)
+                                || self.access.allows(crate::access::Privilege::Alter, &db, &t);
+                            (!may).then(|| {
+                                format!("DELETE FROM {db}.{t} needs a ticket with DELETE (or ALTER) on it")
+                            })
+                        } else {
+                            (!self.access.allows(crate::access::Privilege::Write, &db, &t))
+                                .then(|| format!("writing to {db}.{t} needs a ticket with WRITE on it"))
+                        }
                     }
                     _ => None,
                 };

@@ -59,7 +59,10 @@ pub fn parquet_rows(path: &Path) -> Result<u64> {
     Ok(meta.file_metadata().num_rows().max(0) as u64)
 }
 
-/// `SHOW TABLE STATS`: one row per (partition, bucket) with files, rows and bytes, then a total.
+/// `SHOW TABLE STATS`: one row per (partition, bucket) with files, rows, bytes, layout, the small
+/// files compaction would merge, and when the partition's rows and sensitive values expire
+/// (`expires`, `sensitive_expires`: the first day they are removed, or `due`), then a total
+/// (the earliest dates).
 pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
     let registered = if def.partition_columns.is_empty() {
         vec![]
@@ -76,18 +79,40 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
     let mut groups: BTreeMap<(String, String), (u64, u64, u64)> = BTreeMap::new();
     let mut layouts: BTreeMap<(String, String), &'static str> = BTreeMap::new();
     let parts = table_partitions(def, registered);
-    // The catalog's file lists (object stores), read once for all partitions.
-    let snapshot = if parts.iter().any(|p| crate::storage::is_object(&p.location)) {
-        catalog.files_snapshot(&def.database, &def.name)?
-    } else {
-        Default::default()
-    };
+    // The catalog's file lists (object stores) and the files commits replaced, read once.
+    let snapshot = catalog.files_snapshot(&def.database, &def.name)?;
+    let policy = crate::lifecycle::policy::policy(def).ok();
+    let today = crate::lifecycle::clock::today()?;
+    let target = policy
+        .as_ref()
+        .map_or(crate::lifecycle::policy::DEFAULT_TARGET_BYTES, |p| {
+            p.target_bytes
+        });
+    let mut small: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let compactable = !def.external && def.format == cuve_catalog::StorageFormat::Parquet;
+    let mut expiry: BTreeMap<String, (String, String)> = BTreeMap::new();
     for p in parts {
         let spec = if p.values.is_empty() {
             String::new()
         } else {
             p.spec()
         };
+        if let Some(date) = crate::lifecycle::policy::partition_date(&p.values) {
+            let due = |days: Option<u32>| -> String {
+                match days {
+                    None => String::new(),
+                    Some(d) if crate::lifecycle::policy::is_expired(date, today, d) => {
+                        "due".to_string()
+                    }
+                    Some(d) => (date + chrono::Duration::days(i64::from(d) + 1)).to_string(),
+                }
+            };
+            let (r, s) = policy
+                .as_ref()
+                .map(|p| (due(p.retention_days), due(p.sensitive_days)))
+                .unwrap_or_default();
+            expiry.insert(spec.clone(), (r, s));
+        }
         let dir = PathBuf::from(&p.location);
         let files = if crate::storage::is_object(&p.location) {
             crate::table::commit::committed_files(
@@ -97,7 +122,9 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
                 def.external,
             )?
         } else if dir.exists() {
-            list_data_files(&dir)?
+            let mut files = list_data_files(&dir)?;
+            files.retain(|f| !snapshot.removed.contains(f.path.to_str().unwrap_or("")));
+            files
         } else {
             continue;
         };
@@ -115,6 +142,12 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
             if layout_rank(layout) > layout_rank(l) {
                 *l = layout;
             }
+            if compactable
+                && f.bucket.is_some()
+                && crate::lifecycle::compact::is_small(f.size, target)
+            {
+                *small.entry((spec.clone(), bucket.clone())).or_default() += 1;
+            }
             let e = groups.entry((spec.clone(), bucket)).or_default();
             e.0 += 1;
             e.1 += rows;
@@ -126,8 +159,15 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
     let mut bucket_col = Vec::new();
     let (mut fc, mut rc, mut bc) = (Vec::new(), Vec::new(), Vec::new());
     let mut layout_col = Vec::new();
+    let (mut small_col, mut exp_col, mut sens_col) = (Vec::new(), Vec::new(), Vec::new());
     let mut worst = "";
     for ((p, b), (f, r, s)) in &groups {
+        // Small files COMPACT would merge: two or more in the bucket.
+        let n = small.get(&(p.clone(), b.clone())).copied().unwrap_or(0);
+        small_col.push(if n >= 2 { n } else { 0 });
+        let (e, se) = expiry.get(p).cloned().unwrap_or_default();
+        exp_col.push(e);
+        sens_col.push(se);
         let layout = layouts.get(&(p.clone(), b.clone())).copied().unwrap_or("");
         if layout_rank(layout) > layout_rank(worst) {
             worst = layout;
@@ -148,6 +188,19 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
     rc.push(rows);
     bc.push(bytes);
     layout_col.push(worst);
+    small_col.push(small.values().filter(|n| **n >= 2).sum());
+    // The total row: the next day something expires ("due": maintenance has work now).
+    let next = |pick: fn(&(String, String)) -> &String| -> String {
+        let mut all: Vec<&String> = expiry
+            .values()
+            .map(pick)
+            .filter(|v| !v.is_empty())
+            .collect();
+        all.sort();
+        all.first().map(|v| v.to_string()).unwrap_or_default()
+    };
+    exp_col.push(next(|e| &e.0));
+    sens_col.push(next(|e| &e.1));
     let schema = Arc::new(Schema::new(vec![
         Field::new("partition", DataType::Utf8, false),
         Field::new("bucket", DataType::Utf8, false),
@@ -155,6 +208,9 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
         Field::new("rows", DataType::UInt64, false),
         Field::new("bytes", DataType::UInt64, false),
         Field::new("layout", DataType::Utf8, false),
+        Field::new("small_files", DataType::UInt64, false),
+        Field::new("expires", DataType::Utf8, false),
+        Field::new("sensitive_expires", DataType::Utf8, false),
     ]));
     RecordBatch::try_new(
         schema,
@@ -165,6 +221,9 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
             Arc::new(UInt64Array::from(rc)),
             Arc::new(UInt64Array::from(bc)),
             Arc::new(StringArray::from(layout_col)),
+            Arc::new(UInt64Array::from(small_col)),
+            Arc::new(StringArray::from(exp_col)),
+            Arc::new(StringArray::from(sens_col)),
         ],
     )
     .map_err(|e| EngineError::DataFusion(e.into()))

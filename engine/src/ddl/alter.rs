@@ -119,25 +119,18 @@ impl Session {
                 partitions,
                 purge: _,
             } => {
+                let mut specs = Vec::new();
                 for spec in partitions {
                     let values = full_partition(&def, &spec)?;
                     let spec_text = partition_spec(&values);
-                    match catalog.drop_partition(&def.database, &def.name, &spec_text)? {
-                        Some(p) => {
-                            let dir = PathBuf::from(&p.location);
-                            if !def.external && dir.starts_with(self.engine.warehouse()) {
-                                crate::storage::dirs::remove_dir(&dir)?;
-                                crate::table::mapped::forget(&dir);
-                                // Its objects are gone: a partition made again starts empty.
-                                catalog.forget_files_under(
-                                    &def.database,
-                                    &def.name,
-                                    &p.location,
-                                )?;
-                            }
-                        }
-                        None if if_exists => {}
-                        None => {
+                    let exists = catalog
+                        .partitions(&def.database, &def.name)?
+                        .iter()
+                        .any(|p| p.spec() == spec_text);
+                    match (exists, if_exists) {
+                        (true, _) => specs.push(spec_text),
+                        (false, true) => {}
+                        (false, false) => {
                             return Err(cuve_catalog::CatalogError::PartitionNotFound {
                                 table: def.qualified_name(),
                                 spec: spec_text,
@@ -146,7 +139,30 @@ impl Session {
                         }
                     }
                 }
+                self.drop_partitions(&def, &specs)?;
                 Ok(vec![])
+            }
+            AlterAction::Compact { partition } => {
+                let spec = match partition {
+                    Some(p) => Some(partition_spec(&full_partition(&def, &p)?)),
+                    None => None,
+                };
+                let scope = crate::lifecycle::maintain::Scope {
+                    expire: false,
+                    compact: true,
+                };
+                let actions = crate::exec::blocking(|| {
+                    crate::lifecycle::maintain::maintain_table(
+                        &catalog,
+                        &def,
+                        scope,
+                        spec.as_deref(),
+                        false,
+                        &self.access,
+                    )
+                })?;
+                let rows = actions.iter().map(|a| vec![a.to_string()]).collect();
+                Ok(vec![string_batch(&["action"], rows)?])
             }
             AlterAction::SetProperties(props)
                 if props.contains_key(SENSITIVE_COLUMNS_PROPERTY)
@@ -209,6 +225,29 @@ impl Session {
                 self.recheck_layout(&def, relayout)
             }
         }
+    }
+
+    /// Drops partitions (specs): a managed table's files leave storage once no query reads
+    /// them, in one commit with the catalog change; an external table's stay where they are.
+    fn drop_partitions(&self, def: &TableDef, specs: &[String]) -> Result<()> {
+        if specs.is_empty() {
+            return Ok(());
+        }
+        let catalog = self.engine.catalog().clone();
+        if def.external {
+            for s in specs {
+                catalog.drop_partition(&def.database, &def.name, s)?;
+            }
+            return Ok(());
+        }
+        let parts: Vec<crate::lifecycle::rewrite::PartitionFiles> =
+            crate::lifecycle::rewrite::current_files(&catalog, def)?
+                .into_iter()
+                .filter(|p| specs.contains(&p.spec()))
+                .collect();
+        let refs: Vec<&crate::lifecycle::rewrite::PartitionFiles> = parts.iter().collect();
+        crate::exec::blocking(|| crate::lifecycle::expire::drop_partitions(&catalog, def, &refs))?;
+        Ok(())
     }
 
     pub(super) fn msck_repair(&mut self, t: &TableName) -> Result<Vec<RecordBatch>> {

@@ -406,5 +406,6 @@ pub(super) fn validate_properties(def: &mut TableDef) -> Result<()> {
             .insert(SENSITIVE_COLUMNS_PROPERTY.into(), canon.join(","));
     }
     def.apply_sensitive_property()?;
+    crate::lifecycle::policy::validate(def)?;
     Ok(())
 }

@@ -252,27 +252,38 @@ mod tests {
     #[test]
     fn oldest_generation_per_table_follows_acquire_and_release() {
         let home = tempfile::tempdir().unwrap();
-        let catalog = Arc::new(Catalog::open(&home.path().join("catalog.db")).unwrap());
+        let catalog = Arc::new(Catalog::open(home.path().join("catalog.db")).unwrap());
         let key = ("d".to_string(), "t".to_string());
         assert!(!oldest_read(&catalog).contains_key(&key));
         let a = acquire(&catalog, "d", "t", 7);
         let b = acquire(&catalog, "d", "t", 5);
         let c = acquire(&catalog, "d", "t", 9);
         assert_eq!(oldest_read(&catalog)[&key], 5);
-        let file = std::fs::read_to_string(home.path().join("leases").join(std::process::id().to_string())).unwrap();
+        let file = std::fs::read_to_string(
+            home.path()
+                .join("leases")
+                .join(std::process::id().to_string()),
+        )
+        .unwrap();
         assert!(file.contains("5\td\tt"), "{file}");
         drop(b);
         assert_eq!(oldest_read(&catalog)[&key], 7);
         drop(a);
         drop(c);
         assert!(!oldest_read(&catalog).contains_key(&key));
-        assert!(!home.path().join("leases").join(std::process::id().to_string()).exists());
+        assert!(
+            !home
+                .path()
+                .join("leases")
+                .join(std::process::id().to_string())
+                .exists()
+        );
     }
 
     #[test]
     fn lease_files_of_dead_processes_are_ignored() {
         let home = tempfile::tempdir().unwrap();
-        let catalog = Catalog::open(&home.path().join("catalog.db")).unwrap();
+        let catalog = Catalog::open(home.path().join("catalog.db")).unwrap();
         let dir = home.path().join("leases");
         std::fs::create_dir_all(&dir).unwrap();
         // A pid far above pid_max: no such process.

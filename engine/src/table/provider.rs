@@ -525,6 +525,161 @@ impl TableProvider for CuveTable {
         if let Some(scans) = state.config().get_extension::<QueryScans>() {
             scans.record(selection.report.clone());
         }
+        // Partitions past `sensitive.retention.days` read their sensitive columns as NULL,
+        // whether or not maintenance has removed the bytes yet.
+        let masked = self.expired_sensitive(projection)?;
+        if !masked.is_empty() {
+            let (old, live): (Vec<_>, Vec<_>) = selection
+                .files
+                .iter()
+                .cloned()
+                .partition(|(_, values)| self.sensitive_expired(values));
+            if !old.is_empty() {
+                let part = |files| FileSelection {
+                    files,
+                    report: selection.report.clone(),
+                    trust: selection.trust,
+                    lease: selection.lease.clone(),
+                };
+                let old_plan = self
+                    .scan_selection(state, part(old), projection, filters, limit)
+                    .await?;
+                let old_plan = mask_columns(old_plan, &masked)?;
+                if live.is_empty() {
+                    return Ok(old_plan);
+                }
+                let live_plan = self
+                    .scan_selection(state, part(live), projection, filters, limit)
+                    .await?;
+                return datafusion::physical_plan::union::UnionExec::try_new(vec![
+                    live_plan, old_plan,
+                ]);
+            }
+        }
+        self.scan_selection(state, selection, projection, filters, limit)
+            .await
+    }
+
+    async fn delete_from(
+        &self,
+        state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        // The full definition: the session may not see the sensitive columns, but the files
+        // rewritten keep them.
+        let def = self
+            .catalog
+            .table(&self.def.database, &self.def.name)
+            .map_err(EngineError::from)?
+            .ok_or_else(|| {
+                EngineError::invalid(format!(
+                    "table '{}' does not exist",
+                    self.def.qualified_name()
+                ))
+            })?;
+        crate::lifecycle::rewrite::check_rewritable(&def, "DELETE")?;
+        let access = state.config().get_extension::<crate::access::AccessView>();
+        Ok(Arc::new(crate::lifecycle::delete::DeleteExec::new(
+            self.catalog.clone(),
+            def,
+            filters,
+            access,
+        )))
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if self.def.format != StorageFormat::Parquet {
+            return Err(EngineError::Unsupported(format!(
+                "INSERT into {} tables is not supported (Cuve reads them but writes only Parquet): table {} must be STORED AS PARQUET",
+                self.def.format.as_str(),
+                self.def.qualified_name()
+            ))
+            .into());
+        }
+        let mode = match insert_op {
+            InsertOp::Append => WriteMode::Append,
+            InsertOp::Overwrite => WriteMode::Overwrite,
+            InsertOp::Replace => {
+                return Err(
+                    EngineError::Unsupported("REPLACE INTO is not supported".into()).into(),
+                );
+            }
+        };
+        let sink = CuveSink::new(
+            self.def.clone(),
+            self.catalog.clone(),
+            self.schema.clone(),
+            mode,
+        );
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}
+
+impl CuveTable {
+    /// The sensitive columns (and `raw`) of `projection` if the table expires them.
+    fn expired_sensitive(&self, projection: Option<&Vec<usize>>) -> Result<Vec<String>> {
+        if crate::lifecycle::policy::policy(&self.def)?
+            .sensitive_days
+            .is_none()
+        {
+            return Ok(vec![]);
+        }
+        let columns = crate::lifecycle::policy::sensitive_columns(&self.def);
+        let projected: Vec<String> = match projection {
+            Some(p) => p
+                .iter()
+                .map(|&i| self.schema.field(i).name().clone())
+                .collect(),
+            None => self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
+        };
+        Ok(columns
+            .into_iter()
+            .filter(|c| projected.contains(c))
+            .collect())
+    }
+
+    /// Whether a file's partition is past `sensitive.retention.days` today.
+    fn sensitive_expired(&self, values: &[ScalarValue]) -> bool {
+        let Ok(policy) = crate::lifecycle::policy::policy(&self.def) else {
+            return false;
+        };
+        let (Some(days), Some(first), Ok(today)) = (
+            policy.sensitive_days,
+            values.first(),
+            crate::lifecycle::clock::today(),
+        ) else {
+            return false;
+        };
+        let text = match first {
+            ScalarValue::Utf8(Some(v))
+            | ScalarValue::LargeUtf8(Some(v))
+            | ScalarValue::Utf8View(Some(v)) => v.clone(),
+            ScalarValue::Date32(Some(_)) => first.to_string(),
+            _ => return false,
+        };
+        let name = self.def.partition_columns[0].name.clone();
+        crate::lifecycle::policy::partition_date(&[(name, text)])
+            .is_some_and(|d| crate::lifecycle::policy::is_expired(d, today, days))
+    }
+
+    async fn scan_selection(
+        &self,
+        state: &dyn Session,
+        selection: FileSelection,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let bucketing = self.bucket_tag(state, &selection);
         let sorted = selection.trust.sorted;
         let lease = selection.lease.clone();
@@ -654,38 +809,33 @@ impl TableProvider for CuveTable {
         let plan = format.create_physical_plan(state, config).await?;
         Ok(with_lease(plan, lease))
     }
+}
 
-    async fn insert_into(
-        &self,
-        _state: &dyn Session,
-        input: Arc<dyn ExecutionPlan>,
-        insert_op: InsertOp,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        if self.def.format != StorageFormat::Parquet {
-            return Err(EngineError::Unsupported(format!(
-                "INSERT into {} tables is not supported (Cuve reads them but writes only Parquet): table {} must be STORED AS PARQUET",
-                self.def.format.as_str(),
-                self.def.qualified_name()
-            ))
-            .into());
-        }
-        let mode = match insert_op {
-            InsertOp::Append => WriteMode::Append,
-            InsertOp::Overwrite => WriteMode::Overwrite,
-            InsertOp::Replace => {
-                return Err(
-                    EngineError::Unsupported("REPLACE INTO is not supported".into()).into(),
-                );
-            }
-        };
-        let sink = CuveSink::new(
-            self.def.clone(),
-            self.catalog.clone(),
-            self.schema.clone(),
-            mode,
-        );
-        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
-    }
+/// `plan` with the columns `masked` replaced by NULLs of their type.
+fn mask_columns(
+    plan: Arc<dyn ExecutionPlan>,
+    masked: &[String],
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    use datafusion::physical_expr::expressions::{Column, Literal};
+    use datafusion::physical_expr::projection::ProjectionExpr;
+    let schema = plan.schema();
+    let exprs = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let expr: Arc<dyn datafusion::physical_expr::PhysicalExpr> =
+                if masked.contains(f.name()) {
+                    Arc::new(Literal::new(ScalarValue::try_from(f.data_type())?))
+                } else {
+                    Arc::new(Column::new(f.name(), i))
+                };
+            Ok(ProjectionExpr::new(expr, f.name().clone()))
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    Ok(Arc::new(
+        datafusion::physical_plan::projection::ProjectionExec::try_new(exprs, plan)?,
+    ))
 }
 
 /// A Parquet scan whose reader factory holds `lease` (other scans are returned as they are:

@@ -190,7 +190,11 @@ impl ParquetFileReaderFactory for LeasedFactory {
         metadata_size_hint: Option<usize>,
         metrics: &ExecutionPlanMetricsSet,
     ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
-        self.inner
-            .create_reader(partition_index, partitioned_file, metadata_size_hint, metrics)
+        self.inner.create_reader(
+            partition_index,
+            partitioned_file,
+            metadata_size_hint,
+            metrics,
+        )
     }
 }
