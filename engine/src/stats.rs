@@ -196,7 +196,8 @@ pub fn table_stats(catalog: &Catalog, def: &TableDef) -> Result<RecordBatch> {
             .map(pick)
             .filter(|v| !v.is_empty())
             .collect();
-        all.sort();
+        // "due" first, then the earliest date.
+        all.sort_by_key(|v| (v.as_str() != "due", v.to_string()));
         all.first().map(|v| v.to_string()).unwrap_or_default()
     };
     exp_col.push(next(|e| &e.0));

@@ -7,6 +7,7 @@ mod demo;
 mod flight;
 mod hardening;
 mod intake;
+mod lifecycle;
 mod repl;
 mod s3;
 mod sql;

@@ -120,6 +120,15 @@ pub fn maintain_table(
         .into_iter()
         .filter(|p| partition.is_none_or(|s| p.spec() == s))
         .collect();
+    if !dry_run && !crate::storage::is_object(&def.location) {
+        // Staged files of writers that died, anywhere in the table.
+        let pending = catalog.pending_publishes()?;
+        crate::table::commit::remove_orphans(
+            std::path::Path::new(&def.location),
+            def.partition_columns.len(),
+            &pending,
+        );
+    }
     let table = def.qualified_name();
     let mut actions = Vec::new();
     let expired = |days: Option<u32>, p: &PartitionFiles| {
@@ -158,6 +167,7 @@ pub fn maintain_table(
         actions.extend(mine);
     }
     for p in kept {
+        let mut rewritten = None;
         if scope.expire && expired(sensitive_days, p) {
             let dirty = expire::dirty_files(def, p)?;
             if !dirty.is_empty() {
@@ -173,11 +183,16 @@ pub fn maintain_table(
                     let started = std::time::Instant::now();
                     expire::clear_sensitive(catalog, def, p, &dirty)?;
                     audit(catalog, who, std::slice::from_ref(&action), started);
+                    // Compaction plans on the files the clearing wrote.
+                    rewritten = rewrite::current_files(catalog, def)?
+                        .into_iter()
+                        .find(|q| q.spec() == p.spec());
                 }
                 actions.push(action);
             }
         }
         if scope.compact {
+            let p = rewritten.as_ref().unwrap_or(p);
             for m in compact::plan_partition(p, target_bytes) {
                 let action = Action {
                     table: table.clone(),

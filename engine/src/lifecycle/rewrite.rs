@@ -181,5 +181,15 @@ pub fn commit_rewrite(
         ..Default::default()
     };
     let (_, files) = commit::commit(catalog, def, &staged, change)?;
+    // Staged files of rewrites that died before committing, in the directories written.
+    let mut dirs: Vec<&PathBuf> = staged.iter().map(|s| &s.dir).collect();
+    dirs.sort();
+    dirs.dedup();
+    if !dirs.is_empty() {
+        let pending = catalog.pending_publishes()?;
+        for d in dirs {
+            commit::remove_orphans(d, 0, &pending);
+        }
+    }
     Ok(files)
 }

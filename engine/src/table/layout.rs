@@ -42,9 +42,13 @@ pub fn list_data_files(dir: &Path) -> Result<Vec<DataFile>> {
         if !is_data_file_name(name) {
             continue;
         }
-        let meta = entry
-            .metadata()
-            .map_err(|e| EngineError::io(entry.path(), e))?;
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            // Deleted between the directory read and now: a commit replaced it (readers check
+            // the table's generation after listing, and list again if it moved on).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(EngineError::io(entry.path(), e)),
+        };
         if !meta.is_file() {
             continue;
         }

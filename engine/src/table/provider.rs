@@ -521,10 +521,15 @@ impl TableProvider for CuveTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let selection = self.select_files(filters)?;
+        let mut selection = self.select_files(filters)?;
         if let Some(scans) = state.config().get_extension::<QueryScans>() {
             scans.record(selection.report.clone());
         }
+        // Partitions past `retention.days` are not read, whether or not maintenance has
+        // dropped them yet.
+        selection
+            .files
+            .retain(|(_, values)| !self.partition_expired(values, |p| p.retention_days));
         // Partitions past `sensitive.retention.days` read their sensitive columns as NULL,
         // whether or not maintenance has removed the bytes yet.
         let masked = self.expired_sensitive(projection)?;
@@ -533,8 +538,20 @@ impl TableProvider for CuveTable {
                 .files
                 .iter()
                 .cloned()
-                .partition(|(_, values)| self.sensitive_expired(values));
+                .partition(|(_, values)| self.partition_expired(values, |p| p.sensitive_days));
             if !old.is_empty() {
+                // A filter on a masked column is applied above the mask (DataFusion applies
+                // inexact filters again), never inside the scan, where it would see the
+                // values the mask hides.
+                let old_filters: Vec<Expr> = filters
+                    .iter()
+                    .filter(|f| {
+                        !f.column_refs()
+                            .iter()
+                            .any(|c| masked.iter().any(|m| m == c.name()))
+                    })
+                    .cloned()
+                    .collect();
                 let part = |files| FileSelection {
                     files,
                     report: selection.report.clone(),
@@ -542,7 +559,7 @@ impl TableProvider for CuveTable {
                     lease: selection.lease.clone(),
                 };
                 let old_plan = self
-                    .scan_selection(state, part(old), projection, filters, limit)
+                    .scan_selection(state, part(old), projection, &old_filters, limit)
                     .await?;
                 let old_plan = mask_columns(old_plan, &masked)?;
                 if live.is_empty() {
@@ -648,13 +665,18 @@ impl CuveTable {
             .collect())
     }
 
-    /// Whether a file's partition is past `sensitive.retention.days` today.
-    fn sensitive_expired(&self, values: &[ScalarValue]) -> bool {
+    /// Whether a file's partition is past the number of days `pick` takes from the table's
+    /// policy (`retention.days` or `sensitive.retention.days`), today.
+    fn partition_expired(
+        &self,
+        values: &[ScalarValue],
+        pick: fn(&crate::lifecycle::policy::Policy) -> Option<u32>,
+    ) -> bool {
         let Ok(policy) = crate::lifecycle::policy::policy(&self.def) else {
             return false;
         };
         let (Some(days), Some(first), Ok(today)) = (
-            policy.sensitive_days,
+            pick(&policy),
             values.first(),
             crate::lifecycle::clock::today(),
         ) else {

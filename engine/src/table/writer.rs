@@ -357,7 +357,10 @@ impl Layout {
                 DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
             );
             let key = self.sort_idx.contains(&i) || self.bucket_idx.contains(&i);
-            if text && !key && (unique || sorted) {
+            // A column with no values keeps its statistics (there is nothing to compare): its
+            // null count is how expiry knows a file holds no sensitive value any more.
+            let empty = batch.column(i).null_count() == batch.num_rows();
+            if text && !key && (unique || sorted) && !empty {
                 b = b.set_column_statistics_enabled(path, EnabledStatistics::None);
             }
         }
