@@ -675,4 +675,66 @@ mod tests {
         c.forget_tombstones(&replaced).unwrap();
         assert!(c.files_snapshot("d", "t").unwrap().removed.is_empty());
     }
+
+    #[test]
+    fn a_rewrite_of_a_file_another_commit_replaced_changes_nothing() {
+        let c = Catalog::open_in_memory().unwrap();
+        c.create_database(
+            &DatabaseDef {
+                name: "d".into(),
+                comment: None,
+                owner: None,
+                created_at: String::new(),
+            },
+            false,
+        )
+        .unwrap();
+        let def = table("t");
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("000000_0.parquet");
+        std::fs::write(&a, b"x").unwrap();
+        let base = FileCommit {
+            database: "d",
+            table: "t",
+            create: Some(&def),
+            expect_generation: None,
+            advances: &[],
+            ranges: &[],
+            ids: &[],
+            partitions: &[],
+            replaced: &[],
+            require_live: false,
+            drop_partitions: &[],
+            added: &[],
+        };
+        c.commit_files(&base, &|_| vec![]).unwrap();
+        let replaced = vec![a.display().to_string()];
+        let rewrite = FileCommit {
+            create: None,
+            replaced: &replaced,
+            require_live: true,
+            ..base
+        };
+        // Compaction replaces A; a DELETE that read A before then must not commit.
+        let (first, _) = c.commit_files(&rewrite, &|_| vec![]).unwrap();
+        let err = c.commit_files(&rewrite, &|_| vec![]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("was replaced or removed by another commit"),
+            "{err}"
+        );
+        assert_eq!(c.table_generation("d", "t").unwrap(), first);
+        // A file that is gone from disk is not live either.
+        let b = vec![dir.path().join("000001_0.parquet").display().to_string()];
+        let err = c
+            .commit_files(
+                &FileCommit {
+                    replaced: &b,
+                    ..rewrite
+                },
+                &|_| vec![],
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("run it again"), "{err}");
+    }
 }

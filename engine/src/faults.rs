@@ -57,3 +57,19 @@ pub fn pause_point(point: &str) {
         std::thread::sleep(std::time::Duration::from_millis(ms.min(60_000)));
     }
 }
+
+/// [`pause_point`], the first time the process reaches `point` only.
+pub fn pause_once(point: &str) {
+    static DONE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if std::env::var_os("CUVE_PAUSE_AT").is_none() {
+        return;
+    }
+    {
+        let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+        if done.iter().any(|p| p == point) {
+            return;
+        }
+        done.push(point.to_string());
+    }
+    pause_point(point);
+}

@@ -490,7 +490,7 @@ fn compaction_while_queries_and_inserts_run_keeps_every_row_once() {
             let (n, sum) = line.split_once(',').unwrap();
             let n: u64 = n.parse().unwrap();
             assert!(
-                (1000..=1000 + 10 * inserts).contains(&n) && n % 10 == 0,
+                (1000..=1000 + 10 * inserts).contains(&n) && n.is_multiple_of(10),
                 "{line}"
             );
             assert_eq!(sum, "500500", "{line}");
@@ -498,7 +498,10 @@ fn compaction_while_queries_and_inserts_run_keeps_every_row_once() {
         }
         let merged = compact.join().unwrap();
         assert_eq!(
-            merged.lines().filter(|l| l.starts_with("compact d.c")).count(),
+            merged
+                .lines()
+                .filter(|l| l.starts_with("compact d.c"))
+                .count(),
             4,
             "one merge per bucket: {merged}"
         );
@@ -570,4 +573,59 @@ fn cuve_serve_maintains_tables_in_the_background() {
         sql_at(h, PAST, "SELECT COUNT(*) AS n FROM d.logs"),
         "n\n50\n"
     );
+}
+
+#[test]
+fn files_a_running_query_reads_stay_until_it_ends_then_go() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let mut script = vec![
+        "CREATE DATABASE d".to_string(),
+        "CREATE TABLE d.c (user_id STRING, n BIGINT) PARTITIONED BY (dt STRING) CLUSTERED BY (user_id) INTO 2 BUCKETS STORED AS PARQUET".to_string(),
+    ];
+    for i in 0..10 {
+        script.push(format!(
+            "INSERT INTO d.c SELECT 'u' || CAST(v AS VARCHAR), v, '2026-11-01' FROM generate_series({}, {}) AS s(v)",
+            i * 100 + 1,
+            i * 100 + 100
+        ));
+    }
+    ok(cuve(h).args(["sql", "-e", &script.join(";\n")]));
+    let table = h.join("warehouse/d/c");
+    let before = files(&table);
+    assert_eq!(before.len(), 20);
+    // A query in another process, held after planning, when it opens its first file.
+    let reader = cuve(h)
+        .env("CUVE_PAUSE_AT", "scan-open:4000")
+        .args([
+            "sql",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT COUNT(*) AS n, SUM(n) AS s FROM d.c",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let leases = h.join("leases");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_dir(&leases).map_or(0, |d| d.count()) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let merged = ok(cuve(h).args(["sql", "--format", "csv", "-e", "ALTER TABLE d.c COMPACT"]));
+    assert_eq!(merged.lines().count(), 3, "{merged}");
+    assert_eq!(
+        files(&table).len(),
+        22,
+        "the old files stay for the running query"
+    );
+    let out = reader.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "n,s\n1000,500500\n");
+    // Once it ended they go (the next process deletes them if it could not).
+    ok(cuve(h).args(["sql", "-e", "SELECT 1"]));
+    let after = files(&table);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(after.keys().all(|p| !before.contains_key(p)));
 }

@@ -190,6 +190,8 @@ impl ParquetFileReaderFactory for LeasedFactory {
         metadata_size_hint: Option<usize>,
         metrics: &ExecutionPlanMetricsSet,
     ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
+        // Tests hold a scan here (its lease taken, its files listed) while others commit.
+        crate::faults::pause_once("scan-open");
         self.inner.create_reader(
             partition_index,
             partitioned_file,
