@@ -478,7 +478,8 @@ flat, shapes over every day grow with the days. Chart: [`scaling.svg`](scaling.s
     path = ROOT / "benches" / "RESULTS.md"
     old = path.read_text() if path.exists() else ""
     for begin, end in (("<!-- object-storage -->", "<!-- /object-storage -->"),
-                       ("<!-- http-intake -->", "<!-- /http-intake -->")):
+                       ("<!-- http-intake -->", "<!-- /http-intake -->"),
+                       ("<!-- lifecycle -->", "<!-- /lifecycle -->")):
         if begin in old and end in old:
             report = report.rstrip("\n") + "\n\n" + old[old.index(begin): old.index(end) + len(end)] + "\n"
     path.write_text(report)

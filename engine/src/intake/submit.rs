@@ -124,7 +124,7 @@ impl Intake {
             source: req.source.to_string(),
         };
         let catalog = self.engine.catalog().clone();
-        let (progress, claimed) = loop {
+        let (progress, claimed, read_at) = loop {
             let epoch = self.holdings.epoch();
             let progress = crate::threads::blocking(|| {
                 catalog.ingest_source(&key.database, &key.table, &key.sender, &key.source)
@@ -135,7 +135,7 @@ impl Intake {
                 .holdings
                 .claim(&key, epoch, prefix, ranges, first, first + n)
             {
-                Claim::New(parts) => break (progress, parts),
+                Claim::New(parts) => break (progress, parts, epoch),
                 Claim::Busy => return Err(SubmitError::Busy),
                 Claim::Stale => continue,
             }
@@ -145,9 +145,22 @@ impl Intake {
         let mut outcome = result?;
         let new: u64 = claimed.iter().map(|(a, b)| b - a).sum();
         outcome.duplicates = n - new;
-        outcome.committed_through_line =
-            self.holdings
+        // A flush may have moved lines from the holdings to the catalog since the ledger was
+        // read: read it again until no flush landed in between.
+        let (mut progress, mut read_at) = (progress, read_at);
+        outcome.committed_through_line = loop {
+            let through = self
+                .holdings
                 .through(&key, progress.lines, &progress.ranges);
+            if self.holdings.epoch() == read_at {
+                break through;
+            }
+            read_at = self.holdings.epoch();
+            progress = crate::threads::blocking(|| {
+                catalog.ingest_source(&key.database, &key.table, &key.sender, &key.source)
+            })
+            .map_err(EngineError::from)?;
+        };
         Ok(outcome)
     }
 
