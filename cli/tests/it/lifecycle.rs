@@ -404,6 +404,8 @@ fn delete_of_one_user_over_a_month_rewrites_only_that_bucket() {
     let o = run(Some("after-commit"));
     assert!(!o.status.success());
     assert_eq!(count(), "n,u7\n2970,0\n");
+    let o = run(None);
+    assert_eq!(stdout(&o), "count\n0\n");
     let after = files(&table);
     let removed: Vec<&String> = before.keys().filter(|p| !after.contains_key(*p)).collect();
     let added: Vec<&String> = after.keys().filter(|p| !before.contains_key(*p)).collect();
@@ -424,6 +426,21 @@ fn delete_of_one_user_over_a_month_rewrites_only_that_bucket() {
     let o = run(None);
     assert_eq!(stdout(&o), "count\n0\n");
     assert_eq!(files(&table), after);
+    // The DELETE process deletes the files it replaced itself (no query reads them).
+    let o = cuve(h)
+        .args([
+            "--ticket",
+            &deleter,
+            "sql",
+            "--format",
+            "csv",
+            "-e",
+            "DELETE FROM d.t WHERE user_id = 'u8'",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "count\n30\n");
+    assert_eq!(files(&table).len(), 240);
     // The audit log names the statement and the rows deleted.
     let audit = ok(cuve(h).args(["audit"]));
     assert!(

@@ -123,6 +123,9 @@ pub fn delete_rows(
             batches: kept,
         });
     }
+    // Every file is read: the read lease goes before the commit, whose clean-up then deletes
+    // the replaced files at once (unless another query reads them).
+    drop(selection);
     if !replaced.is_empty() {
         rewrite::commit_rewrite(catalog, def, &layout, outputs, &replaced, &[], "delete")?;
     }
