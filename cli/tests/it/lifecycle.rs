@@ -646,3 +646,110 @@ fn files_a_running_query_reads_stay_until_it_ends_then_go() {
     assert_eq!(after.len(), 2, "{after:?}");
     assert!(after.keys().all(|p| !before.contains_key(p)));
 }
+
+#[test]
+fn compaction_while_cuve_ingest_writes_the_same_days_loses_and_duplicates_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let gen_raw = |dir: &Path, seed: u64| {
+        let cfg = cuve_testdata::GenConfig {
+            days: 2,
+            rows_per_day: 3000,
+            users: 300,
+            queries: 100,
+            senders: 2,
+            seed,
+            ..Default::default()
+        };
+        cuve_testdata::write_raw_logs(&cfg, dir).unwrap().lines
+    };
+    let (raw_a, raw_b) = (h.join("raw_a"), h.join("raw_b"));
+    gen_raw(&raw_a, 1);
+    gen_raw(&raw_b, 2);
+    // Other sources (files) for the same senders and days.
+    for sender in std::fs::read_dir(&raw_b).unwrap().flatten() {
+        for f in std::fs::read_dir(sender.path()).unwrap().flatten() {
+            let p = f.path();
+            let name = p
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .replace(".jsonl", "-b.jsonl");
+            std::fs::rename(&p, p.with_file_name(name)).unwrap();
+        }
+    }
+    let setup = |home: &Path| {
+        ok(cuve(home).args(["sql", "-e", "CREATE DATABASE korea_naver_log"]));
+        ok(cuve(home).args(["sql", "-e", cuve_testdata::STREAM_LOG_DDL]));
+    };
+    let ingest = |home: &Path, raw: &Path| {
+        ok(cuve(home)
+            .args([
+                "ingest",
+                "--table",
+                "korea_naver_log.stream_log",
+                "--batch-lines",
+                "300",
+            ])
+            .arg(raw))
+    };
+    let counts = |home: &Path| {
+        ok(cuve(home).args([
+            "sql",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT log_key) AS k FROM korea_naver_log.stream_log",
+        ]))
+    };
+    // The truth: both sets ingested one after the other, nothing else running.
+    let reference = tempfile::tempdir().unwrap();
+    setup(reference.path());
+    ingest(reference.path(), &raw_a);
+    let after_a = counts(reference.path());
+    ingest(reference.path(), &raw_b);
+    let expected = counts(reference.path());
+    assert_ne!(after_a, expected, "the second set adds rows");
+
+    setup(h);
+    ingest(h, &raw_a);
+    assert_eq!(counts(h), after_a);
+    let table = h.join("warehouse/korea_naver_log/stream_log");
+    let small = files(&table).len();
+    std::thread::scope(|s| {
+        let compact = s.spawn(|| {
+            ok(cuve(h).args([
+                "sql",
+                "-e",
+                "ALTER TABLE korea_naver_log.stream_log COMPACT",
+            ]))
+        });
+        let writer = s.spawn(|| ingest(h, &raw_b));
+        let started = Instant::now();
+        let mut reads = 0;
+        while reads < 100
+            && started.elapsed() < Duration::from_secs(120)
+            && !(compact.is_finished() && writer.is_finished() && reads >= 3)
+        {
+            let c = counts(h);
+            let v: Vec<&str> = c.lines().nth(1).unwrap().split(',').collect();
+            assert_eq!(v[0], v[1], "a duplicate row during compaction: {c}");
+            reads += 1;
+        }
+        compact.join().unwrap();
+        writer.join().unwrap();
+    });
+    assert_eq!(counts(h), expected);
+    // The ledger is unaffected: ingesting both again adds nothing.
+    ingest(h, &raw_a);
+    ingest(h, &raw_b);
+    assert_eq!(counts(h), expected);
+    ok(cuve(h).args([
+        "sql",
+        "-e",
+        "ALTER TABLE korea_naver_log.stream_log COMPACT",
+    ]));
+    assert!(files(&table).len() < small, "{small} files before");
+    assert_eq!(counts(h), expected);
+}
