@@ -122,7 +122,8 @@ fn ingest_survives_kill_9_at_random_points() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-fn walk(dir: &Path) -> Vec<String> {
+/// Every file under `dir` (staged ones included).
+pub(crate) fn walk(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {

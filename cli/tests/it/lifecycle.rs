@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use super::crash::walk;
 use super::tickets::secret_of;
 use super::{cuve, ok, stderr, stdout};
 
@@ -42,24 +43,8 @@ fn files(dir: &Path) -> BTreeMap<String, u64> {
     out
 }
 
-/// Every file under `dir`, staged ones included.
-fn all_files(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(all_files(&p));
-            } else {
-                out.push(p.display().to_string());
-            }
-        }
-    }
-    out
-}
-
 fn holds(dir: &Path, needle: &str) -> Vec<String> {
-    all_files(dir)
+    walk(dir)
         .into_iter()
         .filter(|p| {
             std::fs::read(p)
@@ -246,7 +231,7 @@ fn retention_and_sensitive_expiry_by_date_survive_kill_9() {
         assert_eq!(holds(&table, gone), Vec::<String>::new(), "{gone}");
     }
     assert!(!holds(&table, "IPSECRET-2026-11-28").is_empty());
-    let staged: Vec<_> = all_files(&table)
+    let staged: Vec<_> = walk(&table)
         .into_iter()
         .filter(|p| p.contains(".cuve-tmp-"))
         .collect();
@@ -540,9 +525,9 @@ fn compaction_while_queries_and_inserts_run_keeps_every_row_once() {
     assert_eq!(scans, "n\n7\n");
     // Nothing staged is left behind.
     assert!(
-        all_files(&table).iter().all(|p| !p.contains(".cuve-tmp-")),
+        walk(&table).iter().all(|p| !p.contains(".cuve-tmp-")),
         "{:?}",
-        all_files(&table)
+        walk(&table)
     );
 }
 

@@ -114,7 +114,11 @@ pub fn sensitive_columns(def: &TableDef) -> Vec<String> {
 
 /// The date of a partition (its first partition column: `2019-10-01` or `20191001`).
 pub fn partition_date(values: &[(String, String)]) -> Option<NaiveDate> {
-    let (_, v) = values.first()?;
+    parse_date(&values.first()?.1)
+}
+
+/// A partition value as a date (`2019-10-01` or `20191001`).
+pub fn parse_date(v: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(v, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(v, "%Y%m%d"))
         .ok()

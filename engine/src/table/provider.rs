@@ -527,18 +527,20 @@ impl TableProvider for CuveTable {
         }
         // Partitions past `retention.days` are not read, whether or not maintenance has
         // dropped them yet.
-        selection
-            .files
-            .retain(|(_, values)| !self.partition_expired(values, |p| p.retention_days));
+        if let Some(kept) = self.first_kept(|p| p.retention_days) {
+            selection
+                .files
+                .retain(|(_, values)| !partition_before(values, kept));
+        }
         // Partitions past `sensitive.retention.days` read their sensitive columns as NULL,
         // whether or not maintenance has removed the bytes yet.
         let masked = self.expired_sensitive(projection)?;
         if !masked.is_empty() {
-            let (old, live): (Vec<_>, Vec<_>) = selection
-                .files
-                .iter()
-                .cloned()
-                .partition(|(_, values)| self.partition_expired(values, |p| p.sensitive_days));
+            let sensitive_kept = self.first_kept(|p| p.sensitive_days);
+            let (old, live): (Vec<_>, Vec<_>) =
+                selection.files.iter().cloned().partition(|(_, values)| {
+                    sensitive_kept.is_some_and(|k| partition_before(values, k))
+                });
             if !old.is_empty() {
                 // A filter on a masked column is applied above the mask (DataFusion applies
                 // inexact filters again), never inside the scan, where it would see the
@@ -665,33 +667,17 @@ impl CuveTable {
             .collect())
     }
 
-    /// Whether a file's partition is past the number of days `pick` takes from the table's
-    /// policy (`retention.days` or `sensitive.retention.days`), today.
-    fn partition_expired(
+    /// The first partition date still kept under the number of days `pick` takes from the
+    /// table's policy (`retention.days` or `sensitive.retention.days`), today; `None` when
+    /// the table has no such period. Computed once per scan.
+    fn first_kept(
         &self,
-        values: &[ScalarValue],
         pick: fn(&crate::lifecycle::policy::Policy) -> Option<u32>,
-    ) -> bool {
-        let Ok(policy) = crate::lifecycle::policy::policy(&self.def) else {
-            return false;
-        };
-        let (Some(days), Some(first), Ok(today)) = (
-            pick(&policy),
-            values.first(),
-            crate::lifecycle::clock::today(),
-        ) else {
-            return false;
-        };
-        let text = match first {
-            ScalarValue::Utf8(Some(v))
-            | ScalarValue::LargeUtf8(Some(v))
-            | ScalarValue::Utf8View(Some(v)) => v.clone(),
-            ScalarValue::Date32(Some(_)) => first.to_string(),
-            _ => return false,
-        };
-        let name = self.def.partition_columns[0].name.clone();
-        crate::lifecycle::policy::partition_date(&[(name, text)])
-            .is_some_and(|d| crate::lifecycle::policy::is_expired(d, today, days))
+    ) -> Option<chrono::NaiveDate> {
+        let policy = crate::lifecycle::policy::policy(&self.def).ok()?;
+        let days = pick(&policy)?;
+        let today = crate::lifecycle::clock::today().ok()?;
+        Some(crate::lifecycle::policy::first_kept(today, days))
     }
 
     async fn scan_selection(
@@ -858,6 +844,22 @@ fn mask_columns(
     Ok(Arc::new(
         datafusion::physical_plan::projection::ProjectionExec::try_new(exprs, plan)?,
     ))
+}
+
+/// Whether a file's partition (its first partition value) is a date before `kept`.
+fn partition_before(values: &[ScalarValue], kept: chrono::NaiveDate) -> bool {
+    let date = match values.first() {
+        Some(
+            ScalarValue::Utf8(Some(v))
+            | ScalarValue::LargeUtf8(Some(v))
+            | ScalarValue::Utf8View(Some(v)),
+        ) => crate::lifecycle::policy::parse_date(v),
+        Some(d @ ScalarValue::Date32(Some(_))) => {
+            crate::lifecycle::policy::parse_date(&d.to_string())
+        }
+        _ => None,
+    };
+    date.is_some_and(|d| d < kept)
 }
 
 /// A Parquet scan whose reader factory holds `lease` (other scans are returned as they are:
