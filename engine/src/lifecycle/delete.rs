@@ -13,17 +13,20 @@ use datafusion::arrow::compute::{filter_record_batch, not, prep_null_mask_filter
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::common::DFSchema;
+use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::execution_props::ExecutionProps;
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, create_physical_expr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 
 use super::rewrite::{self, Output};
+use super::source::ParquetFile;
 use crate::access::AccessView;
 use crate::error::{EngineError, Result};
 
@@ -31,8 +34,14 @@ use crate::error::{EngineError, Result};
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DeleteReport {
     pub rows: u64,
-    /// Files read (after pruning).
+    /// Files left by partition and bucket pruning.
+    pub files_selected: usize,
+    /// Of those, files with a row group that could match (by its statistics and bloom
+    /// filters): the only files whose data was read.
     pub files_read: usize,
+    /// Row groups of the selected files, and those read.
+    pub row_groups_total: usize,
+    pub row_groups_read: usize,
     /// Files rewritten (they held matching rows).
     pub files_rewritten: usize,
 }
@@ -64,51 +73,56 @@ pub fn delete_rows(
     let file_schema = layout.file_schema.clone();
     let n_data = file_schema.fields().len();
     let mut report = DeleteReport {
-        files_read: selection.files.len(),
+        files_selected: selection.files.len(),
         ..Default::default()
     };
     let mut outputs = Vec::new();
     let mut replaced = Vec::new();
     for (f, values) in &selection.files {
-        let mut kept = Vec::new();
-        let mut deleted = 0u64;
-        for batch in rewrite::read_file(&f.path, &file_schema)? {
-            let n = batch.num_rows();
-            let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-            for (i, v) in values.iter().enumerate() {
+        let file = ParquetFile::open(&f.path, Some(f.size))?;
+        let groups = file.row_groups();
+        report.row_groups_total += groups;
+        // Row groups whose statistics or bloom filters prove no row matches are not read.
+        let partition: Vec<(String, ScalarValue)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
                 let field = table_schema.field(n_data + i);
-                let a = v.to_array_of_size(n)?;
-                columns.push(datafusion::arrow::compute::cast(&a, field.data_type())?);
-            }
-            let full = RecordBatch::try_new(table_schema.clone(), columns)?;
-            let mut matched = BooleanArray::from(vec![true; n]);
-            for p in &predicates {
-                let m = p.evaluate(&full)?.into_array(n)?;
-                let m = m.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
-                    EngineError::invalid(format!(
-                        "DELETE FROM {}: the WHERE clause is not a condition (it gives {})",
-                        def.qualified_name(),
-                        m.data_type()
-                    ))
-                })?;
-                // NULL (unknown) is not a match.
-                let m = if m.null_count() > 0 {
-                    prep_null_mask_filter(m)
+                Ok((field.name().clone(), v.cast_to(field.data_type())?))
+            })
+            .collect::<DfResult<_>>()?;
+        let candidates = file.candidates(&filters, &table_schema, &partition)?;
+        if candidates.is_empty() {
+            continue;
+        }
+        report.files_read += 1;
+        report.row_groups_read += candidates.len();
+        // Each row group's rows that stay (`None`: not read yet, none can match).
+        let mut kept: Vec<Option<Vec<RecordBatch>>> = vec![None; groups];
+        let mut deleted = 0u64;
+        for &g in &candidates {
+            let mut left = Vec::new();
+            for batch in file.read(Some(vec![g]), &file_schema)? {
+                let matched = matches(def, &predicates, &table_schema, n_data, values, &batch)?;
+                let hits = matched.true_count() as u64;
+                deleted += hits;
+                left.push(if hits == 0 {
+                    batch
                 } else {
-                    m.clone()
-                };
-                matched = datafusion::arrow::compute::and(&matched, &m)?;
+                    filter_record_batch(&batch, &not(&matched)?)?
+                });
             }
-            let hits = matched.true_count() as u64;
-            deleted += hits;
-            kept.push(if hits == 0 {
-                batch
-            } else {
-                filter_record_batch(&batch, &not(&matched)?)?
-            });
+            kept[g] = Some(left);
         }
         if deleted == 0 {
             continue;
+        }
+        let mut batches = Vec::new();
+        for (g, k) in kept.into_iter().enumerate() {
+            match k {
+                Some(b) => batches.extend(b),
+                None => batches.extend(file.read(Some(vec![g]), &file_schema)?),
+            }
         }
         report.rows += deleted;
         report.files_rewritten += 1;
@@ -120,7 +134,7 @@ pub fn delete_rows(
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(&def.location)),
             bucket: f.bucket.unwrap_or(0),
-            batches: kept,
+            batches,
         });
     }
     // Every file is read: the read lease goes before the commit, whose clean-up then deletes
@@ -130,6 +144,44 @@ pub fn delete_rows(
         rewrite::commit_rewrite(catalog, def, &layout, outputs, &replaced, &[], "delete")?;
     }
     Ok(report)
+}
+
+/// Which rows of `batch` (in the file schema; the file's partition `values` added) every one
+/// of `predicates` is true for. NULL (unknown) is not a match.
+fn matches(
+    def: &TableDef,
+    predicates: &[Arc<dyn PhysicalExpr>],
+    table_schema: &SchemaRef,
+    n_data: usize,
+    values: &[ScalarValue],
+    batch: &RecordBatch,
+) -> Result<BooleanArray> {
+    let n = batch.num_rows();
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    for (i, v) in values.iter().enumerate() {
+        let field = table_schema.field(n_data + i);
+        let a = v.to_array_of_size(n)?;
+        columns.push(datafusion::arrow::compute::cast(&a, field.data_type())?);
+    }
+    let full = RecordBatch::try_new(table_schema.clone(), columns)?;
+    let mut matched = BooleanArray::from(vec![true; n]);
+    for p in predicates {
+        let m = p.evaluate(&full)?.into_array(n)?;
+        let m = m.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
+            EngineError::invalid(format!(
+                "DELETE FROM {}: the WHERE clause is not a condition (it gives {})",
+                def.qualified_name(),
+                m.data_type()
+            ))
+        })?;
+        let m = if m.null_count() > 0 {
+            prep_null_mask_filter(m)
+        } else {
+            m.clone()
+        };
+        matched = datafusion::arrow::compute::and(&matched, &m)?;
+    }
+    Ok(matched)
 }
 
 /// The plan DataFusion runs for `DELETE FROM` a Cuve table: deletes when executed (never when
@@ -257,11 +309,14 @@ impl ExecutionPlan for DeleteExec {
             );
             let report = result.map_err(datafusion::error::DataFusionError::from)?;
             log::info!(
-                "DELETE FROM {}: {} rows from {} of {} files read",
+                "DELETE FROM {}: {} rows from {} files rewritten; {} of {} files read ({} of {} row groups)",
                 def.qualified_name(),
                 report.rows,
                 report.files_rewritten,
-                report.files_read
+                report.files_read,
+                report.files_selected,
+                report.row_groups_read,
+                report.row_groups_total
             );
             Ok(RecordBatch::try_new(
                 count_schema(),

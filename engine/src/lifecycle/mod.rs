@@ -7,6 +7,7 @@
 //! - [`policy`]: the table properties (`retention.days`, `sensitive.retention.days`,
 //!   `compact.target.bytes`) and which partitions they expire.
 //! - [`rewrite`]: reading a table's current files and committing their replacements.
+//! - [`source`]: one Parquet file, footer first; the row groups a predicate can match.
 //! - [`compact`], [`expire`], [`delete`]: the actions.
 //! - [`maintain`]: every action a table is due, run or listed (`cuve table maintain`, the
 //!   background of `cuve serve`, `ALTER TABLE ... COMPACT`).
@@ -18,3 +19,4 @@ pub mod expire;
 pub mod maintain;
 pub mod policy;
 pub mod rewrite;
+pub mod source;

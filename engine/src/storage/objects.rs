@@ -367,3 +367,51 @@ mod tests {
         assert!(is_data_object(&dir, &meta("t/dt=1/000000_0")));
     }
 }
+
+/// An object read by ranges, as a Parquet reader reads a file: the footer first, then only the
+/// column chunks it needs (each `get_bytes` one ranged GET).
+#[derive(Debug, Clone)]
+pub struct RangedObject {
+    url: String,
+    len: u64,
+}
+
+impl RangedObject {
+    /// `url` of `len` bytes (as its listing gave).
+    pub fn new(url: &str, len: u64) -> Self {
+        RangedObject {
+            url: url.to_string(),
+            len,
+        }
+    }
+
+    fn range(&self, start: u64, end: u64) -> datafusion::parquet::errors::Result<Bytes> {
+        if start > end || end > self.len {
+            return Err(datafusion::parquet::errors::ParquetError::EOF(format!(
+                "{}: bytes {start}..{end} asked of an object of {} bytes",
+                self.url, self.len
+            )));
+        }
+        get_bytes(&self.url, Some(start..end))
+            .map_err(|e| datafusion::parquet::errors::ParquetError::External(Box::new(e)))
+    }
+}
+
+impl datafusion::parquet::file::reader::Length for RangedObject {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl datafusion::parquet::file::reader::ChunkReader for RangedObject {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> datafusion::parquet::errors::Result<Self::T> {
+        use bytes::Buf;
+        Ok(self.range(start, self.len)?.reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> datafusion::parquet::errors::Result<Bytes> {
+        self.range(start, start.saturating_add(length as u64))
+    }
+}

@@ -8,5 +8,6 @@ mod foreign;
 mod functions;
 mod fuzz;
 mod ingest;
+mod lifecycle;
 mod quota;
 mod slt;
