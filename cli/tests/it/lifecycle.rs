@@ -435,23 +435,31 @@ fn delete_of_one_user_over_a_month_rewrites_only_that_bucket() {
     );
 }
 
+/// `d.c` (user_id, n, partitioned by dt, `buckets` buckets) with `batches` INSERTs of `rows`
+/// rows (n = 1, 2, ...) into day 2026-11-01, each its own small files.
+fn small_batches(h: &Path, buckets: u32, batches: u64, rows: u64) {
+    let mut script = vec![
+        "CREATE DATABASE d".to_string(),
+        format!(
+            "CREATE TABLE d.c (user_id STRING, n BIGINT) PARTITIONED BY (dt STRING) CLUSTERED BY (user_id) INTO {buckets} BUCKETS STORED AS PARQUET"
+        ),
+    ];
+    for i in 0..batches {
+        script.push(format!(
+            "INSERT INTO d.c SELECT 'u' || CAST(v AS VARCHAR), v, '2026-11-01' FROM generate_series({}, {}) AS s(v)",
+            i * rows + 1,
+            i * rows + rows
+        ));
+    }
+    ok(cuve(h).args(["sql", "-e", &script.join(";\n")]));
+}
+
 #[test]
 fn compaction_while_queries_and_inserts_run_keeps_every_row_once() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let mut script = vec![
-        "CREATE DATABASE d".to_string(),
-        "CREATE TABLE d.c (user_id STRING, n BIGINT) PARTITIONED BY (dt STRING) CLUSTERED BY (user_id) INTO 4 BUCKETS STORED AS PARQUET".to_string(),
-    ];
     // 100 small batches into one day: hundreds of small files.
-    for i in 0..100 {
-        script.push(format!(
-            "INSERT INTO d.c SELECT 'u' || CAST(v AS VARCHAR), v, '2026-11-01' FROM generate_series({}, {}) AS s(v)",
-            i * 10 + 1,
-            i * 10 + 10
-        ));
-    }
-    ok(cuve(h).args(["sql", "-e", &script.join(";\n")]));
+    small_batches(h, 4, 100, 10);
     let table = h.join("warehouse/d/c");
     // (A batch of 10 rows may leave a bucket empty.)
     let small = files(&table).len();
@@ -581,18 +589,7 @@ fn cuve_serve_maintains_tables_in_the_background() {
 fn files_a_running_query_reads_stay_until_it_ends_then_go() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let mut script = vec![
-        "CREATE DATABASE d".to_string(),
-        "CREATE TABLE d.c (user_id STRING, n BIGINT) PARTITIONED BY (dt STRING) CLUSTERED BY (user_id) INTO 2 BUCKETS STORED AS PARQUET".to_string(),
-    ];
-    for i in 0..10 {
-        script.push(format!(
-            "INSERT INTO d.c SELECT 'u' || CAST(v AS VARCHAR), v, '2026-11-01' FROM generate_series({}, {}) AS s(v)",
-            i * 100 + 1,
-            i * 100 + 100
-        ));
-    }
-    ok(cuve(h).args(["sql", "-e", &script.join(";\n")]));
+    small_batches(h, 2, 10, 100);
     let table = h.join("warehouse/d/c");
     let before = files(&table);
     assert_eq!(before.len(), 20);
