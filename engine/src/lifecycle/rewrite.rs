@@ -12,7 +12,6 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{EngineError, Result};
 use crate::table::commit::{self, Change};
@@ -94,32 +93,7 @@ pub fn layout(catalog: &Arc<Catalog>, def: &TableDef) -> Result<Layout> {
 /// Reads a Parquet file of the table as batches of `file_schema`: columns matched by name, cast
 /// to the table's types; columns the file lacks are NULL.
 pub fn read_file(path: &Path, file_schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
-    let text = path.display().to_string();
-    let bad = |e: String| EngineError::File {
-        path: text.clone(),
-        message: format!("not a readable Parquet file: {e}"),
-    };
-    let batches: Vec<RecordBatch> = if crate::storage::is_object(&text) {
-        let bytes = crate::storage::objects::get_bytes(&text, None)?;
-        ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .map_err(|e| bad(e.to_string()))?
-            .build()
-            .map_err(|e| bad(e.to_string()))?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| bad(e.to_string()))?
-    } else {
-        let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
-        ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| bad(e.to_string()))?
-            .build()
-            .map_err(|e| bad(e.to_string()))?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| bad(e.to_string()))?
-    };
-    batches
-        .iter()
-        .map(|b| conform(b, file_schema).map_err(|e| bad(e.user_message())))
-        .collect()
+    super::source::ParquetFile::open(path, None)?.read(None, file_schema)
 }
 
 /// `batch` in `schema`: columns by name, cast; missing ones NULL.

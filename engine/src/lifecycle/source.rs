@@ -175,9 +175,14 @@ impl ParquetFile {
         groups: Option<Vec<usize>>,
         file_schema: &SchemaRef,
     ) -> Result<Vec<RecordBatch>> {
-        let batches = match &self.input {
-            Input::Local(f) => self.read_from(f.try_clone().map_err(|e| self.io(e))?, groups),
-            Input::Object(o) => self.read_from(o.clone(), groups),
+        let batches = match (&self.input, groups) {
+            (Input::Local(f), g) => self.read_from(f.try_clone().map_err(|e| self.io(e))?, g),
+            (Input::Object(o), Some(g)) => self.read_from(o.clone(), Some(g)),
+            // The whole object: one GET, not one per column chunk.
+            (Input::Object(_), None) => {
+                let bytes = crate::storage::objects::get_bytes(&self.text, None)?;
+                self.read_from(bytes, None)
+            }
         }?;
         batches
             .iter()
