@@ -1,7 +1,8 @@
 //! The front parser: splits a script into statements ([`split`], on [`tokens`]), numbers and
 //! binds parameters ([`params`]), limits statement size ([`limits`]), and recognises the Hive-flavoured
 //! statements Cuve handles itself (databases, DDL, partitions, SHOW, DESCRIBE, Hive INSERT).
-//! Everything else is handed to DataFusion's SQL planner unchanged.
+//! Everything else is parsed by DataFusion's parser and handed to its planner as a syntax
+//! tree; statements Cuve builds for the planner are trees too ([`compose`]).
 //!
 //! Grammar is driven by hand on top of sqlparser's Hive dialect primitives (identifiers,
 //! literals, types, queries), so every clause order Hive accepts is accepted here and errors
@@ -10,11 +11,12 @@
 use std::collections::BTreeMap;
 
 use cuve_catalog::{BucketSpec, ColumnDef, names};
+use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::DataType as SqlType;
 use datafusion::sql::sqlparser::ast::{
     self, Expr as SqlExpr, ObjectName, ObjectNamePart, Statement as SqlStatement, Value,
 };
-use datafusion::sql::sqlparser::dialect::{HiveDialect, SparkSqlDialect};
+use datafusion::sql::sqlparser::dialect::{GenericDialect, HiveDialect, SparkSqlDialect};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -22,6 +24,7 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use crate::error::{EngineError, Result};
 use crate::types::canonical_type;
 
+pub mod compose;
 pub mod limits;
 pub mod params;
 mod split;
@@ -61,7 +64,7 @@ pub struct CreateTable {
     pub location: Option<String>,
     pub properties: BTreeMap<String, String>,
     /// `AS SELECT ...` (CTAS).
-    pub query: Option<String>,
+    pub query: Option<Box<ast::Query>>,
 }
 
 /// A partition spec as written: `(dt='2019-10-01', hour)`; `None` values are dynamic.
@@ -140,10 +143,11 @@ pub enum Statement {
         overwrite: bool,
         columns: Vec<String>,
         partition: Option<PartitionSpec>,
-        query: String,
+        /// The `SELECT` or `VALUES` source, as parsed.
+        source: Box<ast::Query>,
     },
-    /// Anything else: DataFusion's SQL.
-    Sql(String),
+    /// Anything else: DataFusion's statement, parsed (by DataFusion's own parser).
+    Sql(Box<DfStatement>),
 }
 
 fn syntax(e: ParserError) -> EngineError {
@@ -171,8 +175,30 @@ pub fn parse_statement(sql: &str) -> Result<Statement> {
         }
         return Ok(stmt);
     }
-    Ok(Statement::Sql(sql.to_string()))
+    datafusion_statement(sql).map(|s| Statement::Sql(Box::new(s)))
 }
+
+/// The statement parsed by DataFusion's parser (its own statements, such as `COPY` and
+/// `EXPLAIN`, over sqlparser's), as DataFusion's planner would parse it itself.
+fn datafusion_statement(sql: &str) -> Result<DfStatement> {
+    let dialect = GenericDialect {};
+    let mut parsed = DFParserBuilder::new(sql)
+        .with_dialect(&dialect)
+        .with_recursion_limit(DF_RECURSION_LIMIT)
+        .build()
+        .and_then(|mut p| p.parse_statements())
+        .map_err(EngineError::from_datafusion)?;
+    match parsed.len() {
+        1 => Ok(parsed.pop_front().expect("one statement")),
+        0 => Err(EngineError::Syntax("empty statement".into())),
+        n => Err(EngineError::Syntax(format!(
+            "{n} statements where one was expected; separate them with ';' in a script"
+        ))),
+    }
+}
+
+/// DataFusion's default `sql_parser.recursion_limit`.
+const DF_RECURSION_LIMIT: usize = 50;
 
 /// Front grammar; `Ok(None)` means "not ours, hand to DataFusion".
 fn front(p: &mut Parser<'_>, sql: &str) -> Result<Option<Statement>> {
@@ -363,7 +389,7 @@ fn insert_from_ast(ins: ast::Insert) -> Result<Statement, ParserError> {
         overwrite: ins.overwrite,
         columns,
         partition,
-        query: source.to_string(),
+        source,
     })
 }
 
@@ -633,7 +659,7 @@ fn parse_create_table(p: &mut Parser<'_>, external: bool) -> Result<CreateTable,
         } else if p.parse_keyword(Keyword::TBLPROPERTIES) {
             c.properties.extend(parse_properties(p)?);
         } else if p.parse_keyword(Keyword::AS) {
-            c.query = Some(p.parse_query()?.to_string());
+            c.query = Some(p.parse_query()?);
             break;
         } else {
             break;

@@ -16,6 +16,7 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
 use futures::TryStreamExt;
 
 use crate::CATALOG_NAME;
@@ -386,15 +387,15 @@ impl Session {
         started: Instant,
     ) -> Result<StatementOutput> {
         let stmt = parse_with(sql, params)?;
-        let df_sql = match stmt {
-            Statement::Sql(sql) => sql,
+        let df_stmt = match stmt {
+            Statement::Sql(stmt) => *stmt,
             Statement::Insert {
                 table,
                 overwrite,
                 columns,
                 partition,
-                query,
-            } => self.rewrite_insert(&table, overwrite, &columns, partition.as_ref(), &query)?,
+                source,
+            } => self.rewrite_insert(&table, overwrite, &columns, partition.as_ref(), source)?,
             other => {
                 let batches = self.run_front(other).await?;
                 let scans = self.scans.take();
@@ -417,22 +418,23 @@ impl Session {
                 return Ok(batches_output(batches, scans));
             }
         };
-        self.run_admitted(sql, &df_sql, params, started).await
+        self.run_admitted(sql, df_stmt, params, started).await
     }
 
-    /// Runs DataFusion SQL under the ticket's limits: a concurrency slot, the byte quota
-    /// checked against what the plan will scan, the run-time limit, and usage and audit
-    /// recorded (as `audit_sql`) when the stream ends. Statements Cuve runs itself use it for
-    /// the queries inside them (CTAS), so none escapes the limits.
+    /// Runs a DataFusion statement under the ticket's limits: a concurrency slot, the byte
+    /// quota checked against what the plan will scan, the run-time limit, and usage and audit
+    /// recorded (as `audit_sql`, the text the statement came from) when the stream ends.
+    /// Statements Cuve runs itself use it for the queries inside them (CTAS), so none escapes
+    /// the limits.
     pub(crate) async fn run_admitted(
         &mut self,
         audit_sql: &str,
-        df_sql: &str,
+        stmt: DfStatement,
         params: &Params,
         started: Instant,
     ) -> Result<StatementOutput> {
         let slot = exec::acquire_slot(self.engine.catalog(), &self.access).await?;
-        let out = self.run_datafusion(df_sql, params).await?;
+        let out = self.run_datafusion(audit_sql, stmt, params).await?;
         let bytes = exec::admit_bytes(self.engine.catalog(), &self.access, &out.scans)?;
         let resources = out.scans.iter().map(|s| s.table.clone()).collect();
         let stream = exec::MeteredStream::new(
@@ -474,17 +476,17 @@ impl Session {
     ) -> Result<(SchemaRef, ParameterTypes)> {
         let none = |schema| Ok((schema, Vec::new()));
         self.scans.take();
-        let df_sql = match parse_with(sql, params)? {
-            Statement::Sql(sql) => sql,
+        let df_stmt = match parse_with(sql, params)? {
+            Statement::Sql(stmt) => *stmt,
             Statement::Insert {
                 table,
                 overwrite,
                 columns,
                 partition,
-                query,
+                source,
             } => {
                 // Validated now; a write reports no columns (front ends run it eagerly).
-                self.rewrite_insert(&table, overwrite, &columns, partition.as_ref(), &query)?;
+                self.rewrite_insert(&table, overwrite, &columns, partition.as_ref(), source)?;
                 return none(Arc::new(Schema::empty()));
             }
             stmt @ (Statement::ShowDatabases { .. }
@@ -500,10 +502,7 @@ impl Session {
             }
             _ => return none(Arc::new(Schema::empty())),
         };
-        let rewritten = cuve_udf::rewrite_hive_sql(&df_sql).map_err(EngineError::Unsupported)?;
-        let plan = self
-            .logical_plan(rewritten.as_deref().unwrap_or(&df_sql))
-            .await?;
+        let plan = self.plan_statement(df_stmt).await?;
         let mut types: ParameterTypes = plan
             .get_parameter_types()
             .map(|t| t.into_iter().collect())
@@ -530,7 +529,7 @@ impl Session {
         let schema = Arc::new(plan.schema().as_arrow().clone());
         if bound {
             self.described = Some(Described {
-                sql: df_sql,
+                sql: sql.to_string(),
                 params: params.clone(),
                 plan,
                 at: Instant::now(),
@@ -575,39 +574,33 @@ impl Session {
         planned.ok()
     }
 
-    /// DataFusion's logical plan of one SQL statement: parsed once, checked against the size
-    /// limits ([`crate::parse::limits`]), then planned from the parsed statement.
-    pub(crate) async fn logical_plan(&self, sql: &str) -> Result<LogicalPlan> {
-        let state = self.ctx.state();
-        let dialect = state.config().options().sql_parser.dialect;
-        let statement = state
-            .sql_to_statement(sql, &dialect)
-            .map_err(EngineError::from_datafusion)?;
-        crate::parse::limits::check(&statement)?;
-        state
-            .statement_to_plan(statement)
+    /// DataFusion's logical plan of one parsed statement: checked against the size limits
+    /// ([`crate::parse::limits`]), Hive's `LATERAL VIEW` / `explode` rewritten in the tree into
+    /// DataFusion's `unnest`, then planned from the tree (never from re-printed text).
+    pub(crate) async fn plan_statement(&self, mut stmt: DfStatement) -> Result<LogicalPlan> {
+        crate::parse::limits::check(&stmt)?;
+        rewrite_hive(&mut stmt)?;
+        self.ctx
+            .state()
+            .statement_to_plan(stmt)
             .await
             .map_err(EngineError::from_datafusion)
     }
 
-    /// Plans and runs SQL through DataFusion.
+    /// Plans and runs a statement through DataFusion; `sql` is the text it was parsed from.
     pub(crate) async fn run_datafusion(
         &mut self,
         sql: &str,
+        stmt: DfStatement,
         params: &Params,
     ) -> Result<StatementOutput> {
-        // Hive's LATERAL VIEW / explode become DataFusion's unnest.
         let plan = match self.described.take() {
             // Planned (and checked) a moment ago by `plan_schema` for this very statement.
             Some(d) if d.sql == sql && d.at.elapsed() < DESCRIBED_TTL && d.params == *params => {
                 d.plan
             }
             _ => {
-                let rewritten =
-                    cuve_udf::rewrite_hive_sql(sql).map_err(EngineError::Unsupported)?;
-                let plan = self
-                    .logical_plan(rewritten.as_deref().unwrap_or(sql))
-                    .await?;
+                let plan = self.plan_statement(stmt).await?;
                 let plan = crate::parse::params::bind(plan, params)?;
                 self.check_plan(&plan)?;
                 plan
@@ -768,6 +761,19 @@ impl Session {
 
 /// Parses a statement. Statements Cuve runs itself (DDL, partition specs, Hive INSERT) have
 /// no plan to bind values into: their placeholders become single literal tokens first.
+/// Hive's `LATERAL VIEW` / `explode` rewritten into DataFusion's `unnest` (under `EXPLAIN`
+/// too).
+fn rewrite_hive(stmt: &mut DfStatement) -> Result<()> {
+    match stmt {
+        DfStatement::Statement(s) => {
+            cuve_udf::rewrite_hive(s).map_err(EngineError::Unsupported)?;
+        }
+        DfStatement::Explain(e) => rewrite_hive(&mut e.statement)?,
+        _ => {}
+    }
+    Ok(())
+}
+
 fn parse_with(sql: &str, params: &Params) -> Result<Statement> {
     let stmt = parse_statement(sql);
     if !matches!(stmt, Ok(Statement::Sql(_)))
@@ -835,10 +841,10 @@ mod tests {
         let schema = s.plan_schema(sql, &p41).await.unwrap();
         assert_eq!(schema.field(0).name(), "x");
         // The run takes the described plan (swapped here for a plan that answers 7, to tell).
-        let seven = s
-            .logical_plan("SELECT CAST(7 AS BIGINT) AS x")
-            .await
-            .unwrap();
+        let Statement::Sql(stmt) = parse_statement("SELECT CAST(7 AS BIGINT) AS x").unwrap() else {
+            panic!("a query is DataFusion's")
+        };
+        let seven = s.plan_statement(*stmt).await.unwrap();
         s.described.as_mut().unwrap().plan = seven;
         assert_eq!(first_int(&s.execute_with(sql, &p41).await.unwrap()), 7);
         assert!(s.described.is_none(), "a described plan is used once");

@@ -28,7 +28,7 @@ mod nopanic;
 use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
 
-pub use lateral::rewrite_hive_sql;
+pub use lateral::rewrite_hive;
 
 /// Registers every Cuve function on `ctx` (Hive names win over clashing DataFusion built-ins).
 pub fn register_all(ctx: &SessionContext) -> Result<()> {

@@ -9,9 +9,9 @@ use cuve_catalog::{
 };
 use datafusion::arrow::array::RecordBatch;
 
-use super::quote_ident;
 use crate::access;
 use crate::error::{EngineError, Result};
+use crate::parse::compose;
 use crate::parse::{CreateTable, Statement};
 use crate::session::{Session, string_batch};
 use crate::table::bucket;
@@ -52,7 +52,13 @@ impl Session {
         let mut columns = c.columns.clone();
         let mut partition_columns: Vec<ColumnDef> = Vec::new();
         let query_schema = match &c.query {
-            Some(q) => Some(self.logical_plan(q).await?.schema().as_arrow().clone()),
+            Some(q) => Some(
+                self.plan_statement(query_statement(q.clone()))
+                    .await?
+                    .schema()
+                    .as_arrow()
+                    .clone(),
+            ),
             None => None,
         };
         if let Some(schema) = &query_schema {
@@ -164,7 +170,7 @@ impl Session {
             std::fs::create_dir_all(&location).map_err(|e| EngineError::io(&location, e))?;
         }
         if let Some(q) = &c.query {
-            let out = self.create_table_as(&def, q).await;
+            let out = self.create_table_as(&def, q.clone()).await;
             if out.is_err() && created_dir && self.engine.catalog().table(&db, &name)?.is_none() {
                 let _ = std::fs::remove_dir_all(&location);
             }
@@ -212,18 +218,19 @@ impl Session {
     pub(super) async fn create_table_as(
         &mut self,
         def: &TableDef,
-        query: &str,
+        query: Box<datafusion::sql::sqlparser::ast::Query>,
     ) -> Result<Vec<RecordBatch>> {
         use datafusion::arrow::array::UInt64Array;
         use datafusion::arrow::datatypes::{DataType, Field, Schema};
         use datafusion::datasource::TableProvider;
 
-        let cols: Vec<String> = def.all_columns().map(|c| quote_ident(&c.name)).collect();
-        let sql = format!("SELECT {} FROM ({query}) AS __cuve_ctas", cols.join(", "));
+        let cols = def.all_columns().map(|c| compose::ident(&c.name)).collect();
+        let select = compose::select_from(query, "__cuve_ctas", Some(cols), vec![])?;
+        let audit = select.to_string();
         let out = self
             .run_admitted(
-                &sql,
-                &sql,
+                &audit,
+                query_statement(select),
                 &crate::parse::Params::None,
                 std::time::Instant::now(),
             )
@@ -408,4 +415,13 @@ pub(super) fn validate_properties(def: &mut TableDef) -> Result<()> {
     def.apply_sensitive_property()?;
     crate::lifecycle::policy::validate(def)?;
     Ok(())
+}
+
+/// A query as a statement for DataFusion's planner.
+fn query_statement(
+    q: Box<datafusion::sql::sqlparser::ast::Query>,
+) -> datafusion::sql::parser::Statement {
+    datafusion::sql::parser::Statement::Statement(Box::new(
+        datafusion::sql::sqlparser::ast::Statement::Query(q),
+    ))
 }

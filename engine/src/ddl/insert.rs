@@ -1,13 +1,15 @@
 //! Hive `INSERT INTO|OVERWRITE [TABLE] t [PARTITION (...)] SELECT ...`, rewritten into
-//! DataFusion's INSERT: static partition values become literal columns.
+//! DataFusion's INSERT as a syntax tree: static partition values become literal columns.
+
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{Ident, Query, SetExpr};
 
 use crate::access;
 use crate::error::{EngineError, Result};
+use crate::parse::compose::{self, ident, string};
 use crate::parse::{PartitionSpec, TableName};
 use crate::session::Session;
 use crate::table::layout::validate_partition_value;
-
-use super::{quote_ident, quote_literal};
 
 impl Session {
     /// Hive INSERT → DataFusion INSERT: static partition values become literal columns.
@@ -17,16 +19,11 @@ impl Session {
         overwrite: bool,
         columns: &[String],
         partition: Option<&PartitionSpec>,
-        query: &str,
-    ) -> Result<String> {
+        source: Box<Query>,
+    ) -> Result<DfStatement> {
         let def = self.visible_table(table)?;
         access::require_write(&self.access, &def)?;
-        let target = format!("{}.{}", quote_ident(&def.database), quote_ident(&def.name));
-        let verb = if overwrite {
-            "INSERT OVERWRITE"
-        } else {
-            "INSERT INTO"
-        };
+        let target = compose::table_name(&def.database, &def.name);
         let statics: Vec<(String, String)> = partition
             .map(|spec| {
                 spec.iter()
@@ -49,19 +46,8 @@ impl Session {
             }
         }
         if statics.is_empty() {
-            let cols = if columns.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " ({})",
-                    columns
-                        .iter()
-                        .map(|c| quote_ident(&c.to_lowercase()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            return Ok(format!("{verb} {target}{cols} {query}"));
+            let cols = columns.iter().map(|c| ident(&c.to_lowercase())).collect();
+            return compose::insert(target, cols, overwrite, source);
         }
         // Columns the query provides: the named (or all data) columns, then dynamic partitions.
         let mut target_cols: Vec<String> = if columns.is_empty() {
@@ -74,59 +60,37 @@ impl Session {
                 target_cols.push(p.name.clone());
             }
         }
-        let cols = |extra: &[(String, String)]| {
-            target_cols
-                .iter()
-                .chain(extra.iter().map(|(k, _)| k))
-                .map(|c| quote_ident(c))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        target_cols.extend(statics.iter().map(|(k, _)| k.clone()));
+        let idents: Vec<Ident> = target_cols.iter().map(|c| ident(c)).collect();
         // `VALUES (...)`: the static values join each row (DataFusion types a VALUES inside an
         // INSERT by the table's columns, so it cannot be wrapped in a SELECT).
-        if let Some(rows) = values_with(query, &statics) {
-            return Ok(format!("{verb} {target} ({}) {rows}", cols(&statics)));
-        }
-        let mut select = vec!["__cuve_src.*".to_string()];
-        for (k, v) in &statics {
-            target_cols.push(k.clone());
-            select.push(format!("{} AS {}", quote_literal(v), quote_ident(k)));
-        }
-        Ok(format!(
-            "{verb} {target} ({}) SELECT {} FROM ({query}) AS __cuve_src",
-            target_cols
-                .iter()
-                .map(|c| quote_ident(c))
-                .collect::<Vec<_>>()
-                .join(", "),
-            select.join(", ")
-        ))
+        let source = match values_with(source, &statics) {
+            Ok(rows) => rows,
+            Err(source) => compose::select_from(
+                source,
+                "__cuve_src",
+                None,
+                statics.iter().map(|(k, v)| (string(v), ident(k))).collect(),
+            )?,
+        };
+        compose::insert(target, idents, overwrite, source)
     }
 }
 
-/// `query` with `statics` appended to every row, when it is a plain `VALUES` list.
-fn values_with(query: &str, statics: &[(String, String)]) -> Option<String> {
-    use datafusion::sql::sqlparser::ast::{Expr, SetExpr, Statement, Value};
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
-    let mut parsed = Parser::parse_sql(&GenericDialect {}, query).ok()?;
-    if parsed.len() != 1 {
-        return None;
+/// `query` with `statics` appended to every row when it is a plain `VALUES` list; otherwise
+/// the query back, unchanged.
+fn values_with(
+    mut query: Box<Query>,
+    statics: &[(String, String)],
+) -> std::result::Result<Box<Query>, Box<Query>> {
+    if query.order_by.is_some() || query.limit_clause.is_some() || query.with.is_some() {
+        return Err(query);
     }
-    let Statement::Query(q) = &mut parsed[0] else {
-        return None;
-    };
-    if q.order_by.is_some() || q.limit_clause.is_some() || q.with.is_some() {
-        return None;
-    }
-    let SetExpr::Values(values) = q.body.as_mut() else {
-        return None;
+    let SetExpr::Values(values) = query.body.as_mut() else {
+        return Err(query);
     };
     for row in &mut values.rows {
-        for (_, v) in statics {
-            row.push(Expr::value(Value::SingleQuotedString(v.clone())));
-        }
+        row.extend(statics.iter().map(|(_, v)| string(v)));
     }
-    Some(parsed[0].to_string())
+    Ok(query)
 }

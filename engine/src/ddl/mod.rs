@@ -5,7 +5,7 @@
 //! - [`alter`]: `ALTER TABLE` (location, partitions, properties), `MSCK REPAIR TABLE`.
 //! - [`show`]: `SHOW PARTITIONS / CREATE TABLE / TABLE STATS / FUNCTIONS`, `DESCRIBE`.
 //! - [`insert`]: Hive `INSERT ... PARTITION (...)` rewritten for DataFusion's planner.
-//! - [`sql_text`]: quoting identifiers and literals.
+//! - [`sql_text`]: quoting literals in the SQL text Cuve prints.
 //!
 //! What a session may see and change is decided in [`crate::access`].
 
@@ -25,7 +25,7 @@ use crate::parse::{Statement, TableName, canonical_table};
 use crate::session::Session;
 
 pub use show::show_create;
-pub(crate) use sql_text::{quote_ident, quote_literal};
+pub(crate) use sql_text::quote_literal;
 
 impl Session {
     /// Resolves a table reference to canonical `(db, table)`.
