@@ -7,7 +7,8 @@
 //! - [`store`]: the SQLite [`Catalog`] with migrations and one transaction per change.
 //! - [`ledger`]: committed progress of each ingest source.
 //! - [`commits`]: the commit journal of table files, snapshots for readers, tombstones.
-//! - [`tickets`]: users, tickets, grants, quotas, usage and audit.
+//! - [`tickets`]: users, tickets, grants, quotas, usage and audit (written in the background
+//!   for servers: `recorder`).
 //! - [`archive`]: the SQL archive (answered requests by issue number, versioned).
 //! - [`checks`]: what was verified of foreign files' bucket and sort layout.
 
@@ -18,6 +19,7 @@ pub mod error;
 pub mod ledger;
 pub mod model;
 pub mod names;
+mod recorder;
 pub mod store;
 pub mod tickets;
 

@@ -75,6 +75,21 @@ pub struct Catalog {
     pub(crate) auth_cache: Mutex<std::collections::HashMap<String, (i64, crate::Ticket)>>,
     /// This catalog's object id (see [`Catalog::object_id`]), once read.
     pub(crate) object_id: std::sync::OnceLock<u32>,
+    /// The background writer of statement records, once started ([`crate::recorder`]).
+    pub(crate) recorder: std::sync::OnceLock<crate::recorder::Recorder>,
+}
+
+/// A connection that writes: WAL, a 30 s busy timeout, foreign keys on.
+fn open_writer(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // WAL + NORMAL: a crashed or killed process never corrupts or loses a committed
+    // transaction; only a power loss may drop the last ones.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
 }
 
 /// The warehouse root (`<catalog dir>/warehouse`) paths are stored relative to, so a copied
@@ -130,14 +145,7 @@ impl Catalog {
                 source,
             })?;
         }
-        let conn = Connection::open(&path)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // WAL + NORMAL: a crashed or killed process never corrupts or loses a committed
-        // transaction; only a power loss may drop the last ones.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let conn = open_writer(&path)?;
         let root = path
             .parent()
             .map(|d| d.join("warehouse"))
@@ -149,9 +157,15 @@ impl Catalog {
             root: Root(root),
             auth_cache: Mutex::default(),
             object_id: Default::default(),
+            recorder: Default::default(),
         };
         catalog.migrate()?;
         Ok(catalog)
+    }
+
+    /// Another connection that writes, configured as the catalog's own.
+    pub(crate) fn open_writer(&self) -> Result<Connection> {
+        open_writer(&self.path)
     }
 
     /// Opens an in-memory catalog (tests).
@@ -165,6 +179,7 @@ impl Catalog {
             root: Root::default(),
             auth_cache: Mutex::default(),
             object_id: Default::default(),
+            recorder: Default::default(),
         };
         catalog.migrate()?;
         Ok(catalog)

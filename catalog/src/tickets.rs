@@ -611,11 +611,22 @@ impl Catalog {
         usage: Option<(&str, u64, u64, u64)>,
         e: &AuditEntry,
     ) -> Result<()> {
+        let mut entry = e.clone();
+        if entry.at.is_empty() {
+            entry.at = now();
+        }
+        let record = Box::new(crate::recorder::Record {
+            usage: usage.map(|(id, q, b, r)| (id.to_string(), q, b, r)),
+            entry,
+        });
+        let Some(record) = self.queue_record(record) else {
+            return Ok(());
+        };
         self.write(|tx| {
-            if let Some((id, q, b, r)) = usage {
-                add_usage(tx, id, q, b, r)?;
+            if let Some((id, q, b, r)) = &record.usage {
+                add_usage(tx, id, *q, *b, *r)?;
             }
-            insert_audit(tx, e)
+            insert_audit(tx, &record.entry)
         })
     }
 
@@ -760,7 +771,7 @@ impl Catalog {
     }
 }
 
-fn add_usage(
+pub(crate) fn add_usage(
     tx: &rusqlite::Transaction<'_>,
     id: &str,
     queries: u64,
@@ -776,7 +787,7 @@ fn add_usage(
     Ok(())
 }
 
-fn insert_audit(tx: &rusqlite::Transaction<'_>, e: &AuditEntry) -> Result<()> {
+pub(crate) fn insert_audit(tx: &rusqlite::Transaction<'_>, e: &AuditEntry) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO audit(at, ticket_id, user_name, client, statement, resources, decision, reason, bytes, rows_out, duration_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",

@@ -64,6 +64,13 @@ pub async fn run(
     };
     let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
     let engine = ctx.engine()?;
+    // Usage and audit records are written by a background thread: another process holding
+    // the catalog's write lock does not hold up the end of every result.
+    engine
+        .catalog()
+        .record_in_background()
+        .map_err(|e| CliError::io(e.to_string()))?;
+    let records = engine.catalog().clone();
     let (listener, local) = bind(addr)
         .await
         .map_err(|e| CliError::usage(e.user_message()))?;
@@ -190,6 +197,8 @@ pub async fn run(
         eprintln!("final flush of HTTP intake: {}", e.user_message());
     }
     vacuum.abort();
+    // The records of the last statements are written before the process ends.
+    let _ = tokio::task::spawn_blocking(move || records.flush_records()).await;
     served.map_err(|e| CliError::io(e.user_message()))?;
     Ok(())
 }

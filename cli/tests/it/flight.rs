@@ -204,4 +204,17 @@ print("stall ok")
     assert!(o.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("'n': 3000"), "{stdout}");
     assert!(stdout.contains("stall ok"), "{stdout}");
+    // The audit records waited for the lock, and are written once it is free.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let audit = ok(cuve(f.home.path()).args(["audit", "--json", "--limit", "100"]));
+        if audit.contains("SELECT max(dt) AS m FROM korea_naver_log.stream_log") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "audit records lost: {audit}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

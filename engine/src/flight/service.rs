@@ -36,8 +36,8 @@ use super::auth::{access, caller};
 use super::handle::{PreparedHandle, rows};
 use super::sessions::{Pooled, SessionPool};
 use crate::error::{EngineError, ErrorKind};
+use crate::parse::Params;
 use crate::parse::params::{has_placeholders, number_question_marks};
-use crate::parse::{Params, Statement, parse_statement};
 use crate::session::Engine;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -76,9 +76,7 @@ fn refuse_session_state(sql: &str) -> Result<(), Status> {
         .ok()
         .and_then(|ts| ts.into_iter().find(|t| !t.is_blank()))
         .map(|t| t.token.to_string().to_ascii_uppercase());
-    let refused = matches!(parse_statement(sql), Ok(Statement::Use(_)))
-        || matches!(first_word.as_deref(), Some("SET" | "RESET" | "USE"));
-    if refused {
+    if matches!(first_word.as_deref(), Some("SET" | "RESET" | "USE")) {
         return Err(Status::invalid_argument(
             "USE and SET do not carry over between Flight SQL calls (each call is its own session): qualify table names as database.table instead",
         ));
