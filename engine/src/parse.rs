@@ -16,7 +16,7 @@ use datafusion::sql::sqlparser::ast::DataType as SqlType;
 use datafusion::sql::sqlparser::ast::{
     self, Expr as SqlExpr, ObjectName, ObjectNamePart, Statement as SqlStatement, Value,
 };
-use datafusion::sql::sqlparser::dialect::{GenericDialect, HiveDialect, SparkSqlDialect};
+use datafusion::sql::sqlparser::dialect::{HiveDialect, SparkSqlDialect};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -179,26 +179,22 @@ pub fn parse_statement(sql: &str) -> Result<Statement> {
 }
 
 /// The statement parsed by DataFusion's parser (its own statements, such as `COPY` and
-/// `EXPLAIN`, over sqlparser's), as DataFusion's planner would parse it itself.
+/// `EXPLAIN`, over sqlparser's) with its defaults (generic dialect, recursion limit), as
+/// DataFusion's planner would parse it itself.
 fn datafusion_statement(sql: &str) -> Result<DfStatement> {
-    let dialect = GenericDialect {};
     let mut parsed = DFParserBuilder::new(sql)
-        .with_dialect(&dialect)
-        .with_recursion_limit(DF_RECURSION_LIMIT)
         .build()
         .and_then(|mut p| p.parse_statements())
         .map_err(EngineError::from_datafusion)?;
-    match parsed.len() {
-        1 => Ok(parsed.pop_front().expect("one statement")),
-        0 => Err(EngineError::Syntax("empty statement".into())),
-        n => Err(EngineError::Syntax(format!(
-            "{n} statements where one was expected; separate them with ';' in a script"
+    match (parsed.pop_front(), parsed.len()) {
+        (Some(stmt), 0) => Ok(stmt),
+        (None, _) => Err(EngineError::Syntax("empty statement".into())),
+        (Some(_), more) => Err(EngineError::Syntax(format!(
+            "{} statements where one was expected; separate them with ';' in a script",
+            more + 1
         ))),
     }
 }
-
-/// DataFusion's default `sql_parser.recursion_limit`.
-const DF_RECURSION_LIMIT: usize = 50;
 
 /// Front grammar; `Ok(None)` means "not ours, hand to DataFusion".
 fn front(p: &mut Parser<'_>, sql: &str) -> Result<Option<Statement>> {
