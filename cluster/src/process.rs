@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
@@ -19,6 +20,13 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 /// scheduler gives up on one.
 const HEARTBEAT_SECS: u64 = 3;
 const EXECUTOR_TIMEOUT_SECS: u64 = 15;
+
+/// Executors ask the scheduler for tasks when they have a free slot (Ballista's pull-staged
+/// policy), on both sides. With push-staged scheduling the scheduler counts free slots itself,
+/// and a task of a stage rolled back after an executor is lost never gives its slot back
+/// (Ballista 55 refunds the slot only for tasks of a resolved stage): with one-slot executors
+/// the job then waits forever. Each poll also serves as the executor's heartbeat.
+const SCHEDULING: TaskSchedulingPolicy = TaskSchedulingPolicy::PullStaged;
 
 fn failed(what: &str, e: impl std::fmt::Display) -> EngineError {
     EngineError::invalid(format!("{what}: {e}"))
@@ -52,6 +60,7 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
         // (Ballista's default waits minutes).
         executor_timeout_seconds: EXECUTOR_TIMEOUT_SECS,
         expire_dead_executor_interval_seconds: 5,
+        scheduling_policy: SCHEDULING,
         ..Default::default()
     };
     let scheduler =
@@ -83,8 +92,8 @@ pub async fn run_executor(
     let sched = parse(scheduler, "--scheduler")?;
     let own = parse(addr, "--addr")?;
     std::fs::create_dir_all(work_dir).map_err(|e| EngineError::io(work_dir, e))?;
-    // The push-scheduling gRPC port is unused (executors ask the scheduler for tasks), but it
-    // must be set: a free one on the same host.
+    // The push-scheduling gRPC port is unused (executors ask the scheduler for tasks, see
+    // SCHEDULING), but it must be set: a free one on the same host.
     let grpc_port = std::net::TcpListener::bind((own.ip(), 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -101,6 +110,7 @@ pub async fn run_executor(
         scheduler_port: sched.port(),
         vcores: cores.max(1),
         executor_heartbeat_interval_seconds: HEARTBEAT_SECS,
+        task_scheduling_policy: SCHEDULING,
         work_dir: Some(work_dir.display().to_string()),
         override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
         override_runtime_producer: Some(Arc::new(move |_| Ok(runtime.clone()))),

@@ -196,23 +196,37 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
     ]));
     assert_eq!(n.lines().nth(1), Some("3000"));
 
-    // An executor killed during a query: a retried success (its tasks run again on the other
-    // once the scheduler gives up on it, 15 s) or a clear error, never a wrong result.
-    let sql = "SELECT user_id, COUNT(DISTINCT query), COUNT(*) FROM korea_naver_log.stream_log \
-               GROUP BY user_id ORDER BY 3 DESC, 1 LIMIT 5";
+    // An executor killed during a query, once it holds shuffle output of the query: a retried
+    // success (the scheduler gives up on it after 15 s, rolls back the stages whose output it
+    // held and runs them again on the other) or a clear error, never a wrong result or a hang.
+    let sql = "SELECT a.section, COUNT(*), COUNT(DISTINCT b.user_id) \
+               FROM korea_naver_log.stream_log a JOIN korea_naver_log.stream_log b ON a.dt = b.dt \
+               GROUP BY 1 ORDER BY 1";
     let want = ok(cuve(h).args(["sql", "--format", "csv", "-e", sql]));
-    let child = cuve(h)
+    let held = jobs(h)[1];
+    let mut child = cuve(h)
         .args(["--cluster", &addr, "sql", "--format", "csv", "-e", sql])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let start = std::time::Instant::now();
+    while jobs(h)[1] == held {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the query ended before executor 1 ran any of it"
+        );
+        assert!(start.elapsed().as_secs() < 60, "executor 1 got no task");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the query ended before the kill"
+    );
     let mut victim = procs.0.remove(2);
     let _ = victim.kill(); // SIGKILL
     let _ = victim.wait();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let mut child = child;
     while child.try_wait().unwrap().is_none() {
         assert!(
             std::time::Instant::now() < deadline,
