@@ -217,6 +217,8 @@ impl Session {
             .with_physical_optimizer_rule(Arc::new(crate::planner::PartitionAggregateRule))
             .build();
         let ctx = SessionContext::new_with_state(state);
+        // After DataFusion's own analyzer rules (type coercion inserts the casts it checks).
+        ctx.add_analyzer_rule(Arc::new(crate::planner::Date64Guard));
         ctx.register_catalog(
             CATALOG_NAME,
             Arc::new(CatalogView {

@@ -8,12 +8,17 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, FieldRef, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::functions::core::arrow_cast::ArrowCastFunc;
+use datafusion::functions::core::arrow_try_cast::ArrowTryCastFunc;
+use datafusion::functions::core::cast_to_type::CastToTypeFunc;
+use datafusion::functions::core::try_cast_to_type::TryCastToTypeFunc;
 use datafusion::functions_aggregate::approx_percentile_cont::ApproxPercentileCont;
 use datafusion::functions_aggregate::approx_percentile_cont_with_weight::ApproxPercentileContWithWeight;
-use datafusion::logical_expr::ColumnarValue;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Signature,
+    Accumulator, AggregateUDF, AggregateUDFImpl, Cast, ColumnarValue, Documentation, Expr,
+    ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TryCast,
 };
 
 /// Largest t-digest size `approx_percentile_cont` accepts (DataFusion allocates it up front and
@@ -90,6 +95,96 @@ where
 }
 
 /// The guarded built-ins, to register over DataFusion's.
+/// A cast function (`arrow_cast`, `arrow_try_cast`, `cast_to_type`, `try_cast_to_type`) whose
+/// constant argument may not become a `Date64` of `i64::MIN` milliseconds: DataFusion folds the
+/// cast into that literal and then panics formatting it (`TimeDelta` cannot hold it).
+#[derive(Debug, PartialEq, Eq, Hash, Default)]
+pub struct CastGuard<T> {
+    inner: T,
+}
+
+/// The cast `expr` (as simplified) would make a `Date64` literal DataFusion cannot display.
+fn undisplayable_date64(expr: &Expr) -> Option<i64> {
+    let (arg, field) = match expr {
+        Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
+            (expr.as_ref(), field)
+        }
+        _ => return None,
+    };
+    if field.data_type() != &DataType::Date64 {
+        return None;
+    }
+    let Expr::Literal(value, _) = arg else {
+        return None;
+    };
+    match value.cast_to(&DataType::Date64) {
+        Ok(ScalarValue::Date64(Some(i64::MIN))) => Some(i64::MIN),
+        _ => None,
+    }
+}
+
+impl<T> ScalarUDFImpl for CastGuard<T>
+where
+    T: ScalarUDFImpl + PartialEq + Eq + std::hash::Hash,
+{
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        self.inner.invoke_with_args(args)
+    }
+
+    fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        let simplified = self.inner.simplify(args, info)?;
+        if let ExprSimplifyResult::Simplified(e) = &simplified
+            && let Some(v) = undisplayable_date64(e)
+        {
+            // A try-cast of a value it cannot hold is NULL; a cast is an error.
+            if matches!(e, Expr::TryCast(_)) {
+                return Ok(ExprSimplifyResult::Simplified(Expr::Literal(
+                    ScalarValue::Date64(None),
+                    None,
+                )));
+            }
+            return Err(DataFusionError::Plan(format!(
+                "{}: {v} is outside the range of Date64 (milliseconds since 1970-01-01, at \
+                 least {})",
+                self.inner.name(),
+                i64::MIN + 1
+            )));
+        }
+        Ok(simplified)
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.inner.documentation()
+    }
+}
+
+/// The guarded scalar built-ins, under their own names.
+pub fn scalars() -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::new_from_shared_impl(Arc::new(CastGuard::<ArrowCastFunc>::default())),
+        ScalarUDF::new_from_shared_impl(Arc::new(CastGuard::<ArrowTryCastFunc>::default())),
+        ScalarUDF::new_from_shared_impl(Arc::new(CastGuard::<CastToTypeFunc>::default())),
+        ScalarUDF::new_from_shared_impl(Arc::new(CastGuard::<TryCastToTypeFunc>::default())),
+    ]
+}
+
+/// The guarded aggregate built-ins, under their own names.
 pub fn aggregates() -> Vec<AggregateUDF> {
     vec![
         AggregateUDF::new_from_shared_impl(Arc::new(ApproxPercentileGuard::default())),

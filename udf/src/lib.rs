@@ -37,6 +37,9 @@ pub fn register_all(ctx: &SessionContext) -> Result<()> {
         ctx.register_udf(f);
     }
     ctx.register_udaf(topk::approx_top_k());
+    for f in guards::scalars() {
+        ctx.register_udf(f);
+    }
     for f in guards::aggregates() {
         ctx.register_udaf(f);
     }
