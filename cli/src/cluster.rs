@@ -1,10 +1,20 @@
 //! `cuve scheduler` and `cuve executor`: the processes of a Ballista cluster with Cuve's
-//! functions. They need no home: they hold no catalog and no tickets.
+//! functions; `cuve cluster status`. They need no home: they hold no catalog and no tickets.
 
 use std::io::Write;
 use std::path::Path;
 
-use crate::exit::{CliError, SQL};
+use crate::exit::{CliError, SQL, USAGE};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ClusterCmd {
+    /// The scheduler's executors (id, address, state, task slots, last heart-beat) and its
+    /// recent jobs (id, state, stages and tasks done)
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 fn report(e: cuve_engine::EngineError) -> u8 {
     CliError {
@@ -37,4 +47,68 @@ pub async fn executor(scheduler: &str, addr: &str, work_dir: &Path, cores: Optio
         Ok(()) => 0,
         Err(e) => report(e),
     }
+}
+
+pub async fn command(cluster: Option<&str>, cmd: ClusterCmd) -> u8 {
+    let Some(addr) = cluster else {
+        return CliError {
+            code: USAGE,
+            message: "`cuve cluster` needs the scheduler: --cluster HOST:PORT (or CUVE_CLUSTER)"
+                .into(),
+        }
+        .report();
+    };
+    let ClusterCmd::Status { json } = cmd;
+    let status = match cuve_cluster::status::status(addr).await {
+        Ok(s) => s,
+        Err(e) => return report(e),
+    };
+    if json {
+        println!("{}", status.to_json());
+        return 0;
+    }
+    println!("scheduler {}", status.scheduler);
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    t.set_header([
+        "executor",
+        "address",
+        "state",
+        "task slots",
+        "last heart-beat",
+    ]);
+    for e in &status.executors {
+        let seen = e
+            .last_seen_secs
+            .map(|s| format!("{s} s ago"))
+            .unwrap_or_else(|| "never".into());
+        t.add_row([
+            e.id.clone(),
+            e.address.clone(),
+            e.state.clone(),
+            e.task_slots.to_string(),
+            seen,
+        ]);
+    }
+    println!("{t}");
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    t.set_header(["job", "state", "stages done", "tasks done", "elapsed"]);
+    for j in &status.jobs {
+        let mut state = j.state.clone();
+        if let Some(d) = &j.detail {
+            state = format!("{state}: {d}");
+        }
+        t.add_row([
+            j.id.clone(),
+            state,
+            format!("{}/{}", j.stages_done, j.stages),
+            format!("{}/{}", j.tasks_done, j.tasks),
+            j.elapsed_ms
+                .map(|ms| format!("{ms} ms"))
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    println!("{t}");
+    0
 }

@@ -169,6 +169,9 @@ enum Command {
         #[arg(long)]
         cores: Option<usize>,
     },
+    /// The Ballista cluster of `--cluster ADDR`: `status` lists its executors and recent jobs.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
     /// The warehouse's storage (admin): `vacuum` deletes files no table refers to.
     #[command(subcommand)]
     Warehouse(tools::WarehouseCmd),
@@ -252,6 +255,7 @@ async fn run(mut cli: Cli) -> u8 {
             work_dir,
             cores,
         }) => return cluster::executor(&scheduler, &addr, &work_dir, cores).await,
+        Some(Command::Cluster(cmd)) => return cluster::command(cli.cluster.as_deref(), cmd).await,
         _ => {}
     }
     let ctx = match context::CliContext::new(
@@ -296,7 +300,7 @@ async fn run(mut cli: Cli) -> u8 {
         Some(Command::Archive(cmd)) => tools::archive(&ctx, cmd).await,
         Some(Command::Warehouse(cmd)) => tools::warehouse(&ctx, cmd),
         Some(Command::Table(cmd)) => tools::table(&ctx, cmd),
-        Some(Command::Scheduler { .. } | Command::Executor { .. }) => Ok(()),
+        Some(Command::Scheduler { .. } | Command::Executor { .. } | Command::Cluster(_)) => Ok(()),
     };
     match result {
         Ok(()) => 0,

@@ -5,9 +5,11 @@
 //! - [`remote`]: [`BallistaRemote`], the engine's `Remote` over a Ballista scheduler.
 //! - [`process`]: `cuve scheduler` and `cuve executor`.
 //! - [`standalone`]: a scheduler and executors in this process, on loopback (tests).
+//! - [`status`]: `cuve cluster status`, from the scheduler's REST API.
 
 pub mod process;
 pub mod remote;
 pub mod standalone;
+pub mod status;
 
 pub use remote::BallistaRemote;

@@ -19,7 +19,7 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 /// How often executors report to the scheduler, and after how long without a report the
 /// scheduler gives up on one.
 const HEARTBEAT_SECS: u64 = 3;
-const EXECUTOR_TIMEOUT_SECS: u64 = 15;
+pub const EXECUTOR_TIMEOUT_SECS: u64 = 15;
 
 /// Executors ask the scheduler for tasks when they have a free slot (Ballista's pull-staged
 /// policy), on both sides. With push-staged scheduling the scheduler counts free slots itself,

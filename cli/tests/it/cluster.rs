@@ -72,6 +72,18 @@ fn jobs(dir: &Path) -> Vec<usize> {
         .collect()
 }
 
+/// `cuve cluster status --json` of the scheduler at `addr`.
+fn status(addr: &str) -> serde_json::Value {
+    let out = ok(Command::new(env!("CARGO_BIN_EXE_cuve")).args([
+        "--cluster",
+        addr,
+        "cluster",
+        "status",
+        "--json",
+    ]));
+    serde_json::from_str(out.trim()).unwrap()
+}
+
 #[test]
 fn queries_on_a_cluster_of_processes_equal_single_node() {
     let home = tempfile::tempdir().unwrap();
@@ -114,6 +126,38 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
     // The work was spread over both executors.
     let ran = jobs(h);
     assert!(ran.iter().all(|&n| n > 0), "jobs per executor: {ran:?}");
+
+    // `cuve cluster status`: both executors up, the jobs above completed with all their tasks.
+    let v = status(&addr);
+    let executors = v["executors"].as_array().unwrap();
+    assert_eq!(executors.len(), 2, "{v}");
+    assert!(
+        executors
+            .iter()
+            .all(|e| e["state"] == "up" && e["task_slots"] == 1),
+        "{v}"
+    );
+    let listed = v["jobs"].as_array().unwrap();
+    assert!(listed.len() >= 8, "{v}");
+    for j in listed {
+        assert_eq!(j["state"], "Completed", "{j}");
+        assert!(
+            j["tasks"].as_u64().unwrap() > 0 && j["tasks"] == j["tasks_done"],
+            "{j}"
+        );
+        assert!(
+            j["stages"].as_u64().unwrap() > 0 && j["stages"] == j["stages_done"],
+            "{j}"
+        );
+    }
+    let text = ok(cuve(h).args(["--cluster", &addr, "cluster", "status"]));
+    assert!(
+        text.contains("| up ") && text.contains("Completed"),
+        "{text}"
+    );
+    let o = cuve(h).args(["cluster", "status"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--cluster"), "{}", stderr(&o));
 
     // `cuve serve --cluster`: the Flight gateway's queries run on the cluster too.
     let py = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
@@ -240,9 +284,16 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
     } else {
         assert!(!stderr(&o).trim().is_empty());
     }
-    // The cluster goes on with the executor that is left.
+    // The cluster goes on with the executor that is left; the status shows one executor up.
     let again = ok(cuve(h).args(["--cluster", &addr, "sql", "--format", "csv", "-e", sql]));
     assert_eq!(again, want);
+    let v = status(&addr);
+    let up = v["executors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["state"] == "up");
+    assert_eq!(up.count(), 1, "{v}");
 
     // A scheduler that is not there: a clear error naming it.
     let gone = format!("127.0.0.1:{}", free_port());
