@@ -12,7 +12,11 @@ use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use cuve_engine::remote::JobOptions;
 use cuve_engine::{EngineError, Result};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
@@ -46,9 +50,15 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
         let c = session_config.clone();
         Arc::new(move || c.clone())
     };
+    // A job's session: Cuve's functions and stores with the settings the gateway sent (its
+    // DataFusion and Ballista options and `cuve.*`), which the tasks then carry to the executors.
     let session_builder = {
         let state = state.clone();
-        Arc::new(move |_: SessionConfig| Ok(state.clone()))
+        Arc::new(move |config: SessionConfig| {
+            Ok(SessionStateBuilder::new_from_existing(state.clone())
+                .with_config(config)
+                .build())
+        })
     };
     let endpoint = local.to_string();
     let cluster = BallistaCluster::new_memory(endpoint, session_builder, config_producer);
@@ -71,6 +81,21 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
     start_grpc_service_with_listener(listener, scheduler)
         .await
         .map_err(|e| failed("the scheduler stopped", e))
+}
+
+/// What one task slot of this machine may use: 70% of its memory (as Ballista's default pool)
+/// split over the slots; `None` when the machine's memory cannot be read.
+fn slot_memory(slots: usize) -> Option<usize> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((kib as f64 * 1024.0 * 0.7) as usize / slots)
 }
 
 /// Runs an executor on `addr` (its Arrow Flight endpoint, where other executors fetch shuffle
@@ -101,6 +126,7 @@ pub async fn run_executor(
     let state = cuve_engine::remote::worker_state()?;
     let session_config = state.config().clone().upgrade_for_ballista();
     let runtime = state.runtime_env().clone();
+    let share = slot_memory(cores.max(1));
     let config = ExecutorProcessConfig {
         bind_host: own.ip().to_string(),
         external_host: Some(own.ip().to_string()),
@@ -113,7 +139,29 @@ pub async fn run_executor(
         task_scheduling_policy: SCHEDULING,
         work_dir: Some(work_dir.display().to_string()),
         override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
-        override_runtime_producer: Some(Arc::new(move |_| Ok(runtime.clone()))),
+        // Each query's tasks on this executor share one pool (Ballista caches the runtime per
+        // session, and every query is a session of its own): the executor's share per slot, or
+        // the ticket's memory limit if smaller. Cuve sizes it, so Ballista's own is off.
+        memory_pool_size: Some(0),
+        override_runtime_producer: Some(Arc::new(move |config: &SessionConfig| {
+            let ticket = config
+                .options()
+                .extensions
+                .get::<JobOptions>()
+                .map(|o| o.memory_limit)
+                .filter(|&n| n > 0);
+            let limit = match (ticket, share) {
+                (Some(t), Some(s)) => Some(t.min(s)),
+                (t, s) => t.or(s),
+            };
+            log::debug!("a query's memory pool on this executor: {limit:?} bytes");
+            match limit {
+                Some(bytes) => RuntimeEnvBuilder::from_runtime_env(&runtime)
+                    .with_memory_pool(Arc::new(FairSpillPool::new(bytes)))
+                    .build_arc(),
+                None => Ok(runtime.clone()),
+            }
+        })),
         override_config_producer: Some(Arc::new(move || session_config.clone())),
         ..Default::default()
     };

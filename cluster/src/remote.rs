@@ -144,6 +144,16 @@ impl Remote for BallistaRemote {
             )
             .await
             .map_err(|e| match EngineError::from_datafusion(e) {
+                // The ticket's memory limit, applied on an executor (Ballista passes the
+                // executor's error on as text).
+                EngineError::DataFusion(d) if d.to_string().contains("ResourcesExhausted") => {
+                    EngineError::Quota(format!(
+                        "the query needs more memory than the ticket's limit on an executor of \
+                         the cluster at {} (max_memory applies to each query's tasks on each \
+                         executor): {d}",
+                        this.scheduler_url
+                    ))
+                }
                 EngineError::DataFusion(d) => EngineError::invalid(format!(
                     "the cluster at {} did not run the query: {d} (check that `cuve scheduler` \
                      runs there and its executors are up)",

@@ -6,12 +6,67 @@
 
 use std::sync::Arc;
 
+use datafusion::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
+use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use futures::future::BoxFuture;
 
 use crate::error::Result;
+
+/// Cuve's settings a job carries to the executors, next to DataFusion's and Ballista's, as
+/// `cuve.*` keys.
+#[derive(Debug, Clone, Default)]
+pub struct JobOptions {
+    /// The ticket's memory limit for one query, in bytes (0: none). An executor gives each
+    /// query's tasks a pool of at most this size.
+    pub memory_limit: usize,
+}
+
+impl ConfigExtension for JobOptions {
+    const PREFIX: &'static str = "cuve";
+}
+
+impl ExtensionOptions for JobOptions {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> datafusion::error::Result<()> {
+        match key {
+            "memory_limit" => {
+                self.memory_limit = value.parse().map_err(|_| {
+                    DataFusionError::Configuration(format!(
+                        "cuve.memory_limit must be a number of bytes, not {value:?}"
+                    ))
+                })?;
+                Ok(())
+            }
+            _ => Err(DataFusionError::Configuration(format!(
+                "no setting cuve.{key}"
+            ))),
+        }
+    }
+
+    /// With the prefix: a job sends these entries as they are, and the executor sets them by
+    /// their full key (DataFusion's `extensions_options!` leaves the prefix out).
+    fn entries(&self) -> Vec<ConfigEntry> {
+        vec![ConfigEntry {
+            key: format!("{}.memory_limit", Self::PREFIX),
+            value: Some(self.memory_limit.to_string()),
+            description: "the ticket's memory limit for one query, in bytes (0: none)",
+        }]
+    }
+}
 
 /// What a cluster's scheduler and executors plan and run stages with: Cuve's functions (the
 /// same set, in the same order, as every session: names resolve to the same code) and object
@@ -24,7 +79,7 @@ pub fn worker_state() -> Result<datafusion::execution::SessionState> {
         .with_object_store_registry(crate::storage::StoreRegistry::global())
         .build_arc()?;
     let state = SessionStateBuilder::new()
-        .with_config(SessionConfig::new())
+        .with_config(SessionConfig::new().with_option_extension(JobOptions::default()))
         .with_runtime_env(runtime)
         .with_default_features()
         .build();

@@ -298,13 +298,23 @@ impl Session {
         out
     }
 
-    /// Runs this session's queries on `remote` (a cluster): its settings are applied and the
-    /// co-located rules turned off (their nodes do not travel yet).
+    /// Runs this session's queries on `remote` (a cluster): its settings and the ticket's memory
+    /// limit (for the executors) are applied and the co-located rules turned off (their nodes
+    /// do not travel yet).
     pub fn set_remote(&mut self, remote: Arc<dyn crate::remote::Remote>) {
         self.set_bucket_optimizations(false);
         let state = self.ctx.state_ref();
         let mut state = state.write();
-        let config = remote.prepare(state.config().clone());
+        let job = crate::remote::JobOptions {
+            memory_limit: self.access.quota.max_memory.unwrap_or(0) as usize,
+        };
+        log::debug!(
+            "cluster jobs of this session carry cuve.memory_limit={}",
+            job.memory_limit
+        );
+        let config = remote
+            .prepare(state.config().clone())
+            .with_option_extension(job);
         *state.config_mut() = config;
         drop(state);
         self.remote = Some(remote);

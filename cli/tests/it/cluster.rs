@@ -220,6 +220,35 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
     assert!(stderr(&o).contains("korea_naver_log"), "{}", stderr(&o));
     assert_eq!(jobs(h), before, "a job reached the cluster");
 
+    // A ticket's memory limit applies on the executors (each query's tasks on an executor share
+    // a pool of that size): over it, a quota error (exit 4) naming the limit, as in process.
+    let (_, small) = super::tickets::analyst_ticket(
+        h,
+        "lee",
+        &[
+            "--grant",
+            "SELECT:korea_naver_log.*",
+            "--max-memory",
+            "2KiB",
+        ],
+    );
+    let agg = "SELECT length(string_agg(query, ',')) > 0 FROM korea_naver_log.stream_log";
+    let before = jobs(h);
+    let o = cuve(h)
+        .args(["--cluster", &addr, "--ticket", &small, "sql", "-e", agg])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("max_memory"), "{}", stderr(&o));
+    assert_ne!(jobs(h), before, "the query did not reach the cluster");
+    let o = cuve(h)
+        .args(["--ticket", &small, "sql", "-e", agg])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let fine = ok(cuve(h).args(["--cluster", &addr, "sql", "--format", "csv", "-e", agg]));
+    assert!(fine.contains("true"), "{fine}");
+
     // Writes commit through the gateway's catalog, whatever reads them.
     ok(cuve(h).args([
         "--cluster",

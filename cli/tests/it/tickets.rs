@@ -6,6 +6,19 @@ use std::os::unix::fs::PermissionsExt;
 
 use super::{cuve, ok, stderr};
 
+/// Adds the analyst `user` and issues them a ticket with `args` (grants, quotas): (id, secret).
+pub(crate) fn analyst_ticket(
+    home: &std::path::Path,
+    user: &str,
+    args: &[&str],
+) -> (String, String) {
+    ok(cuve(home).args(["user", "add", user, "--role", "analyst"]));
+    let out = ok(cuve(home)
+        .args(["ticket", "create", "--user", user, "--json"])
+        .args(args));
+    secret_of(&out)
+}
+
 pub(crate) fn secret_of(json: &str) -> (String, String) {
     let v: serde_json::Value =
         serde_json::from_str(json.trim()).expect("ticket create --json prints one object");
@@ -35,19 +48,16 @@ fn tickets_end_to_end() {
          TBLPROPERTIES ('sensitive_columns'='client_ip'); CREATE TABLE korea_naver_log.user_profile (user_id STRING); \
          INSERT INTO korea_naver_log.stream_log VALUES ('u1', '1.2.3.4')",
     ]));
-    ok(cuve(h).args(["user", "add", "kim", "--role", "analyst"]));
-    let out = ok(cuve(h).args([
-        "ticket",
-        "create",
-        "--user",
+    let (id, secret) = analyst_ticket(
+        h,
         "kim",
-        "--grant",
-        "SELECT:korea_naver_log.stream_log",
-        "--max-scan-bytes-per-day",
-        "10GB",
-        "--json",
-    ]));
-    let (id, secret) = secret_of(&out);
+        &[
+            "--grant",
+            "SELECT:korea_naver_log.stream_log",
+            "--max-scan-bytes-per-day",
+            "10GB",
+        ],
+    );
     assert!(secret.len() >= 64 + id.len());
     // --ticket and CUVE_TICKET both work.
     let q = [
