@@ -128,12 +128,10 @@ impl SchemaProvider for DatabaseView {
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let name = name.to_lowercase();
-        // Catalog reads (and a table's first load) run off the async worker.
-        let table = crate::threads::blocking(|| {
-            self.cache
-                .get(&self.catalog, &self.access, &self.database, &name)
-        })?;
-        Ok(table.map(|t| t as Arc<dyn TableProvider>))
+        Ok(self
+            .cache
+            .get(&self.catalog, &self.access, &self.database, &name)?
+            .map(|t| t as Arc<dyn TableProvider>))
     }
 
     fn table_exist(&self, name: &str) -> bool {
