@@ -95,10 +95,8 @@ pub async fn command(cluster: Option<&str>, cmd: ClusterCmd) -> u8 {
     t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
     t.set_header(["job", "state", "stages done", "tasks done", "elapsed"]);
     for j in &status.jobs {
-        let mut state = j.state.clone();
-        if let Some(d) = &j.detail {
-            state = format!("{state}: {d}");
-        }
+        // The detail of a failed job starts with its state already.
+        let state = j.detail.clone().unwrap_or_else(|| j.state.clone());
         t.add_row([
             j.id.clone(),
             state,

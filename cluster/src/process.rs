@@ -16,12 +16,12 @@ use cuve_engine::remote::JobOptions;
 use cuve_engine::{EngineError, Result};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
-/// How often executors report to the scheduler, and after how long without a report the
-/// scheduler gives up on one.
+/// How often an executor sends a heart-beat (Ballista uses it under push-staged scheduling;
+/// under pull-staged each poll for work is one: every 50 ms when idle, at least every 5 s when
+/// busy), and after how long without one the scheduler gives up on an executor.
 const HEARTBEAT_SECS: u64 = 3;
 pub const EXECUTOR_TIMEOUT_SECS: u64 = 15;
 
@@ -29,7 +29,7 @@ pub const EXECUTOR_TIMEOUT_SECS: u64 = 15;
 /// policy), on both sides. With push-staged scheduling the scheduler counts free slots itself,
 /// and a task of a stage rolled back after an executor is lost never gives its slot back
 /// (Ballista 55 refunds the slot only for tasks of a resolved stage): with one-slot executors
-/// the job then waits forever. Each poll also serves as the executor's heartbeat.
+/// the job then waits forever. Each poll also serves as the executor's heart-beat.
 const SCHEDULING: TaskSchedulingPolicy = TaskSchedulingPolicy::PullStaged;
 
 fn failed(what: &str, e: impl std::fmt::Display) -> EngineError {
@@ -53,11 +53,10 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
     // A job's session: Cuve's functions and stores with the settings the gateway sent (its
     // DataFusion and Ballista options and `cuve.*`), which the tasks then carry to the executors.
     let session_builder = {
-        let state = state.clone();
+        let runtime = state.runtime_env().clone();
         Arc::new(move |config: SessionConfig| {
-            Ok(SessionStateBuilder::new_from_existing(state.clone())
-                .with_config(config)
-                .build())
+            cuve_engine::remote::worker_state_with(config, runtime.clone())
+                .map_err(|e| datafusion::error::DataFusionError::Plan(e.user_message()))
         })
     };
     let endpoint = local.to_string();
@@ -83,19 +82,30 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
         .map_err(|e| failed("the scheduler stopped", e))
 }
 
-/// What one task slot of this machine may use: 70% of its memory (as Ballista's default pool)
-/// split over the slots; `None` when the machine's memory cannot be read.
-fn slot_memory(slots: usize) -> Option<usize> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: u64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some((kib as f64 * 1024.0 * 0.7) as usize / slots)
+/// What this executor's queries may use together: 70% (as Ballista's default pool) of the
+/// machine's memory, or of the container's (cgroup v2 `memory.max`) if lower; `None` when
+/// neither can be read.
+fn executor_memory() -> Option<usize> {
+    let host = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let kib: u64 = m
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib.saturating_mul(1024))
+    });
+    // "max" (no limit) does not parse.
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let total = match (host, cgroup) {
+        (Some(h), Some(c)) => h.min(c),
+        (h, c) => h.or(c)?,
+    };
+    Some((total as f64 * 0.7) as usize)
 }
 
 /// Runs an executor on `addr` (its Arrow Flight endpoint, where other executors fetch shuffle
@@ -126,7 +136,22 @@ pub async fn run_executor(
     let state = cuve_engine::remote::worker_state()?;
     let session_config = state.config().clone().upgrade_for_ballista();
     let runtime = state.runtime_env().clone();
-    let share = slot_memory(cores.max(1));
+    // Queries without a memory limit share one pool of the executor's memory (as the queries
+    // of one Cuve process do); a ticket's `max_memory` gives its query a pool of its own of at
+    // most that size (Ballista caches a runtime per session, and every query is one).
+    let budget = executor_memory();
+    let shared = match budget {
+        Some(bytes) => RuntimeEnvBuilder::from_runtime_env(&runtime)
+            .with_memory_pool(Arc::new(FairSpillPool::new(bytes)))
+            .build_arc()
+            .map_err(|e| failed("the executor's memory pool", e))?,
+        None => runtime.clone(),
+    };
+    log::info!(
+        "cuve executor memory: {} shared by queries without a limit; a ticket's max_memory \
+         gives its query a pool of its own",
+        budget.map_or("unbounded".to_string(), |b| format!("{b} bytes"))
+    );
     let config = ExecutorProcessConfig {
         bind_host: own.ip().to_string(),
         external_host: Some(own.ip().to_string()),
@@ -139,9 +164,7 @@ pub async fn run_executor(
         task_scheduling_policy: SCHEDULING,
         work_dir: Some(work_dir.display().to_string()),
         override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
-        // Each query's tasks on this executor share one pool (Ballista caches the runtime per
-        // session, and every query is a session of its own): the executor's share per slot, or
-        // the ticket's memory limit if smaller. Cuve sizes it, so Ballista's own is off.
+        // Cuve sizes the pools (above), so Ballista's own per-task pool is off.
         memory_pool_size: Some(0),
         override_runtime_producer: Some(Arc::new(move |config: &SessionConfig| {
             let ticket = config
@@ -150,16 +173,11 @@ pub async fn run_executor(
                 .get::<JobOptions>()
                 .map(|o| o.memory_limit)
                 .filter(|&n| n > 0);
-            let limit = match (ticket, share) {
-                (Some(t), Some(s)) => Some(t.min(s)),
-                (t, s) => t.or(s),
-            };
-            log::debug!("a query's memory pool on this executor: {limit:?} bytes");
-            match limit {
-                Some(bytes) => RuntimeEnvBuilder::from_runtime_env(&runtime)
-                    .with_memory_pool(Arc::new(FairSpillPool::new(bytes)))
+            match ticket {
+                Some(t) => RuntimeEnvBuilder::from_runtime_env(&runtime)
+                    .with_memory_pool(Arc::new(FairSpillPool::new(budget.map_or(t, |b| t.min(b)))))
                     .build_arc(),
-                None => Ok(runtime.clone()),
+                None => Ok(shared.clone()),
             }
         })),
         override_config_producer: Some(Arc::new(move || session_config.clone())),

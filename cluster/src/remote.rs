@@ -134,6 +134,11 @@ impl Remote for BallistaRemote {
         Box::pin(async move {
             let session_id = format!("cuve-{:016x}", rand::random::<u64>());
             let ballista = config.ballista_config();
+            let limit = config
+                .options()
+                .extensions
+                .get::<cuve_engine::remote::JobOptions>()
+                .map_or(0, |o| o.memory_limit);
             execute_physical_plan::<PhysicalPlanNode>(
                 this.scheduler_url.clone(),
                 &ballista,
@@ -144,15 +149,24 @@ impl Remote for BallistaRemote {
             )
             .await
             .map_err(|e| match EngineError::from_datafusion(e) {
-                // The ticket's memory limit, applied on an executor (Ballista passes the
-                // executor's error on as text).
+                // Out of memory on an executor (Ballista passes the executor's error on as text):
+                // the ticket's limit, or the executor's memory.
                 EngineError::DataFusion(d) if d.to_string().contains("ResourcesExhausted") => {
-                    EngineError::Quota(format!(
-                        "the query needs more memory than the ticket's limit on an executor of \
-                         the cluster at {} (max_memory applies to each query's tasks on each \
-                         executor): {d}",
-                        this.scheduler_url
-                    ))
+                    if limit > 0 {
+                        EngineError::Quota(format!(
+                            "the query needs more memory than the ticket's limit (max_memory \
+                             {limit} bytes, for each query's tasks on each executor) on the \
+                             cluster at {}: {d}",
+                            this.scheduler_url
+                        ))
+                    } else {
+                        EngineError::invalid(format!(
+                            "the query needs more memory than an executor of the cluster at {} \
+                             has for it (70% of its memory, shared by the queries running \
+                             there): {d}",
+                            this.scheduler_url
+                        ))
+                    }
                 }
                 EngineError::DataFusion(d) => EngineError::invalid(format!(
                     "the cluster at {} did not run the query: {d} (check that `cuve scheduler` \

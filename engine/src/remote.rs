@@ -72,14 +72,28 @@ impl ExtensionOptions for JobOptions {
 /// same set, in the same order, as every session: names resolve to the same code) and object
 /// stores, and no catalog.
 pub fn worker_state() -> Result<datafusion::execution::SessionState> {
-    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-    use datafusion::execution::session_state::SessionStateBuilder;
-    let runtime = RuntimeEnvBuilder::new()
+    let config = SessionConfig::new().with_option_extension(JobOptions::default());
+    worker_state_with(config, worker_runtime()?)
+}
+
+/// The runtime of [`worker_state`]: Cuve's object stores and a Parquet footer cache.
+pub fn worker_runtime() -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    Ok(datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
         .with_metadata_cache_limit(256 << 20)
         .with_object_store_registry(crate::storage::StoreRegistry::global())
-        .build_arc()?;
+        .build_arc()?)
+}
+
+/// [`worker_state`] with `config` (a job's settings) on `runtime`: built afresh, so Cuve's
+/// functions are registered in their one order (names that are also a built-in's alias, such
+/// as Hive's `date_format`, keep Cuve's code).
+pub fn worker_state_with(
+    config: SessionConfig,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> Result<datafusion::execution::SessionState> {
+    use datafusion::execution::session_state::SessionStateBuilder;
     let state = SessionStateBuilder::new()
-        .with_config(SessionConfig::new().with_option_extension(JobOptions::default()))
+        .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
         .build();

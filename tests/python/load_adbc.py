@@ -191,8 +191,13 @@ def main():
         failures.append("the revoked ticket still worked after its revocation")
     if not any(ok for _, ok in revoked_results):
         failures.append("the ticket to revoke never worked")
-    if len(rss) < 5:
-        failures.append(f"only {len(rss) - 1} mixed phases ran before the deadline")
+    if len(rss) < PHASES + 1:
+        failures.append(
+            f"only {len(rss) - 1} of {PHASES} mixed phases ran before the deadline "
+            f"(CUVE_LOAD_SECONDS); memory flatness needs them all"
+        )
+    elif PHASES < 4:
+        failures.append("CUVE_LOAD_PHASES must be at least 4 (two to settle, two to compare)")
     else:
         # Flat: after the first two mixed phases (the working set), the lowest of the last two
         # samples may exceed the highest of the first two by at most FLAT_MIB. The allocator
