@@ -82,8 +82,12 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
         .map_err(|e| failed("the scheduler stopped", e))
 }
 
-/// What this executor's queries may use together: 70% (as Ballista's default pool) of the
-/// machine's memory, or of the container's (cgroup v2 `memory.max`) if lower; `None` when
+/// The part of its machine's memory an executor's queries may use together (as Ballista's
+/// default pool).
+pub const EXECUTOR_MEMORY_SHARE: f64 = 0.7;
+
+/// What this executor's queries may use together: [`EXECUTOR_MEMORY_SHARE`] of the machine's
+/// memory, or of the container's (cgroup v2 `memory.max`) if lower; `None` when
 /// neither can be read.
 fn executor_memory() -> Option<usize> {
     let host = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
@@ -105,7 +109,7 @@ fn executor_memory() -> Option<usize> {
         (Some(h), Some(c)) => h.min(c),
         (h, c) => h.or(c)?,
     };
-    Some((total as f64 * 0.7) as usize)
+    Some((total as f64 * EXECUTOR_MEMORY_SHARE) as usize)
 }
 
 /// Runs an executor on `addr` (its Arrow Flight endpoint, where other executors fetch shuffle

@@ -162,9 +162,10 @@ impl Remote for BallistaRemote {
                     } else {
                         EngineError::invalid(format!(
                             "the query needs more memory than an executor of the cluster at {} \
-                             has for it (70% of its memory, shared by the queries running \
+                             has for it ({:.0}% of its memory, shared by the queries running \
                              there): {d}",
-                            this.scheduler_url
+                            this.scheduler_url,
+                            crate::process::EXECUTOR_MEMORY_SHARE * 100.0
                         ))
                     }
                 }

@@ -308,10 +308,6 @@ impl Session {
         let job = crate::remote::JobOptions {
             memory_limit: self.access.quota.max_memory.unwrap_or(0) as usize,
         };
-        log::debug!(
-            "cluster jobs of this session carry cuve.memory_limit={}",
-            job.memory_limit
-        );
         let config = remote
             .prepare(state.config().clone())
             .with_option_extension(job);

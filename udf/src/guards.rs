@@ -20,6 +20,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Cast, ColumnarValue, Documentation, Expr,
     ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TryCast,
 };
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 
 /// Largest t-digest size `approx_percentile_cont` accepts (DataFusion allocates it up front and
 /// panics with "capacity overflow" on `i64::MAX`; the default is 100).
@@ -94,33 +95,68 @@ where
     }
 }
 
-/// The guarded built-ins, to register over DataFusion's.
 /// A cast function (`arrow_cast`, `arrow_try_cast`, `cast_to_type`, `try_cast_to_type`) whose
-/// constant argument may not become a `Date64` of `i64::MIN` milliseconds: DataFusion folds the
-/// cast into that literal and then panics formatting it (`TimeDelta` cannot hold it).
+/// constant argument may not become an [`undisplayable_date64`]: DataFusion folds the cast into
+/// that literal and then panics formatting it.
 #[derive(Debug, PartialEq, Eq, Hash, Default)]
 pub struct CastGuard<T> {
     inner: T,
 }
 
-/// The cast `expr` (as simplified) would make a `Date64` literal DataFusion cannot display.
-fn undisplayable_date64(expr: &Expr) -> Option<i64> {
-    let (arg, field) = match expr {
-        Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
-            (expr.as_ref(), field)
+/// The milliseconds of a `Date64` value DataFusion panics formatting wherever it prints it
+/// (plan names, EXPLAIN, errors): one a `TimeDelta` cannot hold (only `i64::MIN`).
+pub fn undisplayable_date64(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::Date64(Some(ms)) if chrono::TimeDelta::try_milliseconds(*ms).is_none() => {
+            Some(*ms)
         }
-        _ => return None,
-    };
-    if field.data_type() != &DataType::Date64 {
-        return None;
-    }
-    let Expr::Literal(value, _) = arg else {
-        return None;
-    };
-    match value.cast_to(&DataType::Date64) {
-        Ok(ScalarValue::Date64(Some(i64::MIN))) => Some(i64::MIN),
         _ => None,
     }
+}
+
+/// The value of `expr` if it is a constant that folds to a literal (no columns, nothing
+/// volatile); `None` when it is not constant or does not fold.
+fn constant(expr: &Expr) -> Option<ScalarValue> {
+    if let Expr::Literal(v, _) = expr {
+        return Some(v.clone());
+    }
+    if !expr.column_refs().is_empty() || expr.is_volatile() {
+        return None;
+    }
+    // An empty schema: the expression refers to no column.
+    match ExprSimplifier::new(SimplifyContext::default()).simplify(expr.clone()) {
+        Ok(Expr::Literal(v, _)) => Some(v),
+        _ => None,
+    }
+}
+
+/// `expr` checked before DataFusion folds it: a cast (or try-cast) of a constant to `Date64`
+/// whose value would be [`undisplayable_date64`] is an error naming the value (after `who: `,
+/// the function, if given), and a try-cast of one is NULL (`Some`). Anything else is `None`.
+pub fn checked_date64_cast(expr: &Expr, who: Option<&str>) -> Result<Option<Expr>> {
+    let (input, field, try_cast) = match expr {
+        Expr::Cast(Cast { expr, field }) => (expr, field, false),
+        Expr::TryCast(TryCast { expr, field }) => (expr, field, true),
+        _ => return Ok(None),
+    };
+    if field.data_type() != &DataType::Date64 {
+        return Ok(None);
+    }
+    let Some(ms) = constant(input)
+        .and_then(|v| v.cast_to(&DataType::Date64).ok())
+        .as_ref()
+        .and_then(undisplayable_date64)
+    else {
+        return Ok(None);
+    };
+    if try_cast {
+        return Ok(Some(Expr::Literal(ScalarValue::Date64(None), None)));
+    }
+    let who = who.map(|w| format!("{w}: ")).unwrap_or_default();
+    Err(DataFusionError::Plan(format!(
+        "{who}{ms} is outside the range of Date64 (milliseconds since 1970-01-01, at least {})",
+        i64::MIN + 1
+    )))
 }
 
 impl<T> ScalarUDFImpl for CastGuard<T>
@@ -150,21 +186,9 @@ where
     fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
         let simplified = self.inner.simplify(args, info)?;
         if let ExprSimplifyResult::Simplified(e) = &simplified
-            && let Some(v) = undisplayable_date64(e)
+            && let Some(null) = checked_date64_cast(e, Some(self.inner.name()))?
         {
-            // A try-cast of a value it cannot hold is NULL; a cast is an error.
-            if matches!(e, Expr::TryCast(_)) {
-                return Ok(ExprSimplifyResult::Simplified(Expr::Literal(
-                    ScalarValue::Date64(None),
-                    None,
-                )));
-            }
-            return Err(DataFusionError::Plan(format!(
-                "{}: {v} is outside the range of Date64 (milliseconds since 1970-01-01, at \
-                 least {})",
-                self.inner.name(),
-                i64::MIN + 1
-            )));
+            return Ok(ExprSimplifyResult::Simplified(null));
         }
         Ok(simplified)
     }

@@ -341,6 +341,14 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
         .iter()
         .filter(|e| e["state"] == "up");
     assert_eq!(up.count(), 1, "{v}");
+    // The job the memory limit failed is listed with its error.
+    let failed = v["jobs"].as_array().unwrap().iter().any(|j| {
+        j["state"] == "Failed"
+            && j["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("ResourcesExhausted"))
+    });
+    assert!(failed, "{v}");
 
     // A scheduler that is not there: a clear error naming it.
     let gone = format!("127.0.0.1:{}", free_port());
@@ -352,4 +360,32 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(e.contains(&gone) && e.contains("cuve scheduler"), "{e}");
+}
+
+/// `CUVE_LOG=info` on `cuve scheduler` prints Ballista's own messages, among them the
+/// scheduling policy: pull-staged (see cluster/src/process.rs).
+#[test]
+fn scheduler_log_shows_ballista_and_pull_scheduling() {
+    let mut sched = Command::new(env!("CARGO_BIN_EXE_cuve"))
+        .args(["scheduler", "--addr", "127.0.0.1:0"])
+        .env("CUVE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = sched.stderr.take().unwrap();
+    let seen = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if line.contains("task scheduling policy") {
+                let _ = seen.0.send(line);
+                return;
+            }
+        }
+    });
+    let line = seen.1.recv_timeout(std::time::Duration::from_secs(30));
+    let _ = sched.kill();
+    let _ = sched.wait();
+    let line = line.expect("no scheduling-policy line from Ballista on stderr");
+    assert!(line.contains("PullStaged"), "{line}");
 }

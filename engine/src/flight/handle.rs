@@ -127,12 +127,9 @@ pub fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<ScalarValue>>, Status> {
     })
 }
 
-/// Values Arrow can hold but no date can be: a Date64 of more milliseconds than a time delta holds
-/// (only `i64::MIN`) panics wherever DataFusion prints it (plan names, EXPLAIN, errors).
+/// Values Arrow can hold but no date can be (`cuve_udf::guards::undisplayable_date64`).
 fn check_range(v: &ScalarValue) -> Result<(), String> {
-    if let ScalarValue::Date64(Some(ms)) = v
-        && chrono::TimeDelta::try_milliseconds(*ms).is_none()
-    {
+    if let Some(ms) = cuve_udf::guards::undisplayable_date64(v) {
         return Err(format!(
             "Date64 value {ms} ms is outside the range of dates; send a date between years -262143 and 262142"
         ));

@@ -1,67 +1,25 @@
 //! An analyzer rule against a DataFusion panic: a constant cast to `Date64` that yields
 //! `i64::MIN` milliseconds is folded into a literal DataFusion then panics formatting
 //! (`TimeDelta` cannot hold it), e.g. `least(-9223372036854775808, arrow_cast(0, 'Date64'))`
-//! after type coercion. Runs after the type coercion: such a cast is an error naming the value,
-//! a try-cast is NULL. (The cast functions themselves are guarded in `cuve_udf::guards`.)
+//! after type coercion. Runs after the type coercion and applies
+//! `cuve_udf::guards::checked_date64_cast` (which also guards the cast functions) to every
+//! expression: such a cast is an error naming the value, a try-cast is NULL.
 
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::config::ConfigOptions;
-use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::simplify::SimplifyContext;
-use datafusion::logical_expr::{Cast, Expr, LogicalPlan, TryCast};
+use datafusion::error::Result;
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
-use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct Date64Guard;
 
-/// The value of `expr` if it is a constant that folds to a literal (no columns, nothing
-/// volatile); `None` when it is not constant or does not fold.
-fn constant(expr: &Expr) -> Option<ScalarValue> {
-    if let Expr::Literal(v, _) = expr {
-        return Some(v.clone());
-    }
-    if !expr.column_refs().is_empty() || expr.is_volatile() {
-        return None;
-    }
-    // An empty schema: the expression refers to no column.
-    match ExprSimplifier::new(SimplifyContext::default()).simplify(expr.clone()) {
-        Ok(Expr::Literal(v, _)) => Some(v),
-        _ => None,
-    }
-}
-
 fn guard(expr: Expr) -> Result<Transformed<Expr>> {
-    let (input, field, try_cast) = match &expr {
-        Expr::Cast(Cast { expr, field }) => (expr, field, false),
-        Expr::TryCast(TryCast { expr, field }) => (expr, field, true),
-        _ => return Ok(Transformed::no(expr)),
-    };
-    if field.data_type() != &DataType::Date64 {
-        return Ok(Transformed::no(expr));
-    }
-    let Some(value) = constant(input) else {
-        return Ok(Transformed::no(expr));
-    };
-    if !matches!(
-        value.cast_to(&DataType::Date64),
-        Ok(ScalarValue::Date64(Some(i64::MIN)))
-    ) {
-        return Ok(Transformed::no(expr));
-    }
-    if try_cast {
-        return Ok(Transformed::yes(Expr::Literal(
-            ScalarValue::Date64(None),
-            None,
-        )));
-    }
-    Err(DataFusionError::Plan(format!(
-        "{value} is outside the range of Date64 (milliseconds since 1970-01-01, at least {})",
-        i64::MIN + 1
-    )))
+    Ok(match cuve_udf::guards::checked_date64_cast(&expr, None)? {
+        Some(null) => Transformed::yes(null),
+        None => Transformed::no(expr),
+    })
 }
 
 impl AnalyzerRule for Date64Guard {
