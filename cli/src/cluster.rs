@@ -59,7 +59,11 @@ pub async fn command(cluster: Option<&str>, cmd: ClusterCmd) -> u8 {
         .report();
     };
     let ClusterCmd::Status { json } = cmd;
-    let status = match cuve_cluster::status::status(addr).await {
+    let secret = match cuve_cluster::secret::ClusterSecret::from_env() {
+        Ok(s) => s,
+        Err(e) => return report(e),
+    };
+    let status = match cuve_cluster::status::status(addr, secret.as_ref()).await {
         Ok(s) => s,
         Err(e) => return report(e),
     };

@@ -57,7 +57,10 @@ impl CliContext {
         if let Some(addr) = &self.cluster {
             // Every session (sql, run, templates, the REPL, serve's Flight sessions) plans here
             // and runs its queries on the cluster.
-            e.set_remote(std::sync::Arc::new(cuve_cluster::BallistaRemote::new(addr)))?;
+            let secret = cuve_cluster::secret::ClusterSecret::from_env()
+                .map_err(|e| CliError::engine(&e, ""))?;
+            let remote = cuve_cluster::BallistaRemote::new(addr).with_secret(secret);
+            e.set_remote(std::sync::Arc::new(remote))?;
         }
         Ok(self.engine.get_or_init(|| e).clone())
     }

@@ -5,10 +5,12 @@
 //! - [`remote`]: [`BallistaRemote`], the engine's `Remote` over a Ballista scheduler.
 //! - [`process`]: `cuve scheduler` and `cuve executor`.
 //! - [`standalone`]: a scheduler and executors in this process, on loopback (tests).
+//! - [`secret`]: `CUVE_CLUSTER_SECRET`, the token the cluster's processes show each other.
 //! - [`status`]: `cuve cluster status`, from the scheduler's REST API.
 
 pub mod process;
 pub mod remote;
+pub mod secret;
 pub mod standalone;
 pub mod status;
 

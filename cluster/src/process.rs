@@ -1,6 +1,7 @@
 //! `cuve scheduler` and `cuve executor`: Ballista's scheduler and executor processes with
-//! Cuve's functions and object stores. They bind loopback by default and hold no catalog and no
-//! tickets; the cluster network must be private (the scheduler has no authentication).
+//! Cuve's functions and object stores. They hold no catalog and no tickets, and admit only
+//! requests carrying the cluster's secret (`CUVE_CLUSTER_SECRET`, see [`crate::secret`]); without
+//! one they may listen only on loopback. The cluster network must be private.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,13 +12,16 @@ use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use ballista_scheduler::scheduler_process::create_scheduler;
+use ballista_scheduler::scheduler_server::SchedulerServer;
 use cuve_engine::remote::JobOptions;
 use cuve_engine::{EngineError, Result};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+
+use crate::secret::{self, ClusterSecret};
 
 /// How often an executor sends a heart-beat (Ballista uses it under push-staged scheduling;
 /// under pull-staged each poll for work is one: every 50 ms when idle, at least every 5 s when
@@ -36,8 +40,19 @@ fn failed(what: &str, e: impl std::fmt::Display) -> EngineError {
     EngineError::invalid(format!("{what}: {e}"))
 }
 
+/// The address `a` (`host:port`) of the flag `what`.
+fn socket_addr(a: &str, what: &str) -> Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    a.to_socket_addrs()
+        .ok()
+        .and_then(|mut it| it.next())
+        .ok_or_else(|| EngineError::invalid(format!("{what} {a:?} is not host:port")))
+}
+
 /// Runs a scheduler on `addr` until the process ends; `ready` is called once it listens.
 pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    let secret = ClusterSecret::from_env()?;
+    secret::check_bind(&secret, &socket_addr(addr, "--addr")?, "scheduler")?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| failed(&format!("cannot listen on {addr}"), e))?;
@@ -70,6 +85,7 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
         executor_timeout_seconds: EXECUTOR_TIMEOUT_SECS,
         expire_dead_executor_interval_seconds: 5,
         scheduling_policy: SCHEDULING,
+        override_create_grpc_client_endpoint: secret.as_ref().map(|s| s.endpoint_override()),
         ..Default::default()
     };
     let scheduler =
@@ -77,9 +93,125 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
             .await
             .map_err(|e| failed("starting the scheduler", e))?;
     ready(local);
-    start_grpc_service_with_listener(listener, scheduler)
+    serve_scheduler(listener, scheduler, secret)
         .await
         .map_err(|e| failed("the scheduler stopped", e))
+}
+
+/// Serves the scheduler's gRPC service and REST API on `listener`, as Ballista's
+/// `start_grpc_service_with_listener` does, behind the cluster-secret check.
+async fn serve_scheduler(
+    listener: tokio::net::TcpListener,
+    scheduler: SchedulerServer<LogicalPlanNode, PhysicalPlanNode>,
+    secret: Option<ClusterSecret>,
+) -> std::io::Result<()> {
+    use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
+    let config = scheduler.state.config.clone();
+    let grpc = SchedulerGrpcServer::new(scheduler.clone())
+        .max_encoding_message_size(config.grpc_server_max_encoding_message_size as usize)
+        .max_decoding_message_size(config.grpc_server_max_decoding_message_size as usize);
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(grpc);
+    let router = ballista_scheduler::api::get_routes(Arc::new(scheduler))
+        .merge(routes.routes().into_axum_router())
+        .route("/healthz", axum::routing::get(|| async { "ok" }));
+    let router = match secret {
+        Some(secret) => router.layer(axum::middleware::from_fn_with_state(secret, admit)),
+        None => router,
+    };
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
+/// Lets a request through to the scheduler only with the cluster's token.
+async fn admit(
+    axum::extract::State(secret): axum::extract::State<ClusterSecret>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let headers = request.headers();
+    let agent = headers.get(http::header::USER_AGENT).map(|v| v.as_bytes());
+    if secret.admits(agent) {
+        return next.run(request).await;
+    }
+    let grpc = headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    let message = secret::refusal("scheduler");
+    log::warn!("{message}");
+    if grpc {
+        tonic::Status::unauthenticated(message).into_http()
+    } else {
+        (http::StatusCode::UNAUTHORIZED, message).into_response()
+    }
+}
+
+/// The executor's Arrow Flight endpoint (shuffle and result fetches), as Ballista's built-in
+/// one, admitting only requests with the cluster's token.
+fn flight_service(
+    secret: ClusterSecret,
+    max_decoding: usize,
+    max_encoding: usize,
+) -> Arc<ballista_executor::ArrowFlightServerProvider> {
+    use arrow_flight::flight_service_server::FlightServiceServer;
+    use ballista_executor::flight_service::BallistaFlightService;
+    Arc::new(move |work_dir, address, mut shutdown, grpc| {
+        let secret = secret.clone();
+        tokio::spawn(async move {
+            let check = move |request: tonic::Request<()>| {
+                let agent = request
+                    .metadata()
+                    .get(http::header::USER_AGENT.as_str())
+                    .map(|v| v.as_bytes());
+                if secret.admits(agent) {
+                    Ok(request)
+                } else {
+                    let message = secret::refusal("executor");
+                    log::warn!("{message}");
+                    Err(tonic::Status::unauthenticated(message))
+                }
+            };
+            let service = FlightServiceServer::new(BallistaFlightService::new(work_dir))
+                .max_decoding_message_size(max_decoding)
+                .max_encoding_message_size(max_encoding);
+            ballista_core::utils::create_grpc_server(&grpc)
+                .add_service(tonic::service::interceptor::InterceptedService::new(
+                    service, check,
+                ))
+                .serve_with_shutdown(address, shutdown.recv())
+                .await
+                .map_err(ballista_core::error::BallistaError::TonicError)
+        })
+    })
+}
+
+/// Fails when the scheduler at `sched` answers but refuses this process's secret (Ballista's
+/// executor would retry for ever); a scheduler that is not up yet is Ballista's to wait for.
+async fn admitted(sched: &SocketAddr, secret: Option<&ClusterSecret>) -> Result<()> {
+    let mut client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10));
+    if let Some(s) = secret {
+        client = client.user_agent(s.user_agent());
+    }
+    let client = client
+        .build()
+        .map_err(|e| failed("an HTTP client", e))?;
+    match client.get(format!("http://{sched}/healthz")).send().await {
+        Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+            Err(EngineError::invalid(format!(
+                "the scheduler at {sched} refused this executor: {}",
+                if secret.is_some() {
+                    format!("{} differs from the scheduler's", secret::ENV)
+                } else {
+                    format!("it requires the cluster's secret; set {}", secret::ENV)
+                }
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The part of its machine's memory an executor's queries may use together (as Ballista's
@@ -121,15 +253,11 @@ pub async fn run_executor(
     work_dir: &std::path::Path,
     cores: usize,
 ) -> Result<()> {
-    let parse = |a: &str, what: &str| -> Result<SocketAddr> {
-        use std::net::ToSocketAddrs;
-        a.to_socket_addrs()
-            .ok()
-            .and_then(|mut it| it.next())
-            .ok_or_else(|| EngineError::invalid(format!("{what} {a:?} is not host:port")))
-    };
-    let sched = parse(scheduler, "--scheduler")?;
-    let own = parse(addr, "--addr")?;
+    let sched = socket_addr(scheduler, "--scheduler")?;
+    let own = socket_addr(addr, "--addr")?;
+    let secret = ClusterSecret::from_env()?;
+    secret::check_bind(&secret, &own, "executor")?;
+    admitted(&sched, secret.as_ref()).await?;
     std::fs::create_dir_all(work_dir).map_err(|e| EngineError::io(work_dir, e))?;
     // The push-scheduling gRPC port is unused (executors ask the scheduler for tasks, see
     // SCHEDULING), but it must be set: a free one on the same host.
@@ -138,7 +266,12 @@ pub async fn run_executor(
         .map(|a| a.port())
         .map_err(|e| failed("a free port for the executor", e))?;
     let state = cuve_engine::remote::worker_state()?;
-    let session_config = state.config().clone().upgrade_for_ballista();
+    let mut session_config = state.config().clone().upgrade_for_ballista();
+    if let Some(s) = &secret {
+        // Shuffle fetches from the other executors (the tasks' sessions start from this one).
+        session_config =
+            session_config.with_ballista_override_create_grpc_client_endpoint(s.endpoint_override());
+    }
     let runtime = state.runtime_env().clone();
     // Queries without a memory limit share one pool of the executor's memory (as the queries
     // of one Cuve process do); a ticket's `max_memory` gives its query a pool of its own of at
@@ -156,7 +289,17 @@ pub async fn run_executor(
          gives its query a pool of its own",
         budget.map_or("unbounded".to_string(), |b| format!("{b} bytes"))
     );
+    let defaults = ExecutorProcessConfig::default();
     let config = ExecutorProcessConfig {
+        override_arrow_flight_service: secret.as_ref().map(|s| {
+            flight_service(
+                s.clone(),
+                defaults.grpc_max_decoding_message_size as usize,
+                defaults.grpc_max_encoding_message_size as usize,
+            )
+        }),
+        // The connection to the scheduler.
+        override_create_grpc_client_endpoint: secret.as_ref().map(|s| s.endpoint_override()),
         bind_host: own.ip().to_string(),
         external_host: Some(own.ip().to_string()),
         port: own.port(),
@@ -185,7 +328,7 @@ pub async fn run_executor(
             }
         })),
         override_config_producer: Some(Arc::new(move || session_config.clone())),
-        ..Default::default()
+        ..defaults
     };
     start_executor_process(Arc::new(config))
         .await

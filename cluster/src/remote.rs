@@ -19,6 +19,8 @@ use datafusion_proto::physical_plan::{AsExecutionPlan, PhysicalExtensionCodec};
 use datafusion_proto::protobuf::PhysicalPlanNode;
 use futures::future::BoxFuture;
 
+use crate::secret::{ClusterSecret, ENV};
+
 /// A Ballista scheduler queries run on.
 #[derive(Debug, Clone)]
 pub struct BallistaRemote {
@@ -27,6 +29,8 @@ pub struct BallistaRemote {
     codec: Arc<dyn PhysicalExtensionCodec>,
     /// Jobs submitted so far.
     submitted: Arc<AtomicUsize>,
+    /// The cluster's secret, shown to the scheduler and the executors.
+    secret: Option<ClusterSecret>,
 }
 
 impl BallistaRemote {
@@ -41,7 +45,14 @@ impl BallistaRemote {
             scheduler_url,
             codec: SessionConfig::new_with_ballista().ballista_physical_extension_codec(),
             submitted: Arc::default(),
+            secret: None,
         }
+    }
+
+    /// Shows the cluster's secret to the scheduler and the executors (`CUVE_CLUSTER_SECRET`).
+    pub fn with_secret(mut self, secret: Option<ClusterSecret>) -> BallistaRemote {
+        self.secret = secret;
+        self
     }
 
     /// How many jobs this remote submitted.
@@ -54,7 +65,12 @@ impl Remote for BallistaRemote {
     fn prepare(&self, config: SessionConfig) -> SessionConfig {
         // Ballista's settings (no round-robin repartition, sort-merge joins that spill, no
         // dynamic filters across stages, ...) and its config extension.
-        config.upgrade_for_ballista()
+        let config = config.upgrade_for_ballista();
+        match &self.secret {
+            // The connections to the scheduler and to the executors the results come from.
+            Some(s) => config.with_ballista_override_create_grpc_client_endpoint(s.endpoint_override()),
+            None => config,
+        }
     }
 
     fn accepts(&self, plan: &Arc<dyn ExecutionPlan>) -> bool {
@@ -168,6 +184,17 @@ impl Remote for BallistaRemote {
                             crate::process::EXECUTOR_MEMORY_SHARE * 100.0
                         ))
                     }
+                }
+                EngineError::DataFusion(d) if d.to_string().contains("Unauthenticated") => {
+                    EngineError::invalid(format!(
+                        "the cluster at {} refused the query: {}",
+                        this.scheduler_url,
+                        if this.secret.is_some() {
+                            format!("{ENV} here differs from the cluster's")
+                        } else {
+                            format!("it requires its secret; set {ENV} to the cluster's")
+                        }
+                    ))
                 }
                 EngineError::DataFusion(d) => EngineError::invalid(format!(
                     "the cluster at {} did not run the query: {d} (check that `cuve scheduler` \

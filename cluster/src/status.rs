@@ -8,6 +8,7 @@ use cuve_engine::{EngineError, Result};
 use serde_json::{Value, json};
 
 use crate::process::EXECUTOR_TIMEOUT_SECS;
+use crate::secret::ClusterSecret;
 
 /// Jobs listed, newest first.
 pub const RECENT_JOBS: usize = 20;
@@ -66,6 +67,10 @@ async fn get(client: &reqwest::Client, base: &str, path: &str) -> Result<Value> 
         .await
         .map_err(|e| unreachable(&url, e))?;
     let code = response.status();
+    if code == reqwest::StatusCode::UNAUTHORIZED {
+        let why = response.text().await.unwrap_or_default();
+        return Err(EngineError::invalid(format!("cannot read the cluster status at {url}: {why}")));
+    }
     if !code.is_success() {
         return Err(unreachable(&url, format!("HTTP {code}")));
     }
@@ -126,14 +131,17 @@ fn tasks(stages: &Value) -> (u64, u64) {
 }
 
 /// The status of the scheduler at `addr` (`host:port` or a URL).
-pub async fn status(addr: &str) -> Result<ClusterStatus> {
+pub async fn status(addr: &str, secret: Option<&ClusterSecret>) -> Result<ClusterStatus> {
     let base = if addr.contains("://") {
         addr.trim_end_matches('/').to_string()
     } else {
         format!("http://{addr}")
     };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
+    let mut client = reqwest::Client::builder().timeout(Duration::from_secs(10));
+    if let Some(s) = secret {
+        client = client.user_agent(s.user_agent());
+    }
+    let client = client
         .build()
         .map_err(|e| unreachable(&base, e))?;
     let now_ms = SystemTime::now()

@@ -29,7 +29,23 @@ fn free_port() -> u16 {
 
 /// Starts a scheduler and two one-slot executors; returns the scheduler's address.
 fn cluster(dir: &Path, procs: &mut Procs) -> String {
-    let mut sched = Command::new(env!("CARGO_BIN_EXE_cuve"))
+    cluster_with(dir, procs, None).0
+}
+
+/// `cuve` with `CUVE_CLUSTER_SECRET` set to `secret`, or unset.
+fn process(secret: Option<&str>) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cuve"));
+    match secret {
+        Some(s) => c.env("CUVE_CLUSTER_SECRET", s),
+        None => c.env_remove("CUVE_CLUSTER_SECRET"),
+    };
+    c
+}
+
+/// A scheduler and two one-slot executors holding `secret`; the scheduler's address and the
+/// executors' (their Flight endpoints).
+fn cluster_with(dir: &Path, procs: &mut Procs, secret: Option<&str>) -> (String, Vec<String>) {
+    let mut sched = process(secret)
         .args(["scheduler", "--addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -45,10 +61,11 @@ fn cluster(dir: &Path, procs: &mut Procs) -> String {
         .strip_prefix("cuve scheduler listening on ")
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
+    let mut executors = vec![];
     for i in 0..2 {
-        let ex = Command::new(env!("CARGO_BIN_EXE_cuve"))
-            .args(["executor", "--scheduler", &addr, "--cores", "1", "--addr"])
-            .arg(format!("127.0.0.1:{}", free_port()))
+        let own = format!("127.0.0.1:{}", free_port());
+        let ex = process(secret)
+            .args(["executor", "--scheduler", &addr, "--cores", "1", "--addr", &own])
             .arg("--work-dir")
             .arg(dir.join(format!("ex{i}")))
             .stdout(Stdio::null())
@@ -56,10 +73,11 @@ fn cluster(dir: &Path, procs: &mut Procs) -> String {
             .spawn()
             .unwrap();
         procs.0.push(ex);
+        executors.push(own);
     }
     // Executors register within a second or two; a query before that waits for them.
     std::thread::sleep(std::time::Duration::from_secs(2));
-    addr
+    (addr, executors)
 }
 
 fn jobs(dir: &Path) -> Vec<usize> {
@@ -88,7 +106,11 @@ fn files(dir: &Path) -> usize {
 
 /// `cuve cluster status --json` of the scheduler at `addr`.
 fn status(addr: &str) -> serde_json::Value {
-    let out = ok(Command::new(env!("CARGO_BIN_EXE_cuve")).args([
+    status_with(addr, None)
+}
+
+fn status_with(addr: &str, secret: Option<&str>) -> serde_json::Value {
+    let out = ok(process(secret).args([
         "--cluster",
         addr,
         "cluster",
@@ -388,4 +410,110 @@ fn scheduler_log_shows_ballista_and_pull_scheduling() {
     let _ = sched.wait();
     let line = line.expect("no scheduling-policy line from Ballista on stderr");
     assert!(line.contains("PullStaged"), "{line}");
+}
+
+/// With `CUVE_CLUSTER_SECRET`, the scheduler and the executors admit only the cluster's own
+/// processes: a gateway, `cluster status` or an executor without the secret (or with another)
+/// is refused with an error naming the variable, and no job runs; an executor's Flight
+/// endpoint (shuffle and result data) refuses a client without it.
+#[test]
+fn cluster_secret_admits_only_the_clusters_processes() {
+    const SECRET: &str = "cuve-test-secret-0123456789";
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(cuve(h).args(["demo", "--days", "1", "--rows-per-day", "800"]));
+    let mut procs = Procs(vec![]);
+    let (addr, executors) = cluster_with(h, &mut procs, Some(SECRET));
+    let sql = "SELECT dt, COUNT(*), COUNT(DISTINCT user_id) FROM korea_naver_log.stream_log \
+               GROUP BY dt ORDER BY dt";
+    let gateway = |secret: Option<&str>| {
+        let mut c = cuve(h);
+        match secret {
+            Some(s) => c.env("CUVE_CLUSTER_SECRET", s),
+            None => c.env_remove("CUVE_CLUSTER_SECRET"),
+        };
+        c.args(["--cluster", &addr, "sql", "--format", "csv", "-e", sql]);
+        c
+    };
+    let want = ok(cuve(h).args(["sql", "--format", "csv", "-e", sql]));
+    assert_eq!(ok(&mut gateway(Some(SECRET))), want);
+    let ran = jobs(h);
+    assert_ne!(ran, vec![0, 0], "no job ran on the cluster");
+
+    for (secret, says) in [
+        (None, "it requires its secret; set CUVE_CLUSTER_SECRET"),
+        (
+            Some("another-secret-0123456789"),
+            "CUVE_CLUSTER_SECRET here differs",
+        ),
+    ] {
+        let o = gateway(secret).output().unwrap();
+        assert!(!o.status.success(), "{secret:?}");
+        let e = stderr(&o);
+        assert!(e.contains(says) && e.contains(&addr), "{secret:?}: {e}");
+        assert_eq!(jobs(h), ran, "a refused gateway's job ran");
+    }
+    // A secret too short to be one is refused before anything is sent.
+    let o = gateway(Some("short")).output().unwrap();
+    assert!(stderr(&o).contains("at least 16"), "{}", stderr(&o));
+
+    let v = status_with(&addr, Some(SECRET));
+    assert_eq!(v["executors"].as_array().unwrap().len(), 2, "{v}");
+    let o = process(None)
+        .args(["--cluster", &addr, "cluster", "status"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("CUVE_CLUSTER_SECRET"), "{}", stderr(&o));
+
+    // An executor with another secret stops with the reason, instead of retrying for ever.
+    let o = process(Some("another-secret-0123456789"))
+        .args(["executor", "--scheduler", &addr, "--cores", "1", "--addr"])
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--work-dir")
+        .arg(h.join("ex-other"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("refused this executor") && e.contains("differs"), "{e}");
+
+    // An executor's Flight endpoint: Unauthenticated without the token, another answer with it.
+    let token = cuve_cluster::secret::ClusterSecret::new(SECRET).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let code = |agent: Option<&str>| {
+        rt.block_on(async {
+            use arrow_flight::flight_service_client::FlightServiceClient;
+            let mut endpoint =
+                tonic::transport::Endpoint::from_shared(format!("http://{}", executors[0]))
+                    .unwrap();
+            if let Some(a) = agent {
+                endpoint = endpoint.user_agent(a.to_string()).unwrap();
+            }
+            let mut client = FlightServiceClient::new(endpoint.connect().await.unwrap());
+            let ticket = arrow_flight::Ticket::new("not a partition");
+            match client.do_get(ticket).await {
+                Ok(_) => tonic::Code::Ok,
+                Err(s) => s.code(),
+            }
+        })
+    };
+    assert_eq!(code(None), tonic::Code::Unauthenticated);
+    assert_eq!(code(Some("cuve-cluster/0000")), tonic::Code::Unauthenticated);
+    assert_ne!(code(Some(token.user_agent())), tonic::Code::Unauthenticated);
+
+    // Off loopback, a scheduler needs a secret: refused before it binds.
+    let o = process(None)
+        .args(["scheduler", "--addr", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("off loopback") && stderr(&o).contains("CUVE_CLUSTER_SECRET"),
+        "{}",
+        stderr(&o)
+    );
 }

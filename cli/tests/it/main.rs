@@ -23,7 +23,8 @@ pub fn cuve(home: &Path) -> Command {
     c.env_remove("CUVE_HOME")
         .env_remove("CUVE_TICKET")
         .env_remove("CUVE_WAREHOUSE")
-        .env_remove("CUVE_CLUSTER");
+        .env_remove("CUVE_CLUSTER")
+        .env_remove("CUVE_CLUSTER_SECRET");
     c
 }
 
