@@ -75,29 +75,49 @@ pub async fn command(cluster: Option<&str>, cmd: ClusterCmd) -> u8 {
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
     t.set_header([
+        "#",
         "executor",
         "address",
         "state",
         "task slots",
         "last heart-beat",
+        "tasks done",
     ]);
-    for e in &status.executors {
+    for (i, e) in status.executors.iter().enumerate() {
         let seen = e
             .last_seen_secs
             .map(|s| format!("{s} s ago"))
             .unwrap_or_else(|| "never".into());
         t.add_row([
+            format!("#{}", i + 1),
             e.id.clone(),
             e.address.clone(),
             e.state.clone(),
             e.task_slots.to_string(),
             seen,
+            e.tasks_completed.to_string(),
         ]);
     }
     println!("{t}");
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
-    t.set_header(["job", "state", "stages done", "tasks done", "elapsed"]);
+    t.set_header([
+        "job",
+        "state",
+        "stages done",
+        "tasks done",
+        "tasks per executor",
+        "shuffled",
+        "elapsed",
+    ]);
+    // Executors by their position above (ids are long).
+    let index = |id: &str| {
+        status
+            .executors
+            .iter()
+            .position(|e| e.id == id)
+            .map_or_else(|| id.chars().take(8).collect(), |i| format!("#{}", i + 1))
+    };
     for j in &status.jobs {
         // The detail of a failed job starts with its state already.
         let state = j.detail.clone().unwrap_or_else(|| j.state.clone());
@@ -106,6 +126,12 @@ pub async fn command(cluster: Option<&str>, cmd: ClusterCmd) -> u8 {
             state,
             format!("{}/{}", j.stages_done, j.stages),
             format!("{}/{}", j.tasks_done, j.tasks),
+            j.tasks_per_executor
+                .iter()
+                .map(|(e, n)| format!("{}: {n}", index(e)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            format!("{} B", j.shuffle_bytes),
             j.elapsed_ms
                 .map(|ms| format!("{ms} ms"))
                 .unwrap_or_else(|| "-".into()),

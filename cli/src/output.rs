@@ -24,19 +24,29 @@ pub enum Format {
     Ndjson,
 }
 
-/// The summary after a result on stderr: row count, time, and what each scan read.
-pub fn print_summary(
+/// The summary after a result on stderr: row count, time, what each scan read and, for a
+/// query run on a cluster, what ran where.
+pub async fn print_summary(
     schema: &SchemaRef,
     rows: usize,
     scans: &[cuve_engine::table::ScanReport],
+    job: Option<cuve_engine::remote::JobReport>,
     started: std::time::Instant,
 ) {
     if schema.fields().is_empty() {
         return;
     }
-    eprintln!("{rows} rows in {:.3}s", started.elapsed().as_secs_f64());
+    let elapsed = started.elapsed().as_secs_f64();
+    let job = match job {
+        Some(report) => report().await,
+        None => None,
+    };
+    eprintln!("{rows} rows in {elapsed:.3}s");
     for s in scans {
         eprintln!("  scanned {s}");
+    }
+    if let Some(line) = job {
+        eprintln!("  on the cluster: {line}");
     }
 }
 

@@ -349,6 +349,7 @@ async fn run_one(sql: &str, session: &mut Session, state: &ReplState) -> bool {
         Some(Ok(out)) => {
             let schema = out.schema.clone();
             let scans = out.scans.clone();
+            let job = out.job.clone();
             let (format, max_rows) = (state.format, state.max_rows);
             // Rows are printed as they arrive; with \maxrows the query stops being read there.
             let mut task =
@@ -361,7 +362,7 @@ async fn run_one(sql: &str, session: &mut Session, state: &ReplState) -> bool {
                     Ok(Err(StreamError::Engine(e))) => Err(e.user_message()),
                     Ok(Err(StreamError::Write(e))) => Err(format!("writing results: {e}")),
                     Err(e) => Err(format!("query task failed: {e}")),
-                }).map(|r| r.map(|rows| (schema, scans, rows))),
+                }).map(|r| r.map(|rows| (schema, scans, job, rows))),
                 _ = tokio::signal::ctrl_c() => {
                     task.abort();
                     drop(task);
@@ -390,9 +391,9 @@ async fn run_one(sql: &str, session: &mut Session, state: &ReplState) -> bool {
             eprintln!("error: {e}");
             false
         }
-        Some(Ok((schema, scans, rows))) => {
+        Some(Ok((schema, scans, job, rows))) => {
             if state.timing {
-                print_summary(&schema, rows, &scans, started);
+                print_summary(&schema, rows, &scans, job, started).await;
             }
             true
         }

@@ -65,7 +65,7 @@ pub async fn run_script(
             .execute_stream(&stmt.text)
             .await
             .map_err(|e| CliError::engine(&e, &where_))?;
-        let (schema, scans) = (out.schema.clone(), out.scans.clone());
+        let (schema, scans, job) = (out.schema.clone(), out.scans.clone(), out.job.clone());
         let stdout = std::io::stdout();
         let rows = stream_result(stdout.lock(), format, None, out)
             .await
@@ -74,7 +74,7 @@ pub async fn run_script(
                 StreamError::Write(e) => CliError::io(format!("writing results: {e}")),
             })?;
         if show_counts {
-            print_summary(&schema, rows, &scans, started);
+            print_summary(&schema, rows, &scans, job, started).await;
         }
     }
     Ok(())

@@ -3,11 +3,13 @@
 //! functions and object stores.
 //!
 //! - [`remote`]: [`BallistaRemote`], the engine's `Remote` over a Ballista scheduler.
+//! - [`jobs`]: what ran where (tasks per executor, bytes shuffled), served by the scheduler.
 //! - [`process`]: `cuve scheduler` and `cuve executor`.
 //! - [`standalone`]: a scheduler and executors in this process, on loopback (tests).
 //! - [`secret`]: `CUVE_CLUSTER_SECRET`, the token the cluster's processes show each other.
 //! - [`status`]: `cuve cluster status`, from the scheduler's REST API.
 
+pub mod jobs;
 pub mod process;
 pub mod remote;
 pub mod secret;

@@ -76,6 +76,7 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
     };
     let endpoint = local.to_string();
     let cluster = BallistaCluster::new_memory(endpoint, session_builder, config_producer);
+    let finished = cluster.job_state();
     let config = SchedulerConfig {
         bind_host: local.ip().to_string(),
         external_host: local.ip().to_string(),
@@ -93,7 +94,7 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
             .await
             .map_err(|e| failed("starting the scheduler", e))?;
     ready(local);
-    serve_scheduler(listener, scheduler, secret)
+    serve_scheduler(listener, scheduler, finished, secret)
         .await
         .map_err(|e| failed("the scheduler stopped", e))
 }
@@ -103,6 +104,7 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
 async fn serve_scheduler(
     listener: tokio::net::TcpListener,
     scheduler: SchedulerServer<LogicalPlanNode, PhysicalPlanNode>,
+    finished: Arc<dyn ballista_scheduler::cluster::JobState>,
     secret: Option<ClusterSecret>,
 ) -> std::io::Result<()> {
     use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
@@ -112,7 +114,8 @@ async fn serve_scheduler(
         .max_decoding_message_size(config.grpc_server_max_decoding_message_size as usize);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(grpc);
-    let router = ballista_scheduler::api::get_routes(Arc::new(scheduler))
+    let router = ballista_scheduler::api::get_routes(Arc::new(scheduler.clone()))
+        .merge(crate::jobs::routes(scheduler, finished))
         .merge(routes.routes().into_axum_router())
         .route("/healthz", axum::routing::get(|| async { "ok" }));
     let router = match secret {

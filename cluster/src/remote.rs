@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ballista_core::execution_plans::execute_physical_plan;
 use ballista_core::extension::SessionConfigExt;
-use cuve_engine::remote::Remote;
+use cuve_engine::remote::{JobReport, Remote};
 use cuve_engine::{EngineError, Result};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::sink::DataSinkExec;
@@ -144,11 +144,25 @@ impl Remote for BallistaRemote {
         &self,
         plan: Arc<dyn ExecutionPlan>,
         config: SessionConfig,
-    ) -> BoxFuture<'static, Result<SendableRecordBatchStream>> {
+    ) -> BoxFuture<'static, Result<(SendableRecordBatchStream, JobReport)>> {
         let this = self.clone();
         this.submitted.fetch_add(1, Ordering::SeqCst);
         Box::pin(async move {
             let session_id = format!("cuve-{:016x}", rand::random::<u64>());
+            // The scheduler gives the job a session of its own; the name finds it again.
+            let config = config.with_ballista_job_name(&session_id);
+            let report: JobReport = {
+                let (base, name) = (this.scheduler_url.clone(), session_id.clone());
+                let secret = this.secret.clone();
+                Arc::new(move || {
+                    let (base, name) = (base.clone(), name.clone());
+                    let client = crate::jobs::client(secret.as_ref());
+                    Box::pin(async move {
+                        let job = crate::jobs::named(&client.ok()?, &base, &name).await;
+                        job.map(|j| j.line())
+                    })
+                })
+            };
             let ballista = config.ballista_config();
             let limit = config
                 .options()
@@ -164,6 +178,7 @@ impl Remote for BallistaRemote {
                 config,
             )
             .await
+            .map(|stream| (stream, report))
             .map_err(|e| match EngineError::from_datafusion(e) {
                 // Out of memory on an executor (Ballista passes the executor's error on as text):
                 // the ticket's limit, or the executor's memory.

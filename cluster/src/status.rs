@@ -1,12 +1,13 @@
 //! `cuve cluster status`: the executors a scheduler knows and its recent jobs, read from the
 //! scheduler's REST API (`/api/executors`, `/api/jobs`, `/api/job/{id}/stages`, served on its
-//! gRPC port).
+//! gRPC port) and Cuve's `/cuve/jobs` there (which executor ran which tasks, bytes shuffled).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use cuve_engine::{EngineError, Result};
 use serde_json::{Value, json};
 
+use crate::jobs::JobSummary;
 use crate::process::EXECUTOR_TIMEOUT_SECS;
 use crate::secret::ClusterSecret;
 
@@ -25,6 +26,8 @@ pub struct ExecutorStatus {
     pub task_slots: u64,
     /// Seconds since its last heart-beat.
     pub last_seen_secs: Option<u64>,
+    /// Tasks it ran in the jobs the scheduler still holds (finished jobs are kept an hour).
+    pub tasks_completed: u64,
 }
 
 /// One job.
@@ -43,6 +46,10 @@ pub struct JobStatus {
     pub elapsed_ms: Option<u64>,
     /// The failure, for a failed job.
     pub detail: Option<String>,
+    /// Tasks per executor id.
+    pub tasks_per_executor: std::collections::BTreeMap<String, usize>,
+    /// Bytes its stages wrote for other stages (the shuffle).
+    pub shuffle_bytes: u64,
 }
 
 /// What `cuve cluster status` shows.
@@ -101,6 +108,7 @@ fn executor(v: &Value, now_ms: u128) -> ExecutorStatus {
             .map(|s| number(s, "vcores"))
             .unwrap_or(0),
         last_seen_secs,
+        tasks_completed: 0,
     }
 }
 
@@ -137,13 +145,7 @@ pub async fn status(addr: &str, secret: Option<&ClusterSecret>) -> Result<Cluste
     } else {
         format!("http://{addr}")
     };
-    let mut client = reqwest::Client::builder().timeout(Duration::from_secs(10));
-    if let Some(s) = secret {
-        client = client.user_agent(s.user_agent());
-    }
-    let client = client
-        .build()
-        .map_err(|e| unreachable(&base, e))?;
+    let client = crate::jobs::client(secret)?;
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
@@ -164,6 +166,19 @@ pub async fn status(addr: &str, secret: Option<&ClusterSecret>) -> Result<Cluste
     // Job ids are time-ordered; the newest first.
     listed.sort_by_key(|j| std::cmp::Reverse(text(j, "job_id")));
     listed.truncate(RECENT_JOBS);
+    let placed: Vec<JobSummary> = get(&client, &base, "/cuve/jobs")
+        .await?
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(JobSummary::from_json)
+        .collect();
+    for e in &mut executors {
+        e.tasks_completed = placed
+            .iter()
+            .filter_map(|j| j.tasks_per_executor.get(&e.id))
+            .sum::<usize>() as u64;
+    }
     let mut jobs = Vec::with_capacity(listed.len());
     for j in &listed {
         let id = text(j, "job_id");
@@ -175,7 +190,10 @@ pub async fn status(addr: &str, secret: Option<&ClusterSecret>) -> Result<Cluste
         };
         let state = text(j, "status");
         let (started, ended) = (number(j, "start_time"), number(j, "end_time"));
+        let summary = placed.iter().find(|p| p.job_id == id).cloned().unwrap_or_default();
         jobs.push(JobStatus {
+            tasks_per_executor: summary.tasks_per_executor,
+            shuffle_bytes: summary.shuffle_bytes,
             detail: (state == "Failed").then(|| text(j, "job_status")),
             id,
             state,
@@ -205,6 +223,7 @@ impl ClusterStatus {
                 "state": e.state,
                 "task_slots": e.task_slots,
                 "last_seen_secs": e.last_seen_secs,
+                "tasks_completed": e.tasks_completed,
             })).collect::<Vec<_>>(),
             "jobs": self.jobs.iter().map(|j| json!({
                 "id": j.id,
@@ -216,6 +235,8 @@ impl ClusterStatus {
                 "started_ms": j.started_ms,
                 "elapsed_ms": j.elapsed_ms,
                 "detail": j.detail,
+                "tasks_per_executor": j.tasks_per_executor,
+                "shuffle_bytes": j.shuffle_bytes,
             })).collect::<Vec<_>>(),
         })
     }

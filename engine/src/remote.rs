@@ -113,10 +113,14 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
     /// What EXPLAIN says of `plan` on this remote: where it runs, and its stages.
     fn stages(&self, plan: &Arc<dyn ExecutionPlan>, config: &SessionConfig) -> Vec<String>;
 
-    /// Runs `plan` and streams its result.
+    /// Runs `plan` and streams its result, with what the remote can tell of the job after.
     fn execute(
         &self,
         plan: Arc<dyn ExecutionPlan>,
         config: SessionConfig,
-    ) -> BoxFuture<'static, Result<SendableRecordBatchStream>>;
+    ) -> BoxFuture<'static, Result<(SendableRecordBatchStream, JobReport)>>;
 }
+
+/// Asked once a remote job's stream has ended: a line saying what ran where (for the summary
+/// after a result), or `None` when the remote cannot tell.
+pub type JobReport = Arc<dyn Fn() -> BoxFuture<'static, Option<String>> + Send + Sync>;

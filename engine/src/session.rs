@@ -142,6 +142,8 @@ pub struct StatementOutput {
     pub stream: SendableRecordBatchStream,
     /// What the statement's scans selected (known once planning is done).
     pub scans: Vec<ScanReport>,
+    /// For a statement run on a cluster: what ran where, once the stream has ended.
+    pub job: Option<crate::remote::JobReport>,
 }
 
 /// Result of one statement, collected.
@@ -459,6 +461,7 @@ impl Session {
             schema: out.schema,
             stream: Box::pin(stream),
             scans: out.scans,
+            job: out.job,
         })
     }
 
@@ -675,6 +678,7 @@ impl Session {
                 schema,
                 stream: Box::pin(stream),
                 scans,
+                job: None,
             });
         }
         if let Some(remote) = self.remote.clone() {
@@ -684,16 +688,19 @@ impl Session {
                 .create_physical_plan()
                 .await
                 .map_err(EngineError::from_datafusion)?;
-            let stream = if remote.accepts(&physical) {
-                remote.execute(physical, config).await?
+            let (stream, job) = if remote.accepts(&physical) {
+                let (stream, job) = remote.execute(physical, config).await?;
+                (stream, Some(job))
             } else {
-                datafusion::physical_plan::execute_stream(physical, task)
-                    .map_err(EngineError::from_datafusion)?
+                let stream = datafusion::physical_plan::execute_stream(physical, task)
+                    .map_err(EngineError::from_datafusion)?;
+                (stream, None)
             };
             return Ok(StatementOutput {
                 schema: stream.schema(),
                 stream,
                 scans: self.scans.take(),
+                job,
             });
         }
         let stream = df
@@ -704,6 +711,7 @@ impl Session {
             schema: stream.schema(),
             stream,
             scans: self.scans.take(),
+            job: None,
         })
     }
 
@@ -805,6 +813,7 @@ pub(crate) fn batches_output(batches: Vec<RecordBatch>, scans: Vec<ScanReport>) 
         schema,
         stream: Box::pin(stream),
         scans,
+        job: None,
     }
 }
 

@@ -175,6 +175,7 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
     );
     let listed = v["jobs"].as_array().unwrap();
     assert!(listed.len() >= 8, "{v}");
+    let mut shuffled = 0;
     for j in listed {
         assert_eq!(j["state"], "Completed", "{j}");
         assert!(
@@ -185,7 +186,27 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
             j["stages"].as_u64().unwrap() > 0 && j["stages"] == j["stages_done"],
             "{j}"
         );
+        // Which executor ran which tasks: every task, on the listed executors.
+        let per: &serde_json::Map<_, _> = j["tasks_per_executor"].as_object().unwrap();
+        let placed: u64 = per.values().map(|n| n.as_u64().unwrap()).sum();
+        assert_eq!(placed, j["tasks_done"].as_u64().unwrap(), "{j}");
+        assert!(
+            per.keys().all(|id| executors.iter().any(|e| e["id"] == id.as_str())),
+            "{j}"
+        );
+        if j["stages"].as_u64().unwrap() > 1 {
+            shuffled += 1;
+            assert!(j["shuffle_bytes"].as_u64().unwrap() > 0, "{j}");
+        }
     }
+    assert!(shuffled > 0, "no job with a shuffle: {v}");
+    // Both executors completed tasks.
+    assert!(
+        executors
+            .iter()
+            .all(|e| e["tasks_completed"].as_u64().unwrap() > 0),
+        "{v}"
+    );
     let text = ok(cuve(h).args(["--cluster", &addr, "cluster", "status"]));
     assert!(
         text.contains("| up ") && text.contains("Completed"),
@@ -437,6 +458,25 @@ fn cluster_secret_admits_only_the_clusters_processes() {
     };
     let want = ok(cuve(h).args(["sql", "--format", "csv", "-e", sql]));
     assert_eq!(ok(&mut gateway(Some(SECRET))), want);
+
+    // In a terminal the summary after a result says what ran where.
+    let mut repl = cuve(h);
+    repl.env("TERM", "xterm")
+        .env("CUVE_CLUSTER_SECRET", SECRET)
+        .args(["--cluster", &addr]);
+    let mut p = rexpect::session::spawn_command(repl, Some(60_000)).unwrap();
+    p.exp_string("cuve:default>").unwrap();
+    p.send_line(&format!("{sql};")).unwrap();
+    p.exp_string("1 rows in").unwrap();
+    p.exp_string("on the cluster: job").unwrap();
+    // COUNT(DISTINCT) per day shuffles between its stages.
+    let (_, line) = p
+        .exp_regex(r"[0-9]+ stages, [0-9]+ tasks on [12] executors?, [0-9.]+ [KM]?i?B shuffled")
+        .unwrap();
+    assert!(!line.contains(", 0 B shuffled"), "{line}");
+    p.exp_string("cuve:default>").unwrap();
+    p.send_line("\\q").unwrap();
+    p.exp_eof().unwrap();
     let ran = jobs(h);
     assert_ne!(ran, vec![0, 0], "no job ran on the cluster");
 
