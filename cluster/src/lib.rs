@@ -2,6 +2,7 @@
 //! only planner and the only holder of tickets); scheduler and executors run them with Cuve's
 //! functions and object stores.
 //!
+//! - [`codec`]: the plan codec of gateway, scheduler and executors (Cuve's nodes, then Ballista's).
 //! - [`remote`]: [`BallistaRemote`], the engine's `Remote` over a Ballista scheduler.
 //! - [`jobs`]: what ran where (tasks per executor, bytes shuffled), served by the scheduler.
 //! - [`process`]: `cuve scheduler` and `cuve executor`.
@@ -9,6 +10,7 @@
 //! - [`secret`]: `CUVE_CLUSTER_SECRET`, the token the cluster's processes show each other.
 //! - [`status`]: `cuve cluster status`, from the scheduler's REST API.
 
+pub mod codec;
 pub mod jobs;
 pub mod process;
 pub mod remote;

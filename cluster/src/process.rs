@@ -87,6 +87,7 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
         expire_dead_executor_interval_seconds: 5,
         scheduling_policy: SCHEDULING,
         override_create_grpc_client_endpoint: secret.as_ref().map(|s| s.endpoint_override()),
+        override_physical_codec: Some(crate::codec::CuveCodec::shared()),
         ..Default::default()
     };
     let scheduler =
@@ -199,9 +200,7 @@ async fn admitted(sched: &SocketAddr, secret: Option<&ClusterSecret>) -> Result<
     if let Some(s) = secret {
         client = client.user_agent(s.user_agent());
     }
-    let client = client
-        .build()
-        .map_err(|e| failed("an HTTP client", e))?;
+    let client = client.build().map_err(|e| failed("an HTTP client", e))?;
     match client.get(format!("http://{sched}/healthz")).send().await {
         Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
             Err(EngineError::invalid(format!(
@@ -272,8 +271,8 @@ pub async fn run_executor(
     let mut session_config = state.config().clone().upgrade_for_ballista();
     if let Some(s) = &secret {
         // Shuffle fetches from the other executors (the tasks' sessions start from this one).
-        session_config =
-            session_config.with_ballista_override_create_grpc_client_endpoint(s.endpoint_override());
+        session_config = session_config
+            .with_ballista_override_create_grpc_client_endpoint(s.endpoint_override());
     }
     let runtime = state.runtime_env().clone();
     // Queries without a memory limit share one pool of the executor's memory (as the queries
@@ -301,6 +300,7 @@ pub async fn run_executor(
                 defaults.grpc_max_encoding_message_size as usize,
             )
         }),
+        override_physical_codec: Some(crate::codec::CuveCodec::shared()),
         // The connection to the scheduler.
         override_create_grpc_client_endpoint: secret.as_ref().map(|s| s.endpoint_override()),
         bind_host: own.ip().to_string(),

@@ -43,7 +43,7 @@ impl BallistaRemote {
         };
         BallistaRemote {
             scheduler_url,
-            codec: SessionConfig::new_with_ballista().ballista_physical_extension_codec(),
+            codec: crate::codec::CuveCodec::shared(),
             submitted: Arc::default(),
             secret: None,
         }
@@ -64,11 +64,17 @@ impl BallistaRemote {
 impl Remote for BallistaRemote {
     fn prepare(&self, config: SessionConfig) -> SessionConfig {
         // Ballista's settings (no round-robin repartition, sort-merge joins that spill, no
-        // dynamic filters across stages, ...) and its config extension.
-        let config = config.upgrade_for_ballista();
+        // dynamic filters across stages, ...) and its config extension; but hash joins, as in
+        // process: Cuve's co-located joins are hash joins (per bucket, so their build sides are
+        // small), and a ticket's memory limit bounds the others as on one node.
+        let config = config
+            .upgrade_for_ballista()
+            .set_bool("datafusion.optimizer.prefer_hash_join", true);
         match &self.secret {
             // The connections to the scheduler and to the executors the results come from.
-            Some(s) => config.with_ballista_override_create_grpc_client_endpoint(s.endpoint_override()),
+            Some(s) => {
+                config.with_ballista_override_create_grpc_client_endpoint(s.endpoint_override())
+            }
             None => config,
         }
     }

@@ -61,9 +61,9 @@ impl ClusterSecret {
             Ok(s) if s.is_empty() => Ok(None),
             Ok(s) => ClusterSecret::new(&s).map(Some),
             Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(EngineError::invalid(format!(
-                "{ENV} is not valid UTF-8"
-            ))),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(EngineError::invalid(format!("{ENV} is not valid UTF-8")))
+            }
         }
     }
 
@@ -139,7 +139,10 @@ mod tests {
     #[test]
     fn short_secrets_and_open_binds_are_refused() {
         let e = ClusterSecret::new("short").unwrap_err().user_message();
-        assert!(e.contains("CUVE_CLUSTER_SECRET is 5 characters long"), "{e}");
+        assert!(
+            e.contains("CUVE_CLUSTER_SECRET is 5 characters long"),
+            "{e}"
+        );
         let open: SocketAddr = "0.0.0.0:50050".parse().unwrap();
         let lo: SocketAddr = "127.0.0.1:50050".parse().unwrap();
         let e = check_bind(&None, &open, "scheduler")

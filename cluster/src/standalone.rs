@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 
+use ballista_core::extension::SessionConfigExt;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use cuve_engine::{EngineError, Result};
 use datafusion::execution::SessionState;
@@ -12,6 +13,12 @@ use datafusion::execution::SessionState;
 /// scheduler's address.
 pub async fn start(state: &SessionState, executors: usize, slots: usize) -> Result<SocketAddr> {
     let fail = |what: &str, e: String| EngineError::invalid(format!("{what}: {e}"));
+    // Cuve's codec on both sides (Ballista's standalone processes take it from the state).
+    let config = state
+        .config()
+        .clone()
+        .with_ballista_physical_extension_codec(crate::codec::CuveCodec::shared());
+    let state = &cuve_engine::remote::worker_state_with(config, state.runtime_env().clone())?;
     let addr = ballista_scheduler::standalone::new_standalone_scheduler_from_state(state)
         .await
         .map_err(|e| fail("starting the scheduler", e.to_string()))?;

@@ -76,7 +76,9 @@ async fn get(client: &reqwest::Client, base: &str, path: &str) -> Result<Value> 
     let code = response.status();
     if code == reqwest::StatusCode::UNAUTHORIZED {
         let why = response.text().await.unwrap_or_default();
-        return Err(EngineError::invalid(format!("cannot read the cluster status at {url}: {why}")));
+        return Err(EngineError::invalid(format!(
+            "cannot read the cluster status at {url}: {why}"
+        )));
     }
     if !code.is_success() {
         return Err(unreachable(&url, format!("HTTP {code}")));
@@ -190,7 +192,11 @@ pub async fn status(addr: &str, secret: Option<&ClusterSecret>) -> Result<Cluste
         };
         let state = text(j, "status");
         let (started, ended) = (number(j, "start_time"), number(j, "end_time"));
-        let summary = placed.iter().find(|p| p.job_id == id).cloned().unwrap_or_default();
+        let summary = placed
+            .iter()
+            .find(|p| p.job_id == id)
+            .cloned()
+            .unwrap_or_default();
         jobs.push(JobStatus {
             tasks_per_executor: summary.tasks_per_executor,
             shuffle_bytes: summary.shuffle_bytes,

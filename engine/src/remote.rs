@@ -1,8 +1,9 @@
 //! Running a session's queries on a distributed engine (a Ballista cluster, `cuve-cluster`):
 //! Cuve stays the only planner and the only holder of tickets. The session parses, checks the
-//! ticket's view and quotas and plans as always (with the co-located rules off: their nodes do
-//! not travel yet), then hands the **physical plan**, which names concrete files only, to the
-//! [`Remote`]. What it does not accept (writes, plans with nodes it cannot send) runs here.
+//! ticket's view and quotas and plans as always, reshapes its co-located nodes for a distributed
+//! engine ([`SlicedExec`](crate::planner::SlicedExec)), then hands the **physical plan**, which
+//! names concrete files only, to the [`Remote`]. What it does not accept (writes, plans with
+//! nodes it cannot send) runs here.
 
 use std::sync::Arc;
 

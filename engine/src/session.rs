@@ -301,10 +301,9 @@ impl Session {
     }
 
     /// Runs this session's queries on `remote` (a cluster): its settings and the ticket's memory
-    /// limit (for the executors) are applied and the co-located rules turned off (their nodes
-    /// do not travel yet).
+    /// limit (for the executors) are applied. Co-located plans go as
+    /// [`SlicedExec`](crate::planner::SlicedExec)s.
     pub fn set_remote(&mut self, remote: Arc<dyn crate::remote::Remote>) {
-        self.set_bucket_optimizations(false);
         let state = self.ctx.state_ref();
         let mut state = state.write();
         let job = crate::remote::JobOptions {
@@ -563,7 +562,10 @@ impl Session {
         };
         let mut notes = crate::planner::BucketJoinRule::explain(&inner, partitions);
         if let Some(remote) = &self.remote {
-            notes.extend(remote.stages(&inner, self.ctx.state().config()));
+            match crate::planner::for_cluster(inner.clone()) {
+                Ok(sliced) => notes.extend(remote.stages(&sliced, self.ctx.state().config())),
+                Err(e) => notes.push(format!("cannot reshape the plan for the cluster: {e}")),
+            }
         }
         notes
     }
@@ -688,6 +690,8 @@ impl Session {
                 .create_physical_plan()
                 .await
                 .map_err(EngineError::from_datafusion)?;
+            let physical =
+                crate::planner::for_cluster(physical).map_err(EngineError::from_datafusion)?;
             let (stream, job) = if remote.accepts(&physical) {
                 let (stream, job) = remote.execute(physical, config).await?;
                 (stream, Some(job))

@@ -65,7 +65,15 @@ fn cluster_with(dir: &Path, procs: &mut Procs, secret: Option<&str>) -> (String,
     for i in 0..2 {
         let own = format!("127.0.0.1:{}", free_port());
         let ex = process(secret)
-            .args(["executor", "--scheduler", &addr, "--cores", "1", "--addr", &own])
+            .args([
+                "executor",
+                "--scheduler",
+                &addr,
+                "--cores",
+                "1",
+                "--addr",
+                &own,
+            ])
             .arg("--work-dir")
             .arg(dir.join(format!("ex{i}")))
             .stdout(Stdio::null())
@@ -110,13 +118,7 @@ fn status(addr: &str) -> serde_json::Value {
 }
 
 fn status_with(addr: &str, secret: Option<&str>) -> serde_json::Value {
-    let out = ok(process(secret).args([
-        "--cluster",
-        addr,
-        "cluster",
-        "status",
-        "--json",
-    ]));
+    let out = ok(process(secret).args(["--cluster", addr, "cluster", "status", "--json"]));
     serde_json::from_str(out.trim()).unwrap()
 }
 
@@ -163,6 +165,39 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
     let ran = jobs(h);
     assert!(ran.iter().all(|&n| n > 0), "jobs per executor: {ran:?}");
 
+    // A co-located join (both tables bucketed by user_id) runs bucket with bucket on the
+    // cluster: one stage, nothing shuffled; the same join on another key shuffles both sides.
+    // (No ORDER BY: a sort's merge would be a stage of its own; rows are compared sorted.)
+    let colocated = "SELECT l.user_id, l.query, p.gender FROM korea_naver_log.stream_log l \
+                     JOIN korea_naver_log.user_profile p ON l.user_id = p.user_id";
+    let other_key = "SELECT COUNT(*) FROM korea_naver_log.stream_log l \
+                     JOIN korea_naver_log.user_profile p ON l.section = p.gender";
+    let newest = |sql: &str| {
+        let sorted = |args: &mut Command| {
+            let mut lines: Vec<String> = ok(args).lines().map(String::from).collect();
+            lines.sort();
+            lines
+        };
+        let local = sorted(cuve(h).args(["sql", "--format", "csv", "-e", sql]));
+        let remote =
+            sorted(cuve(h).args(["--cluster", &addr, "sql", "--format", "csv", "-e", sql]));
+        assert_eq!(local, remote, "{sql}");
+        assert!(local.len() > 1, "{sql}");
+        status(&addr)["jobs"][0].clone()
+    };
+    let job = newest(colocated);
+    assert_eq!(job["shuffle_bytes"], 0, "{job}");
+    assert_eq!(job["stages"], 1, "{job}");
+    let job = newest(other_key);
+    assert!(job["shuffle_bytes"].as_u64().unwrap() > 0, "{job}");
+    let explain = ok(cuve(h)
+        .args(["--cluster", &addr, "sql", "--format", "csv", "-e"])
+        .arg(format!("EXPLAIN {colocated}")));
+    assert!(
+        explain.contains("SlicedExec: co-located join of korea_naver_log.stream_log and korea_naver_log.user_profile on user_id, slices=16"),
+        "{explain}"
+    );
+
     // `cuve cluster status`: both executors up, the jobs above completed with all their tasks.
     let v = status(&addr);
     let executors = v["executors"].as_array().unwrap();
@@ -191,7 +226,8 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
         let placed: u64 = per.values().map(|n| n.as_u64().unwrap()).sum();
         assert_eq!(placed, j["tasks_done"].as_u64().unwrap(), "{j}");
         assert!(
-            per.keys().all(|id| executors.iter().any(|e| e["id"] == id.as_str())),
+            per.keys()
+                .all(|id| executors.iter().any(|e| e["id"] == id.as_str())),
             "{j}"
         );
         if j["stages"].as_u64().unwrap() > 1 {
@@ -516,7 +552,10 @@ fn cluster_secret_admits_only_the_clusters_processes() {
         .unwrap();
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(e.contains("refused this executor") && e.contains("differs"), "{e}");
+    assert!(
+        e.contains("refused this executor") && e.contains("differs"),
+        "{e}"
+    );
 
     // An executor's Flight endpoint: Unauthenticated without the token, another answer with it.
     let token = cuve_cluster::secret::ClusterSecret::new(SECRET).unwrap();
@@ -542,7 +581,10 @@ fn cluster_secret_admits_only_the_clusters_processes() {
         })
     };
     assert_eq!(code(None), tonic::Code::Unauthenticated);
-    assert_eq!(code(Some("cuve-cluster/0000")), tonic::Code::Unauthenticated);
+    assert_eq!(
+        code(Some("cuve-cluster/0000")),
+        tonic::Code::Unauthenticated
+    );
     assert_ne!(code(Some(token.user_agent())), tonic::Code::Unauthenticated);
 
     // Off loopback, a scheduler needs a secret: refused before it binds.

@@ -105,7 +105,13 @@ async fn benchmark_queries_on_a_cluster_equal_single_node() {
                 rows(&got).len(),
                 want.len()
             )),
-            Err(e) => failures.push(format!("{}: {}", f.display(), e.user_message())),
+            Err(e) => {
+                let plan = match distributed.execute(&format!("EXPLAIN {sql}")).await {
+                    Ok(p) => rows(&p).join("\n"),
+                    Err(e) => e.user_message(),
+                };
+                failures.push(format!("{}: {}\n{plan}", f.display(), e.user_message()))
+            }
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");

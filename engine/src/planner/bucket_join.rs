@@ -261,6 +261,19 @@ fn strip_repartitions(plan: &Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Execution
 }
 
 impl BucketParallelExec {
+    /// The subtree every bucket runs.
+    pub fn template(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.template
+    }
+
+    pub fn num_buckets(&self) -> u32 {
+        self.num_buckets
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
     fn new(
         template: Arc<dyn ExecutionPlan>,
         num_buckets: u32,

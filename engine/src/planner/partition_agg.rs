@@ -137,6 +137,20 @@ pub struct PartitionParallelExec {
 }
 
 impl PartitionParallelExec {
+    /// The single-phase aggregation every share runs.
+    pub fn template(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.template
+    }
+
+    /// Each share's file paths.
+    pub fn shares(&self) -> &[HashSet<String>] {
+        &self.shares
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
     fn new(
         template: Arc<dyn ExecutionPlan>,
         shares: Vec<HashSet<String>>,

@@ -485,3 +485,102 @@ async fn aggregations_by_partition_column_run_per_value() {
     let plan = explain(&mut s, "SELECT k, count(*) FROM d.p GROUP BY k").await;
     assert!(!plan.contains("PartitionParallelExec"), "{plan}");
 }
+
+/// A `Remote` that runs the plans it gets in this process, recording their top-level shape:
+/// the co-located plans as a cluster gets them (`SlicedExec`), without the network.
+#[derive(Debug, Default)]
+struct InProcess {
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+impl cuve_engine::remote::Remote for InProcess {
+    fn prepare(
+        &self,
+        config: datafusion::prelude::SessionConfig,
+    ) -> datafusion::prelude::SessionConfig {
+        config
+    }
+    fn accepts(&self, _plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> bool {
+        true
+    }
+    fn stages(
+        &self,
+        _plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        _config: &datafusion::prelude::SessionConfig,
+    ) -> Vec<String> {
+        vec![]
+    }
+    fn execute(
+        &self,
+        plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        config: datafusion::prelude::SessionConfig,
+    ) -> futures::future::BoxFuture<
+        'static,
+        cuve_engine::Result<(
+            datafusion::execution::SendableRecordBatchStream,
+            cuve_engine::remote::JobReport,
+        )>,
+    > {
+        let shape = datafusion::physical_plan::displayable(plan.as_ref())
+            .indent(false)
+            .to_string();
+        self.seen.lock().unwrap().push(shape);
+        Box::pin(async move {
+            let ctx = datafusion::prelude::SessionContext::new_with_config(config).task_ctx();
+            let stream = datafusion::physical_plan::execute_stream(plan, ctx)
+                .map_err(cuve_engine::EngineError::from_datafusion)?;
+            let report: cuve_engine::remote::JobReport = Arc::new(|| Box::pin(async { None }));
+            Ok((stream, report))
+        })
+    }
+}
+
+/// Co-located joins and aggregations reshaped for a cluster (their scans as children, one file
+/// group per bucket or share) give the rows of the in-process plans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sliced_plans_match_in_process_plans() {
+    let (_home, mut s) = new_session().await;
+    for (i, n) in [4u32, 16].iter().enumerate() {
+        make_table(&mut s, &format!("a{n}"), *n, 37 + i as u32 * 11, 3, 200).await;
+        make_table(&mut s, &format!("b{n}"), *n, 23 + i as u32 * 7, 2, 150).await;
+    }
+    let remote = Arc::new(InProcess::default());
+    let mut sliced = s.engine().session(AccessView::admin("t")).unwrap();
+    sliced.set_remote(remote.clone());
+    let mut by_value = vec![
+        "SELECT dt, count(*), count(DISTINCT g), count(DISTINCT k || '|' || g) FROM d.a4 GROUP BY dt"
+            .to_string(),
+    ];
+    for (l, r) in [("a4", "b4"), ("a16", "b16")] {
+        by_value.extend(
+            QUERIES
+                .iter()
+                .map(|q| q.replace("{L}", l).replace("{R}", r)),
+        );
+    }
+    let mut reshaped = 0;
+    for tp in [2, 4] {
+        for ss in [&mut s, &mut sliced] {
+            ss.execute(&format!(
+                "SET datafusion.execution.target_partitions = {tp}"
+            ))
+            .await
+            .unwrap();
+        }
+        for sql in &by_value {
+            let want = rows(&mut s, sql).await;
+            let local = explain(&mut s, sql).await;
+            let got = rows(&mut sliced, sql).await;
+            assert_eq!(got, want, "{sql} (target_partitions={tp})");
+            let shape = remote.seen.lock().unwrap().pop().unwrap();
+            let colocated =
+                local.contains("BucketParallelExec") || local.contains("PartitionParallelExec");
+            assert_eq!(shape.contains("SlicedExec"), colocated, "{sql}\n{shape}");
+            assert!(
+                !shape.contains("BucketParallelExec") && !shape.contains("PartitionParallelExec")
+            );
+            reshaped += colocated as usize;
+        }
+    }
+    assert!(reshaped >= 10, "only {reshaped} co-located plans");
+}
