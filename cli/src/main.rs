@@ -194,8 +194,29 @@ enum Command {
     },
 }
 
+/// `cuve ... | head` ends quietly when the reader goes, as Unix tools do, instead of failing
+/// (or panicking in `println!`) on a closed pipe: the default SIGPIPE action, which Rust's
+/// runtime replaces by "ignore". Servers keep ignoring it (a closed stderr must not stop them);
+/// sockets are unaffected either way (Rust sends with MSG_NOSIGNAL, so a closed peer is an
+/// error, not a signal).
+fn end_quietly_on_closed_pipe(command: &Option<Command>) {
+    let server = matches!(
+        command,
+        Some(Command::Serve { .. } | Command::Scheduler { .. } | Command::Executor { .. })
+    );
+    #[cfg(unix)]
+    if !server {
+        // SAFETY: setting a signal's disposition to its default before any thread of ours
+        // starts; no handler runs Rust code.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    end_quietly_on_closed_pipe(&cli.command);
     logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .thread_stack_size(cuve_engine::THREAD_STACK)

@@ -2,8 +2,9 @@
 //! codec (DataFusion's nodes plus Ballista's shuffles) and submitted as physical plans
 //! (`execute_physical_plan`), so the scheduler never plans against a catalog it does not have.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ballista_core::execution_plans::execute_physical_plan;
 use ballista_core::extension::SessionConfigExt;
@@ -31,7 +32,12 @@ pub struct BallistaRemote {
     submitted: Arc<AtomicUsize>,
     /// The cluster's secret, shown to the scheduler and the executors.
     secret: Option<ClusterSecret>,
+    /// The executors' task slots, and when they were counted.
+    slots: Arc<Mutex<Option<(usize, Instant)>>>,
 }
+
+/// How long a count of the cluster's task slots is used.
+const SLOTS_TTL: Duration = Duration::from_secs(5);
 
 impl BallistaRemote {
     /// The scheduler at `addr` (`host:port` or a URL).
@@ -46,7 +52,44 @@ impl BallistaRemote {
             codec: crate::codec::CuveCodec::shared(),
             submitted: Arc::default(),
             secret: None,
+            slots: Arc::default(),
         }
+    }
+
+    /// The task slots of the cluster's executors (counted at most every 5 s; asked on a thread
+    /// of its own, as sessions are prepared outside any runtime's reach), or the last count
+    /// when the scheduler does not answer within 2 s.
+    fn cluster_slots(&self) -> Option<usize> {
+        let mut cache = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((n, at)) = *cache
+            && at.elapsed() < SLOTS_TTL
+        {
+            return Some(n);
+        }
+        let (base, secret) = (&self.scheduler_url, self.secret.as_ref());
+        let counted = std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async {
+                    let client = crate::jobs::client(secret).ok()?;
+                    let ask = crate::status::task_slots(&client, base);
+                    tokio::time::timeout(Duration::from_secs(2), ask)
+                        .await
+                        .ok()?
+                        .ok()
+                })
+            })
+            .join()
+            .ok()
+            .flatten()
+        });
+        if let Some(n) = counted {
+            *cache = Some((n, Instant::now()));
+        }
+        counted.or(cache.map(|(n, _)| n))
     }
 
     /// Shows the cluster's secret to the scheduler and the executors (`CUVE_CLUSTER_SECRET`).
@@ -67,8 +110,13 @@ impl Remote for BallistaRemote {
         // dynamic filters across stages, ...) and its config extension; but hash joins, as in
         // process: Cuve's co-located joins are hash joins (per bucket, so their build sides are
         // small), and a ticket's memory limit bounds the others as on one node.
+        // Plans are cut for the cluster's task slots (DataFusion's target partitions: file
+        // groups per scan, shuffle partitions), not the gateway's cores, when it has more.
+        let local = config.target_partitions();
+        let partitions = self.cluster_slots().map_or(local, |n| n.max(local));
         let config = config
             .upgrade_for_ballista()
+            .with_target_partitions(partitions)
             .set_bool("datafusion.optimizer.prefer_hash_join", true);
         match &self.secret {
             // The connections to the scheduler and to the executors the results come from.

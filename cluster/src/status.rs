@@ -140,6 +140,23 @@ fn tasks(stages: &Value) -> (u64, u64) {
     (all, done)
 }
 
+/// Task slots of the executors that are up at the scheduler at `base` (`http://host:port`).
+pub async fn task_slots(client: &reqwest::Client, base: &str) -> Result<usize> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let listed = get(client, base, "/api/executors").await?;
+    Ok(listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| executor(v, now_ms))
+        .filter(|e| e.state == "up")
+        .map(|e| e.task_slots as usize)
+        .sum())
+}
+
 /// The status of the scheduler at `addr` (`host:port` or a URL).
 pub async fn status(addr: &str, secret: Option<&ClusterSecret>) -> Result<ClusterStatus> {
     let base = if addr.contains("://") {

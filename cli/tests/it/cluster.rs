@@ -29,7 +29,7 @@ fn free_port() -> u16 {
 
 /// Starts a scheduler and two one-slot executors; returns the scheduler's address.
 fn cluster(dir: &Path, procs: &mut Procs) -> String {
-    cluster_with(dir, procs, None).0
+    cluster_with(dir, procs, None, 1).0
 }
 
 /// `cuve` with `CUVE_CLUSTER_SECRET` set to `secret`, or unset.
@@ -42,9 +42,14 @@ fn process(secret: Option<&str>) -> Command {
     c
 }
 
-/// A scheduler and two one-slot executors holding `secret`; the scheduler's address and the
-/// executors' (their Flight endpoints).
-fn cluster_with(dir: &Path, procs: &mut Procs, secret: Option<&str>) -> (String, Vec<String>) {
+/// A scheduler and two executors of `cores` task slots holding `secret`; the scheduler's
+/// address and the executors' (their Flight endpoints).
+fn cluster_with(
+    dir: &Path,
+    procs: &mut Procs,
+    secret: Option<&str>,
+    cores: usize,
+) -> (String, Vec<String>) {
     let mut sched = process(secret)
         .args(["scheduler", "--addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -65,15 +70,8 @@ fn cluster_with(dir: &Path, procs: &mut Procs, secret: Option<&str>) -> (String,
     for i in 0..2 {
         let own = format!("127.0.0.1:{}", free_port());
         let ex = process(secret)
-            .args([
-                "executor",
-                "--scheduler",
-                &addr,
-                "--cores",
-                "1",
-                "--addr",
-                &own,
-            ])
+            .args(["executor", "--scheduler", &addr, "--addr", &own])
+            .args(["--cores", &cores.to_string()])
             .arg("--work-dir")
             .arg(dir.join(format!("ex{i}")))
             .stdout(Stdio::null())
@@ -480,7 +478,7 @@ fn cluster_secret_admits_only_the_clusters_processes() {
     let h = home.path();
     ok(cuve(h).args(["demo", "--days", "1", "--rows-per-day", "800"]));
     let mut procs = Procs(vec![]);
-    let (addr, executors) = cluster_with(h, &mut procs, Some(SECRET));
+    let (addr, executors) = cluster_with(h, &mut procs, Some(SECRET), 3);
     let sql = "SELECT dt, COUNT(*), COUNT(DISTINCT user_id) FROM korea_naver_log.stream_log \
                GROUP BY dt ORDER BY dt";
     let gateway = |secret: Option<&str>| {
@@ -494,6 +492,12 @@ fn cluster_secret_admits_only_the_clusters_processes() {
     };
     let want = ok(cuve(h).args(["sql", "--format", "csv", "-e", sql]));
     assert_eq!(ok(&mut gateway(Some(SECRET))), want);
+    // Plans are cut for the cluster's 6 task slots, not the gateway's cores.
+    let explain = ok(cuve(h)
+        .env("CUVE_CLUSTER_SECRET", SECRET)
+        .args(["--cluster", &addr, "sql", "--format", "csv", "-e"])
+        .arg(format!("EXPLAIN {sql}")));
+    assert!(explain.contains("stage 1 (6 tasks"), "{explain}");
 
     // In a terminal the summary after a result says what ran where.
     let mut repl = cuve(h);

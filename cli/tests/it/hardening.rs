@@ -357,3 +357,41 @@ fn owners_cannot_take_over_other_users_tickets() {
         "only admins",
     );
 }
+
+/// `cuve ... | head`: when the reader closes the pipe, cuve ends quietly (as `cat` does), never
+/// with a panic, whether the output comes from a query or from a plain listing.
+#[test]
+fn a_closed_stdout_pipe_ends_cuve_quietly() {
+    use std::process::Stdio;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(cuve(h).args(["sql", "-e", "CREATE DATABASE d"]));
+    let big = "SELECT value, repeat('x', 100) FROM generate_series(1, 200000)";
+    let file = h.join("big.sql");
+    std::fs::write(&file, format!("{big};\n")).unwrap();
+    let file = file.display().to_string();
+    for args in [
+        vec!["sql", "--format", "csv", "-e", big],
+        vec!["sql", "-e", big],
+        vec!["run", "-f", &file],
+        vec!["template", "list"],
+        vec!["user", "list"],
+        vec!["table", "maintain", "--dry-run"],
+    ] {
+        let mut child = cuve(h)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes before cuve writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            !out.status.success(),
+            "{args:?} did not notice the closed pipe"
+        );
+    }
+}
