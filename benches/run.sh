@@ -4,6 +4,9 @@
 # data, ingest, every query on Cuve in process and through `cuve serve`, plain DataFusion,
 # DuckDB, chDB and their native stores, compare, write benches/RESULTS.md).
 # Options: --scale S --runs N.
+# `benches/run.sh --cluster [--scale S] [--runs N]` instead runs benches/cluster_bench.py: the
+# queries through `cuve serve` on a scheduler and two executors on this machine next to single
+# node, written to benches/CLUSTER.md (default scale 0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cuve-target}"
@@ -17,5 +20,9 @@ cargo build --release -p cuve-cli -p cuve-bench
 if ! .venv/bin/python -c "import duckdb, chdb, adbc_driver_flightsql, pyarrow" 2>/dev/null; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install --quiet duckdb chdb adbc-driver-flightsql pyarrow
+fi
+if [ "${1:-}" = "--cluster" ]; then
+  shift
+  exec .venv/bin/python benches/cluster_bench.py "$@"
 fi
 exec .venv/bin/python benches/run.py "$@"

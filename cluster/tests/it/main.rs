@@ -114,6 +114,26 @@ async fn benchmark_queries_on_a_cluster_equal_single_node() {
             }
         }
     }
+    // Cuve's functions on the executors: Hive's and the search-log UDFs, the approximate
+    // top-k aggregate (partial states merged across stages), LATERAL VIEW.
+    let extra = [
+        "SELECT section, approx_top_k(query, 3), approx_distinct(user_id) \
+         FROM korea_naver_log.stream_log WHERE dt BETWEEN '2019-10-01' AND '2019-10-07' GROUP BY section",
+        "SELECT dt, w, COUNT(*) FROM korea_naver_log.stream_log \
+         LATERAL VIEW explode(split(query, ' ')) t AS w WHERE dt = '2019-10-02' GROUP BY dt, w",
+        "SELECT date_format(dt, 'yyyy/MM/dd'), nvl(NULL, section), COUNT(*) \
+         FROM korea_naver_log.stream_log WHERE user_id = '{user}' GROUP BY 1, 2",
+    ];
+    for sql in extra {
+        let sql = sql.replace("{user}", &user);
+        let want = rows(&local.execute(&sql).await.unwrap());
+        assert!(!want.is_empty(), "{sql}");
+        match distributed.execute(&sql).await {
+            Ok(got) if rows(&got) == want => {}
+            Ok(got) => failures.push(format!("{sql}: {:?}, want {want:?}", rows(&got))),
+            Err(e) => failures.push(format!("{sql}: {}", e.user_message())),
+        }
+    }
     assert!(failures.is_empty(), "{failures:#?}");
     // EXPLAIN says where a statement runs and which stages the cluster would run.
     let explain = distributed
@@ -131,5 +151,5 @@ async fn benchmark_queries_on_a_cluster_equal_single_node() {
     let text = rows(&explain).join("\n");
     assert!(text.contains("runs at the gateway"), "{text}");
     // The queries ran on the cluster, not in process.
-    assert_eq!(remote.submitted(), files.len());
+    assert_eq!(remote.submitted(), files.len() + extra.len());
 }
