@@ -6,7 +6,7 @@ cluster status --json` and its REST API after one more run) the stages, tasks pe
 bytes shuffled and each stage's task times. From those per-stage costs, what 10 and 100
 executors would take (the model is printed with the table). Writes benches/CLUSTER.md.
 
-Usage: benches/run.sh --cluster [--scale 0.1] [--runs 5]
+Usage: benches/run.sh --cluster [--scale 1.0] [--runs 5]
 (or: cluster_bench.py --scale S --runs N [--dir DIR], with the release binaries built).
 """
 
@@ -108,7 +108,7 @@ def predict(one_ms, stages, executors):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--scale", type=float, default=0.1)
+    ap.add_argument("--scale", type=float, default=1.0, help="fraction of the month (30 days × 1,000,000 rows)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--dir", default=str(ROOT / "benches" / "data"))
     a = ap.parse_args()

@@ -6,7 +6,7 @@
 # Options: --scale S --runs N.
 # `benches/run.sh --cluster [--scale S] [--runs N]` instead runs benches/cluster_bench.py: the
 # queries through `cuve serve` on a scheduler and two executors on this machine next to single
-# node, written to benches/CLUSTER.md (default scale 0.1).
+# node, written to benches/CLUSTER.md (default: the month, as the main benchmark).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cuve-target}"
