@@ -200,7 +200,8 @@ pub fn client(secret: Option<&ClusterSecret>) -> Result<reqwest::Client> {
 /// The finished job named `name` on the scheduler at `base` (`http://host:port`): asked a few
 /// times, as the scheduler files a job as finished just after telling the client.
 pub async fn named(client: &reqwest::Client, base: &str, name: &str) -> Option<JobSummary> {
-    for _ in 0..10 {
+    // The scheduler marks the job finished a moment after its last result went out: 3 s at most.
+    for _ in 0..60 {
         let url = format!("{base}/cuve/jobs/named/{name}");
         let body = client.get(&url).send().await.ok()?.bytes().await.ok()?;
         let v: Value = serde_json::from_slice(&body).ok()?;

@@ -36,6 +36,11 @@ pub const EXECUTOR_TIMEOUT_SECS: u64 = 15;
 /// the job then waits forever. Each poll also serves as the executor's heart-beat.
 const SCHEDULING: TaskSchedulingPolicy = TaskSchedulingPolicy::PullStaged;
 
+// Pull-staged is also what keeps the secret whole: under push-staged scheduling each executor
+// serves a gRPC API of its own (the scheduler launches tasks on it), which the cluster-secret
+// check does not cover. Changing the policy needs that API behind the check first.
+const _: () = assert!(matches!(SCHEDULING, TaskSchedulingPolicy::PullStaged));
+
 fn failed(what: &str, e: impl std::fmt::Display) -> EngineError {
     EngineError::invalid(format!("{what}: {e}"))
 }
@@ -74,6 +79,8 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
                 .map_err(|e| datafusion::error::DataFusionError::Plan(e.user_message()))
         })
     };
+    // Idle executors' polls wait for work and are answered when it appears (crate::poll).
+    let (work, on_work) = crate::poll::work_signal();
     let endpoint = local.to_string();
     let cluster = BallistaCluster::new_memory(endpoint, session_builder, config_producer);
     let finished = cluster.job_state();
@@ -88,6 +95,7 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
         scheduling_policy: SCHEDULING,
         override_create_grpc_client_endpoint: secret.as_ref().map(|s| s.endpoint_override()),
         override_physical_codec: Some(crate::codec::CuveCodec::shared()),
+        on_work_available: Some(on_work),
         ..Default::default()
     };
     let scheduler =
@@ -95,7 +103,7 @@ pub async fn run_scheduler(addr: &str, ready: impl FnOnce(SocketAddr)) -> Result
             .await
             .map_err(|e| failed("starting the scheduler", e))?;
     ready(local);
-    serve_scheduler(listener, scheduler, finished, secret)
+    serve_scheduler(listener, scheduler, finished, secret, work)
         .await
         .map_err(|e| failed("the scheduler stopped", e))
 }
@@ -107,10 +115,11 @@ async fn serve_scheduler(
     scheduler: SchedulerServer<LogicalPlanNode, PhysicalPlanNode>,
     finished: Arc<dyn ballista_scheduler::cluster::JobState>,
     secret: Option<ClusterSecret>,
+    work: Arc<tokio::sync::Notify>,
 ) -> std::io::Result<()> {
     use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
     let config = scheduler.state.config.clone();
-    let grpc = SchedulerGrpcServer::new(scheduler.clone())
+    let grpc = SchedulerGrpcServer::new(crate::poll::LongPoll::new(scheduler.clone(), work))
         .max_encoding_message_size(config.grpc_server_max_encoding_message_size as usize)
         .max_decoding_message_size(config.grpc_server_max_decoding_message_size as usize);
     let mut routes = tonic::service::RoutesBuilder::default();
@@ -118,11 +127,14 @@ async fn serve_scheduler(
     let router = ballista_scheduler::api::get_routes(Arc::new(scheduler.clone()))
         .merge(crate::jobs::routes(scheduler, finished))
         .merge(routes.routes().into_axum_router())
-        .route("/healthz", axum::routing::get(|| async { "ok" }));
+        // Behind the check: an executor asks it to learn whether the scheduler admits it.
+        .route("/cuve/ping", axum::routing::get(|| async { "ok" }));
     let router = match secret {
         Some(secret) => router.layer(axum::middleware::from_fn_with_state(secret, admit)),
         None => router,
     };
+    // Open to all (load balancers, probes): it says only that the scheduler is up.
+    let router = router.route("/healthz", axum::routing::get(|| async { "ok" }));
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -146,7 +158,7 @@ async fn admit(
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     let message = secret::refusal("scheduler");
-    log::warn!("{message}");
+    secret::log_refusal(&message);
     if grpc {
         tonic::Status::unauthenticated(message).into_http()
     } else {
@@ -175,7 +187,7 @@ fn flight_service(
                     Ok(request)
                 } else {
                     let message = secret::refusal("executor");
-                    log::warn!("{message}");
+                    secret::log_refusal(&message);
                     Err(tonic::Status::unauthenticated(message))
                 }
             };
@@ -201,7 +213,7 @@ async fn admitted(sched: &SocketAddr, secret: Option<&ClusterSecret>) -> Result<
         client = client.user_agent(s.user_agent());
     }
     let client = client.build().map_err(|e| failed("an HTTP client", e))?;
-    match client.get(format!("http://{sched}/healthz")).send().await {
+    match client.get(format!("http://{sched}/cuve/ping")).send().await {
         Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
             Err(EngineError::invalid(format!(
                 "the scheduler at {sched} refused this executor: {}",

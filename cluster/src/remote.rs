@@ -2,7 +2,7 @@
 //! codec (DataFusion's nodes plus Ballista's shuffles) and submitted as physical plans
 //! (`execute_physical_plan`), so the scheduler never plans against a catalog it does not have.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,9 +32,15 @@ pub struct BallistaRemote {
     submitted: Arc<AtomicUsize>,
     /// The cluster's secret, shown to the scheduler and the executors.
     secret: Option<ClusterSecret>,
-    /// The executors' task slots, and when they were counted.
-    slots: Arc<Mutex<Option<(usize, Instant)>>>,
+    /// The executors' task slots (`None` while the scheduler never answered), and when they
+    /// were last asked for.
+    slots: Arc<Mutex<Option<SlotCount>>>,
+    /// Whether a count of the slots runs in the background.
+    counting: Arc<AtomicBool>,
 }
+
+/// A count of the cluster's task slots (`None`: never answered) and when it was asked for.
+type SlotCount = (Option<usize>, Instant);
 
 /// How long a count of the cluster's task slots is used.
 const SLOTS_TTL: Duration = Duration::from_secs(5);
@@ -53,43 +59,74 @@ impl BallistaRemote {
             submitted: Arc::default(),
             secret: None,
             slots: Arc::default(),
+            counting: Arc::default(),
         }
     }
 
-    /// The task slots of the cluster's executors (counted at most every 5 s; asked on a thread
-    /// of its own, as sessions are prepared outside any runtime's reach), or the last count
-    /// when the scheduler does not answer within 2 s.
+    /// The task slots of the cluster's executors. The first statement waits for the count (2 s
+    /// at most); later ones take the last count and, when it is older than 5 s, start a new one
+    /// in the background, so a slow or gone scheduler never delays planning.
     fn cluster_slots(&self) -> Option<usize> {
-        let mut cache = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((n, at)) = *cache
-            && at.elapsed() < SLOTS_TTL
-        {
-            return Some(n);
+        let cached = *self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        match cached {
+            None => {
+                let n = self.count_slots();
+                self.store_slots(n);
+                n
+            }
+            Some((n, at)) => {
+                if at.elapsed() >= SLOTS_TTL && !self.counting.swap(true, Ordering::SeqCst) {
+                    let this = self.clone();
+                    let spawned =
+                        std::thread::Builder::new()
+                            .name("cuve-slots".into())
+                            .spawn(move || {
+                                let n = this.count_slots();
+                                this.store_slots(n);
+                                this.counting.store(false, Ordering::SeqCst);
+                            });
+                    if spawned.is_err() {
+                        self.counting.store(false, Ordering::SeqCst);
+                    }
+                }
+                n
+            }
         }
+    }
+
+    /// Keeps a count (a failed one keeps the last good count, and is not asked again for 5 s).
+    fn store_slots(&self, counted: Option<usize>) {
+        let mut cache = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let last = cache.and_then(|(n, _)| n);
+        *cache = Some((counted.or(last), Instant::now()));
+    }
+
+    /// Asks the scheduler for its executors' task slots, on a thread of its own (sessions are
+    /// prepared outside any runtime's reach), 2 s at most.
+    fn count_slots(&self) -> Option<usize> {
         let (base, secret) = (&self.scheduler_url, self.secret.as_ref());
-        let counted = std::thread::scope(|s| {
+        std::thread::scope(|s| {
             s.spawn(|| {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .ok()?;
-                rt.block_on(async {
+                let n = rt.block_on(async {
                     let client = crate::jobs::client(secret).ok()?;
                     let ask = crate::status::task_slots(&client, base);
                     tokio::time::timeout(Duration::from_secs(2), ask)
                         .await
                         .ok()?
                         .ok()
-                })
+                });
+                // A name look-up still running must not hold the statement up.
+                rt.shutdown_background();
+                n
             })
             .join()
             .ok()
             .flatten()
-        });
-        if let Some(n) = counted {
-            *cache = Some((n, Instant::now()));
-        }
-        counted.or(cache.map(|(n, _)| n))
+        })
     }
 
     /// Shows the cluster's secret to the scheduler and the executors (`CUVE_CLUSTER_SECRET`).

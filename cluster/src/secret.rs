@@ -97,6 +97,25 @@ pub fn refusal(what: &str) -> String {
     )
 }
 
+/// Logs a refused request, at most once every 10 s (a stranger retrying must not fill the log).
+pub fn log_refusal(message: &str) {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    static LAST: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    match *last {
+        Some((at, ref mut quiet)) if at.elapsed() < Duration::from_secs(10) => *quiet += 1,
+        Some((_, quiet)) => {
+            log::warn!("{message} (and {quiet} more refused in the last 10 s)");
+            *last = Some((Instant::now(), 0));
+        }
+        None => {
+            log::warn!("{message}");
+            *last = Some((Instant::now(), 0));
+        }
+    }
+}
+
 /// A scheduler or executor may run without a secret only on a loopback address.
 pub fn check_bind(secret: &Option<ClusterSecret>, addr: &SocketAddr, what: &str) -> Result<()> {
     match secret {

@@ -185,9 +185,12 @@ pub async fn status(addr: &str, secret: Option<&ClusterSecret>) -> Result<Cluste
     // Job ids are time-ordered; the newest first.
     listed.sort_by_key(|j| std::cmp::Reverse(text(j, "job_id")));
     listed.truncate(RECENT_JOBS);
+    // A plain Ballista scheduler has no `/cuve/jobs`: its jobs are listed without placements.
     let placed: Vec<JobSummary> = get(&client, &base, "/cuve/jobs")
-        .await?
-        .as_array()
+        .await
+        .ok()
+        .as_ref()
+        .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .map(JobSummary::from_json)
