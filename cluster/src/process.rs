@@ -135,6 +135,16 @@ async fn serve_scheduler(
     };
     // Open to all (load balancers, probes): it says only that the scheduler is up.
     let router = router.route("/healthz", axum::routing::get(|| async { "ok" }));
+    // TCP_NODELAY on every connection: without it a small answer (a task for a held poll, a
+    // job's status) can wait for the peer's delayed ACK, ~40 ms (measured: one task of each
+    // job's first stage started 44 ms after the scheduler handed it out). Ballista 55's own
+    // `start_grpc_service_with_listener` does not set it either.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            log::debug!("TCP_NODELAY on a scheduler connection: {e}");
+        }
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
