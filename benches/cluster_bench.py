@@ -104,9 +104,13 @@ def predict(one_ms, stages, executors):
     """The model: a stage costs a fixed overhead plus its tasks' work spread over the slots
     (`executors` × 2); the overhead per stage is what the measured run leaves after its work."""
     work = sum(sum(s["task_ms"]) / max(1, min(s["tasks"], SLOTS)) for s in stages)
+    # The task times are from one more run than the medians: a slower one is scaled down to
+    # the measured time (which then leaves no overhead), so more slots never predict more time.
+    scale = min(1.0, one_ms / work) if work > 0 else 1.0
     overhead = max(0.0, one_ms - work) / max(1, len(stages))
     slots = executors * SLOTS
-    return len(stages) * overhead + sum(sum(s["task_ms"]) / max(1, min(s["tasks"], slots)) for s in stages), overhead
+    more = sum(sum(s["task_ms"]) / max(1, min(s["tasks"], slots)) for s in stages) * scale
+    return len(stages) * overhead + more, overhead
 
 
 def main():
@@ -182,8 +186,11 @@ Assumptions and limits: every task of a stage takes the stage's mean task time (
 cannot finish before its slowest task); shuffle data moves as fast as it does here (loopback;
 a real network adds bytes shuffled / bandwidth per stage); the data stays the same size, so a
 stage with fewer tasks than slots gains nothing from more executors (the month has 16 buckets
-and 30 days: most scans have at most a few hundred file groups). For a larger table the work
-term grows with the data and the overhead does not, which is where a cluster pays.
+and 30 days: most scans have at most a few hundred file groups). The plans are the ones cut for
+this cluster's 2 slots; on a larger cluster the gateway cuts scans into as many file groups as
+it has slots, which the model does not re-plan, so its figures for stages of few tasks are an
+upper bound. For a larger table the work term grows with the data and the overhead does not,
+which is where a cluster pays.
 """
     text = f"""# Cuve on a Ballista cluster: benchmark
 

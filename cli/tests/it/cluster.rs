@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 use super::{cuve, ok, stderr};
 
-struct Procs(Vec<Child>);
+pub(super) struct Procs(pub(super) Vec<Child>);
 
 impl Drop for Procs {
     fn drop(&mut self) {
@@ -50,7 +50,23 @@ fn cluster_with(
     secret: Option<&str>,
     cores: usize,
 ) -> (String, Vec<String>) {
-    let mut sched = process(secret)
+    cluster_env(dir, procs, secret, cores, &[])
+}
+
+/// As [`cluster_with`], every process with the variables `env` too.
+pub(super) fn cluster_env(
+    dir: &Path,
+    procs: &mut Procs,
+    secret: Option<&str>,
+    cores: usize,
+    env: &[(&str, &str)],
+) -> (String, Vec<String>) {
+    let with_env = |secret: Option<&str>| {
+        let mut c = process(secret);
+        c.envs(env.iter().copied());
+        c
+    };
+    let mut sched = with_env(secret)
         .args(["scheduler", "--addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -69,7 +85,7 @@ fn cluster_with(
     let mut executors = vec![];
     for i in 0..2 {
         let own = format!("127.0.0.1:{}", free_port());
-        let ex = process(secret)
+        let ex = with_env(secret)
             .args(["executor", "--scheduler", &addr, "--addr", &own])
             .args(["--cores", &cores.to_string()])
             .arg("--work-dir")
@@ -84,7 +100,7 @@ fn cluster_with(
     // Both executors registered (a query before that would run on one): 60 s at most.
     let start = std::time::Instant::now();
     loop {
-        let out = process(secret)
+        let out = with_env(secret)
             .args(["cluster", "status", "--cluster", &addr, "--json"])
             .output()
             .unwrap();
@@ -137,7 +153,7 @@ fn status(addr: &str) -> serde_json::Value {
     status_with(addr, None)
 }
 
-fn status_with(addr: &str, secret: Option<&str>) -> serde_json::Value {
+pub(super) fn status_with(addr: &str, secret: Option<&str>) -> serde_json::Value {
     let out = ok(process(secret).args(["--cluster", addr, "cluster", "status", "--json"]));
     serde_json::from_str(out.trim()).unwrap()
 }

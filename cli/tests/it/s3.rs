@@ -1026,3 +1026,60 @@ fn two_homes_on_one_prefix_never_delete_each_others_files() {
         assert_eq!(csv(&out), vec![v]);
     }
 }
+
+/// A cluster's executors read an S3 warehouse with the same `AWS_*` variables as any Cuve
+/// process: the rows of single node, tasks on both executors, nothing written locally.
+#[test]
+fn a_cluster_reads_an_s3_warehouse_as_single_node() {
+    use super::cluster::{Procs, cluster_env, status_with};
+    let Some(moto) = Moto::start(false) else {
+        return;
+    };
+    moto.bucket("logs");
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(moto.cuve(h, Some("s3://logs/cuve")).args([
+        "demo",
+        "--days",
+        "2",
+        "--rows-per-day",
+        "1200",
+    ]));
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+    ];
+    let mut procs = Procs(vec![]);
+    let (addr, _) = cluster_env(h, &mut procs, None, 1, &env);
+    for sql in [
+        "SELECT dt, COUNT(*), COUNT(DISTINCT user_id) FROM korea_naver_log.stream_log \
+         GROUP BY dt ORDER BY dt",
+        "SELECT p.gender, COUNT(*) FROM korea_naver_log.stream_log l \
+         JOIN korea_naver_log.user_profile p ON l.user_id = p.user_id \
+         GROUP BY p.gender ORDER BY 1",
+        "SELECT query, COUNT(*) FROM korea_naver_log.stream_log WHERE query LIKE '%날씨%' \
+         GROUP BY query ORDER BY 2 DESC, 1 LIMIT 5",
+    ] {
+        let args = ["sql", "--format", "csv", "-e", sql];
+        let single = ok(moto.cuve(h, None).args(args));
+        let cluster = ok(moto.cuve(h, None).args(["--cluster", &addr]).args(args));
+        assert_eq!(single, cluster, "{sql}");
+        assert!(csv(&single).len() > 1, "{sql}: {single}");
+    }
+    // The executors read the bucket (the plans ran there, both executors had tasks); the
+    // gateway's home holds no table files.
+    let status = status_with(&addr, None);
+    let jobs = status["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 3, "{status}");
+    assert!(jobs.iter().all(|j| j["state"] == "Completed"), "{status}");
+    let executors: std::collections::BTreeSet<&str> = jobs
+        .iter()
+        .flat_map(|j| j["tasks_per_executor"].as_object().unwrap().keys())
+        .map(String::as_str)
+        .collect();
+    assert_eq!(executors.len(), 2, "{status}");
+    assert!(!h.join("warehouse/korea_naver_log").exists());
+}
