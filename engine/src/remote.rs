@@ -25,6 +25,13 @@ pub struct JobOptions {
     pub memory_limit: usize,
 }
 
+/// Whether plans of a session with these settings may run on a cluster (its session carries
+/// [`JobOptions`], which only a session attached to a remote has): per-file extensions such as
+/// row selections do not travel, so scans must not depend on them.
+pub fn for_cluster(options: &datafusion::config::ConfigOptions) -> bool {
+    options.extensions.get::<JobOptions>().is_some()
+}
+
 impl ConfigExtension for JobOptions {
     const PREFIX: &'static str = "cuve";
 }

@@ -761,7 +761,15 @@ impl CuveTable {
                 runtime.cache_manager.get_file_metadata_cache(),
                 local && !self.def.external,
             );
-            if let Some(rows) = self.page_selections(&factory, &files, filters).await {
+            // On a cluster the row selections (per-file extensions) would not reach the
+            // executors, which would then read every row of each file: there DataFusion
+            // prunes by the page index itself, from the scan's predicate.
+            let selections = if crate::remote::for_cluster(state.config_options()) {
+                None
+            } else {
+                self.page_selections(&factory, &files, filters).await
+            };
+            if let Some(rows) = selections {
                 files = files
                     .into_iter()
                     .zip(rows)

@@ -391,6 +391,53 @@ async fn lookups_prune_pages_with_the_cached_page_index() {
     }
 }
 
+/// A lookup planned for a cluster prunes pages without per-file row selections (extensions
+/// do not survive plan encoding, so the executors would read every row): DataFusion prunes by
+/// the page index there, from the scan's predicate, with the same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_for_a_cluster_prune_pages_without_file_extensions() {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::datasource::physical_plan::FileScanConfig;
+    use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
+    use datafusion::datasource::source::DataSourceExec;
+    let (_home, mut s) = new_session().await;
+    make_table(&mut s, "x", 1, 500, 1, 8000).await;
+    let sql = "SELECT k, v FROM d.x WHERE k = 'k7'";
+    let expected = rows(&mut s, sql).await;
+    assert!(!expected.is_empty());
+    let remote = Arc::new(InProcess::default());
+    let mut c = s.engine().session(AccessView::admin("t")).unwrap();
+    c.set_remote(remote.clone());
+    assert_eq!(rows(&mut c, sql).await, expected);
+    let plans = remote.plans.lock().unwrap();
+    let plan = plans.last().expect("the lookup ran on the remote");
+    let (mut files, mut extended, mut read) = (0, 0, 0);
+    plan.apply(|node| {
+        let any = node.as_ref() as &dyn std::any::Any;
+        if let Some(scan) = any.downcast_ref::<DataSourceExec>()
+            && let Some(config) =
+                (scan.data_source().as_ref() as &dyn std::any::Any).downcast_ref::<FileScanConfig>()
+        {
+            for f in config.file_groups.iter().flat_map(|g| g.files()) {
+                files += 1;
+                extended += usize::from(f.extensions.contains::<ParquetRowSelection>());
+            }
+            read += node.metrics().and_then(|m| m.output_rows()).unwrap_or(0);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .unwrap();
+    assert!(files > 0);
+    assert_eq!(
+        extended, 0,
+        "row selections would be lost on the way to executors"
+    );
+    assert!(
+        read > 0 && read <= 2048,
+        "the scan read {read} rows of 8000"
+    );
+}
+
 /// Rows the first scan of an `EXPLAIN ANALYZE` plan produced.
 fn scan_rows(plan: &str) -> f64 {
     let text = plan
@@ -491,6 +538,7 @@ async fn aggregations_by_partition_column_run_per_value() {
 #[derive(Debug, Default)]
 struct InProcess {
     seen: std::sync::Mutex<Vec<String>>,
+    plans: std::sync::Mutex<Vec<Arc<dyn datafusion::physical_plan::ExecutionPlan>>>,
 }
 
 impl cuve_engine::remote::Remote for InProcess {
@@ -525,6 +573,7 @@ impl cuve_engine::remote::Remote for InProcess {
             .indent(false)
             .to_string();
         self.seen.lock().unwrap().push(shape);
+        self.plans.lock().unwrap().push(plan.clone());
         Box::pin(async move {
             let ctx = datafusion::prelude::SessionContext::new_with_config(config).task_ctx();
             let stream = datafusion::physical_plan::execute_stream(plan, ctx)
