@@ -224,7 +224,7 @@ executors on this machine, next to single-node `cuve serve` on the same cores (p
 `benches/CLUSTER.md`): geometric mean of cluster / single node **{geo:.2f}x**, from
 {min(ratios):.2f}x to {max(ratios):.2f}x; every query gave the same rows:
 {'yes' if all(canon(single[q]['rows']) == canon(cluster[q]['rows']) for q in placed) else '**NO**'}.
-On one machine a cluster only adds its per-stage cost.
+On one machine a cluster mostly adds its per-stage cost.
 
 #{paper.rstrip()}
 {END}"""
