@@ -27,11 +27,10 @@ import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benches"))
-from run import TARGET, canon, machine, qkey, sh  # noqa: E402
+from run import TARGET, canon, machine, qkey, sh, write_section  # noqa: E402
 
 SECRET = "cuve-bench-cluster-secret-0123456789"
 SLOTS = 2  # two executors, one task slot each
-BEGIN, END = "<!-- cluster -->", "<!-- /cluster -->"
 
 
 def warehouse(a, data, cuve, bench):
@@ -216,7 +215,7 @@ more run of the query; the rows of both are compared.
 {paper}"""
     (ROOT / "benches" / "CLUSTER.md").write_text(text)
     # RESULTS.md carries the summary and the prediction; CLUSTER.md the per-query table.
-    section = f"""{BEGIN}
+    write_section("cluster", f"""
 ## On a Ballista cluster (`benches/run.sh --cluster --scale {a.scale} --runs {a.runs}`)
 
 The benchmark's queries through `cuve serve --cluster` on a scheduler and two one-slot
@@ -227,14 +226,7 @@ executors on this machine, next to single-node `cuve serve` on the same cores (p
 On one machine a cluster mostly adds its per-stage cost.
 
 #{paper.rstrip()}
-{END}"""
-    results_md = ROOT / "benches" / "RESULTS.md"
-    old = results_md.read_text()
-    if BEGIN in old and END in old:
-        old = old[: old.index(BEGIN)] + section + old[old.index(END) + len(END):]
-    else:
-        old = old.rstrip("\n") + "\n\n" + section + "\n"
-    results_md.write_text(old)
+""")
     print(text)
 
 

@@ -21,7 +21,8 @@ import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- http-intake -->", "<!-- /http-intake -->"
+sys.path.insert(0, str(ROOT / "benches"))
+from run import write_section  # noqa: E402
 TABLE = "korea_naver_log.stream_log"
 
 
@@ -142,7 +143,7 @@ def main():
         f"| `cuve serve --http`, {h['senders']} sender{'s' if h['senders'] > 1 else ''}, {h['batch']} lines per request "
         f"| {h['lines']:,} | {h['acked_secs']:.1f} | {h['visible_secs']:.1f} | {h['lines_per_s']:,.0f} | {h['p50_ms']:.1f} | {h['p99_ms']:.1f} | {h['files']} |"
         for h in results["http"])
-    section = f"""{BEGIN}
+    write_section("http-intake", f"""
 ## HTTP intake (`benches/http_bench.sh`, {profile} build, scale {a.scale})
 
 The same raw files sent over HTTP (`POST /v1/logs/{TABLE}`, NDJSON, keep-alive, one source per
@@ -160,14 +161,7 @@ Each flush writes one file per (partition, bucket) it holds rows for: the benchm
 data spread over few lines makes flushes file-bound (30 days × 16 buckets), which is where the
 time between "acknowledged" and "queryable" goes. A debug build's numbers say little about
 absolute speed; the release run is `benches/http_bench.sh`.
-{END}"""
-    path = ROOT / "benches" / "RESULTS.md"
-    old = path.read_text()
-    if BEGIN in old and END in old:
-        new = old[:old.index(BEGIN)] + section + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(new)
+""")
     print(json.dumps(results, indent=2))
 
 

@@ -22,12 +22,14 @@ import pathlib
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 
 import duckdb
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- lifecycle -->", "<!-- /lifecycle -->"
+sys.path.insert(0, str(ROOT / "benches"))
+from run import write_section  # noqa: E402
 RUNS = 5
 
 
@@ -149,7 +151,7 @@ def main():
         f"| {b['duckdb ' + n]:.3f} | {f['duckdb ' + n]:.3f} | {b['duckdb ' + n] / f['duckdb ' + n]:.1f}x |"
         for n in QUERIES)
     rows = a.batches * a.rows_per_batch
-    section = f"""{BEGIN}
+    write_section("lifecycle", f"""
 ## Data lifecycle (`benches/lifecycle_bench.sh`, {profile} build)
 
 One day written as {a.batches:,} INSERTs of {a.rows_per_batch} rows ({rows:,} rows) into a
@@ -175,14 +177,7 @@ is read, no row group. DuckDB's DELETE of the same rows from a native table in
 memory: {results['duckdb_delete_secs']:.3f} s. A debug build's absolute times say little (Cuve's
 are unoptimised, DuckDB's are not); the before/after ratios and the files touched are the point.
 The release run is `benches/lifecycle_bench.sh`.
-{END}"""
-    path = ROOT / "benches" / "RESULTS.md"
-    old = path.read_text()
-    if BEGIN in old and END in old:
-        new = old[:old.index(BEGIN)] + section + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(new)
+""")
     print(json.dumps(results, indent=2))
 
 

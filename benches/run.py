@@ -30,6 +30,29 @@ PEER_NAMES = {"duckdb": "DuckDB", "chdb": "chDB", "duckdb-native": "DuckDB nativ
 TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", "/var/tmp/cuve-target")) / os.environ.get("CUVE_BENCH_PROFILE", "release")
 
 
+# Sections of RESULTS.md that other scripts write, between their markers: s3_bench.py,
+# http_bench.py, lifecycle_bench.py and cluster_bench.py.
+SECTIONS = {
+    name: (f"<!-- {name} -->", f"<!-- /{name} -->")
+    for name in ("object-storage", "http-intake", "lifecycle", "cluster")
+}
+
+
+def write_section(name, body):
+    """Writes `body` as the section `name` of benches/RESULTS.md (between its markers, which
+    `body` must not contain), in place of the last one or at the end."""
+    begin, end = SECTIONS[name]
+    section = f"{begin}\n{body.strip(chr(10))}\n{end}"
+    path = ROOT / "benches" / "RESULTS.md"
+    old = path.read_text() if path.exists() else ""
+    if begin in old and end in old:
+        new = old[: old.index(begin)] + section + old[old.index(end) + len(end):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(new)
+    return section
+
+
 def sh(cmd, **kw):
     print("+", " ".join(str(c) for c in cmd), file=sys.stderr)
     return subprocess.run(cmd, check=True, **kw)
@@ -473,13 +496,10 @@ flat, shapes over every day grow with the days. Chart: [`scaling.svg`](scaling.s
   (split by bucket, sort) ~8%, and kernel time (reading 14 GB of raw input, writing the
   files, page faults) ~12%.
 """
-    # The object-storage and HTTP sections (benches/s3_bench.py, benches/http_bench.py) are
-    # kept as those scripts last wrote them.
+    # The sections other scripts write (SECTIONS) are kept as they last wrote them.
     path = ROOT / "benches" / "RESULTS.md"
     old = path.read_text() if path.exists() else ""
-    for begin, end in (("<!-- object-storage -->", "<!-- /object-storage -->"),
-                       ("<!-- http-intake -->", "<!-- /http-intake -->"),
-                       ("<!-- lifecycle -->", "<!-- /lifecycle -->")):
+    for begin, end in SECTIONS.values():
         if begin in old and end in old:
             report = report.rstrip("\n") + "\n\n" + old[old.index(begin): old.index(end) + len(end)] + "\n"
     path.write_text(report)

@@ -105,12 +105,11 @@ pub fn log_refusal(message: &str) {
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
     match *last {
         Some((at, ref mut quiet)) if at.elapsed() < Duration::from_secs(10) => *quiet += 1,
-        Some((_, quiet)) => {
-            log::warn!("{message} (and {quiet} more refused in the last 10 s)");
-            *last = Some((Instant::now(), 0));
-        }
-        None => {
-            log::warn!("{message}");
+        prior => {
+            match prior.map_or(0, |(_, quiet)| quiet) {
+                0 => log::warn!("{message}"),
+                n => log::warn!("{message} (and {n} more refused since the last such message)"),
+            }
             *last = Some((Instant::now(), 0));
         }
     }

@@ -148,6 +148,20 @@ fn files(dir: &Path) -> usize {
         .sum()
 }
 
+/// Queries a cluster must answer as single node does (on `cuve demo`'s tables): a COUNT
+/// DISTINCT per day, a co-located join, an approximate aggregate, LIKE on Korean text.
+pub(super) const QUERIES: &[&str] = &[
+    "SELECT dt, COUNT(*), COUNT(DISTINCT user_id) FROM korea_naver_log.stream_log \
+     GROUP BY dt ORDER BY dt",
+    "SELECT p.gender, COUNT(*) FROM korea_naver_log.stream_log l \
+     JOIN korea_naver_log.user_profile p ON l.user_id = p.user_id \
+     GROUP BY p.gender ORDER BY 1",
+    "SELECT section, approx_distinct(user_id) > 0, COUNT(*) FROM korea_naver_log.stream_log \
+     WHERE dt = '2019-10-01' GROUP BY section ORDER BY section",
+    "SELECT query, COUNT(*) FROM korea_naver_log.stream_log WHERE query LIKE '%날씨%' \
+     GROUP BY query ORDER BY 2 DESC, 1 LIMIT 5",
+];
+
 /// `cuve cluster status --json` of the scheduler at `addr`.
 fn status(addr: &str) -> serde_json::Value {
     status_with(addr, None)
@@ -171,17 +185,7 @@ fn queries_on_a_cluster_of_processes_equal_single_node() {
         assert_eq!(local, remote, "{args:?}");
         assert!(local.lines().count() > 1, "{args:?}: {local}");
     };
-    for sql in [
-        "SELECT dt, COUNT(*), COUNT(DISTINCT user_id) FROM korea_naver_log.stream_log \
-         GROUP BY dt ORDER BY dt",
-        "SELECT p.gender, COUNT(*) FROM korea_naver_log.stream_log l \
-         JOIN korea_naver_log.user_profile p ON l.user_id = p.user_id \
-         GROUP BY p.gender ORDER BY 1",
-        "SELECT section, approx_distinct(user_id) > 0, COUNT(*) FROM korea_naver_log.stream_log \
-         WHERE dt = '2019-10-01' GROUP BY section ORDER BY section",
-        "SELECT query, COUNT(*) FROM korea_naver_log.stream_log WHERE query LIKE '%날씨%' \
-         GROUP BY query ORDER BY 2 DESC, 1 LIMIT 5",
-    ] {
+    for sql in QUERIES {
         on(&["sql", "--format", "csv", "-e", sql]);
     }
     for t in ["ctr", "qc-uqc", "inflow", "age-gender"] {
@@ -587,6 +591,17 @@ fn cluster_secret_admits_only_the_clusters_processes() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("CUVE_CLUSTER_SECRET"), "{}", stderr(&o));
 
+    // Probes reach /healthz without the token; /cuve/ping (the executors' check) needs it.
+    let r = super::intake::http(&addr, "GET", "/healthz", &[], b"").unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    let r = super::intake::http(&addr, "GET", "/cuve/ping", &[], b"").unwrap();
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("CUVE_CLUSTER_SECRET"), "{}", r.body);
+    let token = cuve_cluster::secret::ClusterSecret::new(SECRET).unwrap();
+    let agent = [("User-Agent", token.user_agent())];
+    let r = super::intake::http(&addr, "GET", "/cuve/ping", &agent, b"").unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+
     // An executor with another secret stops with the reason, instead of retrying for ever.
     let o = process(Some("another-secret-0123456789"))
         .args(["executor", "--scheduler", &addr, "--cores", "1", "--addr"])
@@ -603,7 +618,6 @@ fn cluster_secret_admits_only_the_clusters_processes() {
     );
 
     // An executor's Flight endpoint: Unauthenticated without the token, another answer with it.
-    let token = cuve_cluster::secret::ClusterSecret::new(SECRET).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1031,7 +1031,7 @@ fn two_homes_on_one_prefix_never_delete_each_others_files() {
 /// process: the rows of single node, tasks on both executors, nothing written locally.
 #[test]
 fn a_cluster_reads_an_s3_warehouse_as_single_node() {
-    use super::cluster::{Procs, cluster_env, status_with};
+    use super::cluster::{Procs, QUERIES, cluster_env, status_with};
     let Some(moto) = Moto::start(false) else {
         return;
     };
@@ -1054,15 +1054,7 @@ fn a_cluster_reads_an_s3_warehouse_as_single_node() {
     ];
     let mut procs = Procs(vec![]);
     let (addr, _) = cluster_env(h, &mut procs, None, 1, &env);
-    for sql in [
-        "SELECT dt, COUNT(*), COUNT(DISTINCT user_id) FROM korea_naver_log.stream_log \
-         GROUP BY dt ORDER BY dt",
-        "SELECT p.gender, COUNT(*) FROM korea_naver_log.stream_log l \
-         JOIN korea_naver_log.user_profile p ON l.user_id = p.user_id \
-         GROUP BY p.gender ORDER BY 1",
-        "SELECT query, COUNT(*) FROM korea_naver_log.stream_log WHERE query LIKE '%날씨%' \
-         GROUP BY query ORDER BY 2 DESC, 1 LIMIT 5",
-    ] {
+    for sql in QUERIES {
         let args = ["sql", "--format", "csv", "-e", sql];
         let single = ok(moto.cuve(h, None).args(args));
         let cluster = ok(moto.cuve(h, None).args(["--cluster", &addr]).args(args));
@@ -1073,7 +1065,7 @@ fn a_cluster_reads_an_s3_warehouse_as_single_node() {
     // gateway's home holds no table files.
     let status = status_with(&addr, None);
     let jobs = status["jobs"].as_array().unwrap();
-    assert_eq!(jobs.len(), 3, "{status}");
+    assert_eq!(jobs.len(), QUERIES.len(), "{status}");
     assert!(jobs.iter().all(|j| j["state"] == "Completed"), "{status}");
     let executors: std::collections::BTreeSet<&str> = jobs
         .iter()
